@@ -1,0 +1,1 @@
+//! ftrace-common: the shared engine of ftrace-tools (work in progress).
