@@ -1,1 +1,6 @@
-//! ftrace-common: the shared engine of ftrace-tools (work in progress).
+//! ftrace-common: the shared engine of ftrace-tools.
+#![deny(missing_docs)]
+
+pub mod error;
+
+pub use error::{Error, ErrorKind, Result};
