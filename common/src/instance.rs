@@ -50,7 +50,7 @@ impl Instance {
         fs::create_dir(&dir).map_err(|e| {
             Error::io("create the tracing instance", &dir, e)
         })?;
-        let mut inst = Instance {
+        let inst = Instance {
             tfs: tfs.clone(),
             name,
             dir,

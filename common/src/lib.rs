@@ -2,12 +2,20 @@
 #![deny(missing_docs)]
 
 pub mod caps;
+pub mod cli;
+pub mod dynevent;
 pub mod error;
 pub mod errorlog;
 pub mod format;
+pub mod glob;
 pub mod instance;
+pub mod output;
 pub mod owner;
+pub mod proc;
+pub mod reader;
 pub mod ringbuf;
+pub mod signals;
+pub mod sweep;
 pub mod tracefs;
 
 pub use error::{Error, ErrorKind, Result};

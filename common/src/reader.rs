@@ -1,0 +1,492 @@
+//! Reading an instance's binary per-CPU buffers (`trace_pipe_raw`).
+//!
+//! [`Reader`] opens `per_cpu/cpuN/trace_pipe_raw` of an [`Instance`] for
+//! every CPU, non-blocking. [`stream`] is the read loop every tool uses: it
+//! reads whole sub-buffers from each CPU until none has data, hands each
+//! record to a [`Sink`], waits with `poll()` for at most [`POLL_INTERVAL`]
+//! (so a stop signal is noticed quickly), and at the end turns tracing off
+//! and drains what is left. Lost events are reported to the sink as they are
+//! seen (sub-buffer flags) and counted at the end from `per_cpu/cpuN/stats`:
+//! never silently.
+//!
+//! In ordered mode events of all CPUs are merged by time stamp. An event is
+//! held back until every CPU has been read past its time (the instance uses
+//! the `mono` clock, so "now" is known), then emitted in order.
+
+use crate::error::{Error, IoContext, Result};
+use crate::instance::Instance;
+use crate::ringbuf::{lost_from_stats, Lost, Page, PageLayout};
+use crate::signals;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::{Duration, Instant};
+
+/// The longest the read loop sleeps before it looks at the stop flag again.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// How far behind "now" the ordered merge stays, so that an event reserved
+/// just before a read but committed just after it is still merged in order.
+const ORDER_SLACK_NS: u64 = 5_000_000;
+
+/// One event record.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    /// The CPU whose buffer held it.
+    pub cpu: u32,
+    /// Its time stamp (ns of `CLOCK_MONOTONIC` with the `mono` clock).
+    pub ts: u64,
+    /// The event id (`common_type`).
+    pub id: u16,
+    /// The task (thread) ID that recorded it (`common_pid`).
+    pub pid: i32,
+    /// The whole payload, common fields first.
+    pub data: &'a [u8],
+}
+
+impl<'a> Event<'a> {
+    /// Decodes the common header of a record; `None` if it is too short.
+    pub fn from_record(cpu: u32, ts: u64, data: &'a [u8]) -> Option<Event<'a>> {
+        let id = u16::from_ne_bytes(data.get(0..2)?.try_into().ok()?);
+        let pid = i32::from_ne_bytes(data.get(4..8)?.try_into().ok()?);
+        Some(Event {
+            cpu,
+            ts,
+            id,
+            pid,
+            data,
+        })
+    }
+}
+
+/// What [`Reader::drain`] hands out.
+#[derive(Debug, Clone, Copy)]
+pub enum Item<'a> {
+    /// An event.
+    Event(Event<'a>),
+    /// Events were lost on a CPU (`None`: how many is unknown).
+    Lost(u32, Option<u64>),
+}
+
+/// What a sink wants after an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on.
+    Continue,
+    /// Stop reading now (enough events, or the output was closed).
+    Stop,
+}
+
+/// Receives what [`stream`] reads.
+pub trait Sink {
+    /// One event.
+    fn event(&mut self, ev: &Event) -> Flow;
+    /// Events were lost on `cpu` before the next ones (`None`: how many is
+    /// unknown).
+    fn lost(&mut self, _cpu: u32, _count: Option<u64>) -> Flow {
+        Flow::Continue
+    }
+    /// Called after each round of reads: a good time to flush output.
+    fn round_end(&mut self) -> Flow {
+        Flow::Continue
+    }
+    /// Called about every `tick` set in [`StreamOpts`] (interval output).
+    fn tick(&mut self) -> Flow {
+        Flow::Continue
+    }
+}
+
+struct CpuBuf {
+    cpu: u32,
+    file: File,
+}
+
+/// Counters kept while reading.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Sub-buffers read.
+    pub pages: u64,
+    /// Data records read.
+    pub events: u64,
+    /// Events the sub-buffer flags said were lost (where they said how many).
+    pub flagged_lost: u64,
+    /// Sub-buffers flagged with an unknown number of lost events.
+    pub unknown_lost: u64,
+    /// Sub-buffers that could not be fully parsed.
+    pub bad_pages: u64,
+}
+
+/// The per-CPU buffers of one instance, open for reading.
+pub struct Reader<'i> {
+    inst: &'i Instance,
+    layout: PageLayout,
+    cpus: Vec<CpuBuf>,
+    page: Vec<u8>,
+    ordered_clock: bool,
+    /// What has been read so far.
+    pub stats: ReadStats,
+}
+
+impl<'i> Reader<'i> {
+    /// Opens every CPU's `trace_pipe_raw` of `inst`.
+    pub fn open(inst: &'i Instance) -> Result<Reader<'i>> {
+        let hp = inst.tracefs().read("events/header_page")?;
+        let layout = PageLayout::parse(&hp)?;
+        let mut cpus = Vec::new();
+        for cpu in inst.cpus() {
+            let p = inst.path(format!("per_cpu/cpu{cpu}/trace_pipe_raw"));
+            let file = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open(&p)
+                .ctx("open", &p)?;
+            cpus.push(CpuBuf { cpu, file });
+        }
+        if cpus.is_empty() {
+            return Err(Error::unsupported(format!(
+                "the instance {} has no per-CPU buffers",
+                inst.name()
+            )));
+        }
+        let ordered_clock = inst
+            .read("trace_clock")
+            .map(|c| c.contains(&format!("[{}]", crate::instance::CLOCK)))
+            .unwrap_or(false);
+        Ok(Reader {
+            inst,
+            page: vec![0u8; layout.subbuf_size()],
+            layout,
+            cpus,
+            ordered_clock,
+            stats: ReadStats::default(),
+        })
+    }
+
+    /// The sub-buffer layout of this kernel.
+    pub fn layout(&self) -> PageLayout {
+        self.layout
+    }
+
+    /// Reads one sub-buffer of CPU index `i`; `Ok(false)` when it is empty.
+    fn read_page(&mut self, i: usize) -> Result<Option<usize>> {
+        let cb = &mut self.cpus[i];
+        match cb.file.read(&mut self.page) {
+            Ok(0) => Ok(None),
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(None),
+            Err(e) => Err(Error::io(
+                "read",
+                &self.inst.path(format!("per_cpu/cpu{}/trace_pipe_raw", cb.cpu)),
+                e,
+            )),
+        }
+    }
+
+    /// Reads every CPU until it is empty (or 256 sub-buffers each), passing
+    /// events and lost-event flags to `f`. Returns the number of records
+    /// read, and [`Flow::Stop`] if `f` asked to stop.
+    pub fn drain(&mut self, f: &mut dyn FnMut(Item) -> Flow) -> Result<(u64, Flow)> {
+        let mut n = 0u64;
+        for i in 0..self.cpus.len() {
+            // Bound the pages per CPU per round so that one busy CPU cannot
+            // starve the others (or the stop flag).
+            for _ in 0..256 {
+                let Some(len) = self.read_page(i)? else { break };
+                let cpu = self.cpus[i].cpu;
+                self.stats.pages += 1;
+                let Ok(mut page) = Page::parse(self.layout, &self.page[..len]) else {
+                    self.stats.bad_pages += 1;
+                    continue;
+                };
+                match page.lost {
+                    Lost::None => {}
+                    Lost::Count(c) => {
+                        self.stats.flagged_lost += c;
+                        if f(Item::Lost(cpu, Some(c))) == Flow::Stop {
+                            return Ok((n, Flow::Stop));
+                        }
+                    }
+                    Lost::Unknown => {
+                        self.stats.unknown_lost += 1;
+                        if f(Item::Lost(cpu, None)) == Flow::Stop {
+                            return Ok((n, Flow::Stop));
+                        }
+                    }
+                }
+                for rec in page.by_ref() {
+                    let Some(ev) = Event::from_record(cpu, rec.ts, rec.data) else { continue };
+                    n += 1;
+                    self.stats.events += 1;
+                    if f(Item::Event(ev)) == Flow::Stop {
+                        return Ok((n, Flow::Stop));
+                    }
+                }
+                if page.error().is_some() {
+                    self.stats.bad_pages += 1;
+                }
+            }
+        }
+        Ok((n, Flow::Continue))
+    }
+
+    /// Waits until some CPU has data, or `timeout` passes, or a signal.
+    pub fn wait(&self, timeout: Duration) {
+        let mut fds: Vec<libc::pollfd> = self
+            .cpus
+            .iter()
+            .map(|c| libc::pollfd {
+                fd: c.file.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: fds is a valid array of pollfd for the duration of the call.
+        unsafe {
+            libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms);
+        }
+    }
+
+    /// Lost events per CPU from `per_cpu/cpuN/stats` (overwritten, commit
+    /// overruns and dropped).
+    pub fn lost_per_cpu(&self) -> Vec<(u32, u64)> {
+        self.cpus
+            .iter()
+            .map(|c| {
+                let s = self
+                    .inst
+                    .read(format!("per_cpu/cpu{}/stats", c.cpu))
+                    .unwrap_or_default();
+                (c.cpu, lost_from_stats(&s))
+            })
+            .collect()
+    }
+}
+
+/// How [`stream`] runs.
+#[derive(Default)]
+pub struct StreamOpts<'a> {
+    /// Stop after this long (perf-tools' `-d`).
+    pub duration: Option<Duration>,
+    /// Merge CPUs by time stamp (for tools that print events).
+    pub ordered: bool,
+    /// Call [`Sink::tick`] this often (interval summaries).
+    pub tick: Option<Duration>,
+    /// Also stop when this says so (e.g. a traced command exited).
+    pub stop_when: Option<&'a mut dyn FnMut() -> bool>,
+}
+
+/// What a finished [`stream`] saw.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Events handed to the sink.
+    pub events: u64,
+    /// Lost events per CPU, from the kernel's stats at the end.
+    pub lost_per_cpu: Vec<(u32, u64)>,
+    /// The reader's counters.
+    pub read: ReadStats,
+    /// Whether the sink stopped the stream (not a signal or the duration).
+    pub stopped_by_sink: bool,
+}
+
+impl Summary {
+    /// Total lost events: the kernel's count, or what the sub-buffer flags
+    /// said if that is larger.
+    pub fn lost(&self) -> u64 {
+        let stats: u64 = self.lost_per_cpu.iter().map(|(_, n)| n).sum();
+        stats.max(self.read.flagged_lost)
+    }
+
+    /// A one-line warning about lost events, or `None` when none were lost.
+    pub fn lost_warning(&self) -> Option<String> {
+        let lost = self.lost();
+        if lost == 0 && self.read.unknown_lost == 0 {
+            return None;
+        }
+        let per: Vec<String> = self
+            .lost_per_cpu
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| format!("cpu{c}: {n}"))
+            .collect();
+        Some(format!(
+            "LOST {lost} events{}: the reader fell behind; use a larger --buffer-kb or a filter",
+            if per.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", per.join(", "))
+            }
+        ))
+    }
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Held {
+    ts: u64,
+    seq: u64,
+    cpu: u32,
+    data: Vec<u8>,
+}
+
+fn now_mono_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: t is a valid timespec to write to.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+fn handle(
+    item: Item,
+    ordered: bool,
+    heap: &mut BinaryHeap<Reverse<Held>>,
+    seq: &mut u64,
+    count: &mut u64,
+    sink: &mut dyn Sink,
+) -> Flow {
+    match item {
+        // Lost markers go straight to the sink, also in ordered mode.
+        Item::Lost(cpu, c) => sink.lost(cpu, c),
+        Item::Event(ev) if ordered => {
+            *seq += 1;
+            heap.push(Reverse(Held {
+                ts: ev.ts,
+                seq: *seq,
+                cpu: ev.cpu,
+                data: ev.data.to_vec(),
+            }));
+            Flow::Continue
+        }
+        Item::Event(ev) => {
+            *count += 1;
+            sink.event(&ev)
+        }
+    }
+}
+
+/// The read loop: reads until a stop signal, the duration, `stop_when` or
+/// the sink says stop; then stops tracing, drains the rest (unless the sink
+/// stopped) and returns what was seen.
+pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) -> Result<Summary> {
+    let start = Instant::now();
+    let deadline = opts.duration.map(|d| start + d);
+    let mut next_tick = opts.tick.map(|t| start + t);
+    let ordered = opts.ordered;
+    let mut heap: BinaryHeap<Reverse<Held>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut summary = Summary::default();
+    let mut stopped = false;
+
+    // Emits held events up to `upto` (all with u64::MAX).
+    fn release(heap: &mut BinaryHeap<Reverse<Held>>, upto: u64, sink: &mut dyn Sink, count: &mut u64) -> Flow {
+        while let Some(Reverse(top)) = heap.peek() {
+            if top.ts > upto {
+                break;
+            }
+            let Reverse(h) = heap.pop().expect("peeked");
+            if let Some(ev) = Event::from_record(h.cpu, h.ts, &h.data) {
+                *count += 1;
+                if sink.event(&ev) == Flow::Stop {
+                    return Flow::Stop;
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    loop {
+        let round_start = now_mono_ns();
+        let (_, flow) = reader.drain(&mut |item| {
+            handle(item, ordered, &mut heap, &mut seq, &mut summary.events, sink)
+        })?;
+        if flow == Flow::Stop {
+            stopped = true;
+            summary.stopped_by_sink = true;
+            break;
+        }
+        if ordered {
+            let upto = if reader.ordered_clock {
+                round_start.saturating_sub(ORDER_SLACK_NS)
+            } else {
+                u64::MAX
+            };
+            if release(&mut heap, upto, sink, &mut summary.events) == Flow::Stop {
+                stopped = true;
+                summary.stopped_by_sink = true;
+                break;
+            }
+        }
+        if sink.round_end() == Flow::Stop {
+            stopped = true;
+            summary.stopped_by_sink = true;
+            break;
+        }
+        let now = Instant::now();
+        if let (Some(t), Some(every)) = (next_tick, opts.tick) {
+            if now >= t {
+                if ordered {
+                    let _ = release(&mut heap, u64::MAX, sink, &mut summary.events);
+                }
+                if sink.tick() == Flow::Stop {
+                    stopped = true;
+                    summary.stopped_by_sink = true;
+                    break;
+                }
+                next_tick = Some(t + every);
+            }
+        }
+        if signals::stop_requested() {
+            break;
+        }
+        if let Some(d) = deadline {
+            if now >= d {
+                break;
+            }
+        }
+        if let Some(f) = opts.stop_when.as_mut() {
+            if f() {
+                break;
+            }
+        }
+        let mut wait = POLL_INTERVAL;
+        if let Some(d) = deadline {
+            wait = wait.min(d.saturating_duration_since(now));
+        }
+        if let Some(t) = next_tick {
+            wait = wait.min(t.saturating_duration_since(now));
+        }
+        if !wait.is_zero() {
+            reader.wait(wait);
+        }
+    }
+
+    // Stop recording, then take everything that is left.
+    reader.inst.stop()?;
+    if !stopped {
+        loop {
+            let (n, flow) = reader.drain(&mut |item| {
+                handle(item, ordered, &mut heap, &mut seq, &mut summary.events, sink)
+            })?;
+            if flow == Flow::Stop {
+                summary.stopped_by_sink = true;
+                break;
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        if ordered && !summary.stopped_by_sink {
+            let _ = release(&mut heap, u64::MAX, sink, &mut summary.events);
+        }
+        let _ = sink.round_end();
+    }
+    summary.lost_per_cpu = reader.lost_per_cpu();
+    summary.read = reader.stats;
+    Ok(summary)
+}

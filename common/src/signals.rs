@@ -1,0 +1,66 @@
+//! Ending a run cleanly on SIGINT, SIGTERM, SIGHUP, SIGPIPE and SIGQUIT.
+//!
+//! The handlers only set a flag; the read loop checks it (it never blocks
+//! for more than [`crate::reader::POLL_INTERVAL`]) and returns, so every guard
+//! is dropped on the normal return path. A second signal sets the same flag
+//! again and does not cut cleanup short. [`install`] must run before the
+//! first change to kernel state, which `cli::run` guarantees.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// The signals that end a run.
+pub const STOP_SIGNALS: [i32; 5] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGPIPE,
+    libc::SIGQUIT,
+];
+
+struct State {
+    stop: Arc<AtomicBool>,
+    which: Arc<AtomicUsize>,
+}
+
+static STATE: OnceLock<State> = OnceLock::new();
+
+/// Installs the handlers (idempotent).
+pub fn install() -> std::io::Result<()> {
+    if STATE.get().is_some() {
+        return Ok(());
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let which = Arc::new(AtomicUsize::new(0));
+    for sig in STOP_SIGNALS {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+        signal_hook::flag::register_usize(sig, Arc::clone(&which), sig as usize)?;
+    }
+    let _ = STATE.set(State { stop, which });
+    Ok(())
+}
+
+/// Whether a stop signal arrived (or [`request_stop`] was called).
+pub fn stop_requested() -> bool {
+    STATE
+        .get()
+        .map(|s| s.stop.load(Ordering::Relaxed))
+        .unwrap_or(false)
+}
+
+/// The last stop signal received, if any.
+pub fn last_signal() -> Option<i32> {
+    let s = STATE.get()?;
+    match s.which.load(Ordering::Relaxed) {
+        0 => None,
+        n => Some(n as i32),
+    }
+}
+
+/// Asks the read loop to stop, as a signal would (e.g. a closed stdout, or
+/// a traced command that exited).
+pub fn request_stop() {
+    if let Some(s) = STATE.get() {
+        s.stop.store(true, Ordering::Relaxed);
+    }
+}
