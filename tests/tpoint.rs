@@ -1,2 +1,385 @@
-//! Black-box tests of `tpoint`.
+//! Black-box tests of `tpoint`, run against the real kernel.
 mod support;
+
+use std::time::{Duration, Instant};
+use support::{run, Finished, ToolRun, Workload};
+
+const EV: &str = "syscalls:sys_enter_getppid";
+
+/// Traces `n` getppid calls of one workload process with tpoint -p;
+/// `extra` are options, `filter` the optional filter.
+fn trace_getppid(n: u64, extra: &[&str]) -> (Finished, u64) {
+    trace_getppid_filtered(n, extra, None)
+}
+
+fn trace_getppid_filtered(n: u64, extra: &[&str], filter: Option<&str>) -> (Finished, u64) {
+    let mut w = Workload::waiting(&["getppid", &n.to_string()]);
+    let pid = w.pid().to_string();
+    let mut args = vec!["-p", pid.as_str()];
+    args.extend_from_slice(extra);
+    args.push(EV);
+    args.extend(filter);
+    let mut t = ToolRun::start("tpoint", &args);
+    t.wait_ready();
+    w.go();
+    let made = w.wait();
+    (t.stop(), made)
+}
+
+#[test]
+fn help_ends_with_examples() {
+    let f = run("tpoint", &["--help"]);
+    assert_eq!(f.code(), 0);
+    assert!(
+        f.stdout
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .contains("JSON lines"),
+        "{}",
+        f.stdout
+    );
+    assert!(f.stdout.contains("-p, --pid <PID>"));
+}
+
+#[test]
+fn exact_count_for_one_process() {
+    require_tracing!(SyscallTracepoints, Instances);
+    let n = 100_000;
+    let (f, made) = trace_getppid(n, &[]);
+    assert_eq!(made, n);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert_eq!(
+        f.count("sys_enter_getppid:"),
+        n as usize,
+        "stderr: {}",
+        f.stderr
+    );
+    assert!(!f.stderr.contains("LOST"), "{}", f.stderr);
+    support::assert_nothing_left(f.pid);
+}
+
+#[test]
+fn four_runs_at_once_count_only_their_own_and_leave_the_top_level_alone() {
+    require_tracing!(SyscallTracepoints, Instances);
+    let before = support::top_level_snapshot(&[EV]);
+    let counts = [10_000u64, 20_000, 30_000, 40_000];
+    let handles: Vec<_> = counts
+        .iter()
+        .map(|&n| std::thread::spawn(move || trace_getppid(n, &[])))
+        .collect();
+    for (h, n) in handles.into_iter().zip(counts) {
+        let (f, made) = h.join().unwrap();
+        assert_eq!(made, n);
+        assert_eq!(f.count("sys_enter_getppid:"), n as usize, "{}", f.stderr);
+        support::assert_nothing_left(f.pid);
+    }
+    assert_eq!(support::top_level_snapshot(&[EV]), before);
+}
+
+#[test]
+fn json_lines_carry_every_field() {
+    require_tracing!(SyscallTracepoints, Instances);
+    let (f, _) = trace_getppid(3, &["--json"]);
+    let lines: Vec<serde_json::Value> = f
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", f.stdout);
+    for v in lines {
+        assert_eq!(v["event"], EV);
+        assert_eq!(v["comm"], "ftt-workload");
+        assert_eq!(v["fields"]["__syscall_nr"], libc::SYS_getppid);
+    }
+}
+
+#[test]
+fn filter_and_max_events() {
+    require_tracing!(SyscallTracepoints, Instances);
+    // A filter that matches nothing the workload does.
+    let (f, _) = trace_getppid_filtered(50, &[], Some("common_pid == 1"));
+    assert_eq!(f.count("sys_enter_getppid:"), 0, "{}", f.stdout);
+    let (f, _) = trace_getppid_filtered(50, &[], Some("__syscall_nr >= 0"));
+    assert_eq!(f.count("sys_enter_getppid:"), 50, "{}", f.stdout);
+    let mut w = Workload::waiting(&["getppid", "500"]);
+    let pid = w.pid().to_string();
+    let mut t = ToolRun::start("tpoint", &["-M", "7", "-p", &pid, EV]);
+    t.wait_ready();
+    w.go();
+    w.wait();
+    let f = t.finish(Duration::from_secs(30));
+    assert_eq!(f.code(), 0);
+    assert_eq!(f.count("sys_enter_getppid:"), 7);
+    support::assert_nothing_left(f.pid);
+}
+
+#[test]
+fn duration_ends_the_run_by_itself() {
+    require_tracing!(SyscallTracepoints, Instances);
+    let t0 = Instant::now();
+    let f = run("tpoint", &["-d", "0.5", "-L", "1", EV]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(t0.elapsed() >= Duration::from_millis(500));
+    assert!(f.stderr.contains("Tracing"), "{}", f.stderr);
+    support::assert_nothing_left(f.pid);
+}
+
+#[test]
+fn kernel_stacks_follow_events() {
+    require_tracing!(SyscallTracepoints, Instances, KernelStacks);
+    let (f, _) = trace_getppid(5, &["-s"]);
+    assert_eq!(f.count("sys_enter_getppid:"), 5, "{}", f.stdout);
+    assert!(f.count(" => ") >= 5, "{}", f.stdout);
+}
+
+#[test]
+fn list_and_view() {
+    require_tracing!(SyscallTracepoints);
+    let f = run("tpoint", &["-l", "syscalls:sys_enter_getpp*"]);
+    assert_eq!(f.stdout.trim(), EV);
+    let f = run("tpoint", &["-v", EV]);
+    assert!(f.stdout.contains("name: sys_enter_getppid"));
+    assert!(f.stdout.contains("field:int __syscall_nr"));
+    let f = run("tpoint", &["-l", "nosuch:*"]);
+    assert_eq!(f.code(), 2);
+}
+
+#[test]
+fn bad_input_exits_2_and_leaves_nothing() {
+    require_tracing!(SyscallTracepoints, Instances);
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["syscalls:sys_enter_nosuch"],
+            "no tracepoint syscalls:sys_enter_nosuch",
+        ),
+        (&["nocolon"], "is not a tracepoint"),
+        (&[EV, "nosuchfield == 1"], "Field not found"),
+        (&[EV, "common_pid == 1\n-:kprobes/x"], "control character"),
+        (&["-p", "999999999", EV], "no process with PID 999999999"),
+    ];
+    for (args, want) in cases {
+        let f = run("tpoint", args);
+        assert_eq!(f.code(), 2, "{args:?}: {}", f.stderr);
+        assert!(
+            f.stderr.contains(want),
+            "{args:?}: want {want:?} in {}",
+            f.stderr
+        );
+        assert_eq!(
+            f.stderr
+                .trim()
+                .lines()
+                .filter(|l| l.starts_with("tpoint:"))
+                .count(),
+            1,
+            "{}",
+            f.stderr
+        );
+        support::assert_nothing_left(f.pid);
+    }
+    // A filter error shows the kernel's error_log text.
+    let f = run("tpoint", &[EV, "nosuchfield == 1"]);
+    assert!(
+        f.stderr.contains("Command: nosuchfield == 1"),
+        "{}",
+        f.stderr
+    );
+}
+
+/// A small pseudo-random sequence, seeded from the clock and printed, so a
+/// failure can be replayed with FTT_SEED.
+fn rng() -> impl FnMut(u64) -> u64 {
+    let seed = std::env::var("FTT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            Instant::now().elapsed().as_nanos() as u64 ^ std::process::id() as u64 ^ 0x9e37_79b9
+        });
+    eprintln!("FTT_SEED={seed}");
+    let mut x = seed | 1;
+    move |n| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n.max(1)
+    }
+}
+
+#[test]
+fn signals_at_random_moments_end_quickly_and_leave_nothing() {
+    require_tracing!(SyscallTracepoints, Instances);
+    let mut r = rng();
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        for _ in 0..3 {
+            let t = ToolRun::start("tpoint", &[EV]);
+            // Anywhere from before setup to well into tracing.
+            std::thread::sleep(Duration::from_millis(r(150)));
+            t.signal(sig);
+            let f = t.finish(Duration::from_secs(10));
+            assert!(
+                f.exit_time < Duration::from_secs(1),
+                "signal {sig}: took {:?}",
+                f.exit_time
+            );
+            // Before the handlers are installed the default action may still
+            // kill it; once they are, it exits 0.
+            if let Some(code) = f.status.code() {
+                assert_eq!(code, 0, "signal {sig}: {}", f.stderr);
+            }
+            support::assert_nothing_left(f.pid);
+        }
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_the_run_with_status_0() {
+    require_tracing!(SyscallTracepoints, Instances);
+    let mut w = Workload::waiting(&["getppid", "200000"]);
+    let pid = w.pid().to_string();
+    let mut child = std::process::Command::new(support::bin("tpoint"))
+        .args(["-p", &pid, EV])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let tool_pid = child.id();
+    // Read a few lines like `| head -3`, then close the pipe.
+    let out = child.stdout.take().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    w.go();
+    {
+        use std::io::BufRead;
+        let mut r = std::io::BufReader::new(out);
+        let mut line = String::new();
+        for _ in 0..3 {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            assert!(line.contains("sys_enter_getppid"), "{line}");
+        }
+    }
+    let t0 = Instant::now();
+    let st = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "tpoint kept running after its reader left"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(st.code(), Some(0));
+    support::assert_nothing_left(tool_pid);
+    w.wait();
+}
+
+#[test]
+fn sigkill_leftovers_are_swept_but_live_runs_never_are() {
+    require_tracing!(SyscallTracepoints, Instances);
+    // A live run that must survive the sweeps below.
+    let mut live_w = Workload::waiting(&["getppid", "1000"]);
+    let live_pid = live_w.pid().to_string();
+    let mut live = ToolRun::start("tpoint", &["-p", &live_pid, EV]);
+    live.wait_ready();
+
+    // A run killed with SIGKILL leaves its instance behind...
+    let mut killed = ToolRun::start("tpoint", &["-L", "1", EV]);
+    killed.wait_ready();
+    killed.signal(libc::SIGKILL);
+    let k = killed.finish(Duration::from_secs(10));
+    assert!(
+        !support::leftovers_of(k.pid).is_empty(),
+        "SIGKILL should leave state"
+    );
+
+    // ...which `reset-ftrace -n` only lists, and `reset-ftrace` removes.
+    let dry = run("reset-ftrace", &["-n"]);
+    assert_eq!(dry.code(), 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout.contains(&format!("-{}-", k.pid)),
+        "{}",
+        dry.stdout
+    );
+    assert!(!support::leftovers_of(k.pid).is_empty());
+    let r = run("reset-ftrace", &[]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    support::assert_nothing_left(k.pid);
+    assert!(
+        !support::leftovers_of(live.pid()).is_empty(),
+        "the live run was swept"
+    );
+
+    // Another kill, swept this time by the next tool run at its start.
+    let mut killed = ToolRun::start("tpoint", &["-L", "1", EV]);
+    killed.wait_ready();
+    killed.signal(libc::SIGKILL);
+    let k = killed.finish(Duration::from_secs(10));
+    let f = run("tpoint", &["-d", "0.2", "-L", "1", EV]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    support::assert_nothing_left(k.pid);
+
+    // The live run still counts exactly.
+    live_w.go();
+    assert_eq!(live_w.wait(), 1000);
+    let f = live.stop();
+    assert_eq!(f.count("sys_enter_getppid:"), 1000, "{}", f.stderr);
+    support::assert_nothing_left(f.pid);
+}
+
+#[test]
+fn mounts_tracefs_itself_in_a_namespace_without_it() {
+    require_tracing!(SyscallTracepoints, Instances);
+    let has_unshare = std::process::Command::new("unshare")
+        .arg("--version")
+        .output()
+        .is_ok();
+    require!(has_unshare, "needs unshare(1) from util-linux");
+    let root = support::tracefs_root();
+    let tpoint = support::bin("tpoint");
+    let wl = support::workload_bin();
+    // In a private mount namespace: unmount every tracefs (and debugfs),
+    // check it is gone, then let tpoint find nothing and mount it.
+    let script = format!(
+        "set -e
+         while grep -q ' tracefs ' /proc/self/mounts; do umount -l \"$(awk '$3==\"tracefs\"{{print $2; exit}}' /proc/self/mounts)\"; done
+         umount -l /sys/kernel/debug 2>/dev/null || true
+         test ! -e {root}/events
+         {wl} --wait getppid 321 < /tmp/ftt-mount-go-$$ > /dev/null &
+         sleep 0.01
+         {tp} -p $! {ev} > /tmp/ftt-mount-out-$$ 2>&1 &
+         tp=$!
+         while ! grep -q Tracing /tmp/ftt-mount-out-$$; do sleep 0.05; done
+         echo go > /tmp/ftt-mount-go-$$
+         wait %1
+         kill -INT $tp; wait $tp
+         grep -c sys_enter_getppid: /tmp/ftt-mount-out-$$
+         grep ' tracefs ' /proc/self/mounts | head -1
+         rm -f /tmp/ftt-mount-out-$$ /tmp/ftt-mount-go-$$",
+        root = root.display(),
+        wl = wl.display(),
+        tp = tpoint.display(),
+        ev = EV
+    );
+    let script = format!("mkfifo /tmp/ftt-mount-go-$$; {script}");
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("321"), "{stdout}");
+    assert!(
+        lines
+            .next()
+            .unwrap_or("")
+            .contains("/sys/kernel/tracing tracefs"),
+        "{stdout}"
+    );
+}

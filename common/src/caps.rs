@@ -173,7 +173,10 @@ pub fn check(tfs: &Tracefs, feature: Feature) -> Support {
             if tfs.exists("options/userstacktrace") {
                 Support::Yes
             } else {
-                no("user stack traces for events", "CONFIG_USER_STACKTRACE_SUPPORT")
+                no(
+                    "user stack traces for events",
+                    "CONFIG_USER_STACKTRACE_SUPPORT",
+                )
             }
         }
     }
@@ -243,7 +246,9 @@ mod tests {
         fs::write(dir.path().join("uprobe_events"), "").unwrap();
         let tfs = Tracefs::at(dir.path());
         assert_eq!(
-            require(&tfs, Feature::KprobeEvents).unwrap_err().to_string(),
+            require(&tfs, Feature::KprobeEvents)
+                .unwrap_err()
+                .to_string(),
             "this kernel has no kprobe events (CONFIG_KPROBE_EVENTS)"
         );
         assert!(check(&tfs, Feature::UprobeEvents).is_yes());

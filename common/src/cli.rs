@@ -21,7 +21,9 @@ pub fn run(tool: &str, body: impl FnOnce() -> Result<()>) -> ExitCode {
             ExitCode::from(e.exit_code() as u8)
         }
         Err(_) => {
-            eprintln!("{tool}: internal error (a bug): the panic above; tracing state was cleaned up");
+            eprintln!(
+                "{tool}: internal error (a bug): the panic above; tracing state was cleaned up"
+            );
             ExitCode::from(1)
         }
     }
@@ -63,8 +65,11 @@ pub fn parse_secs(s: &str) -> std::result::Result<Duration, String> {
 /// Renders the man(8) page of a tool from its clap definition.
 pub fn man_page(cmd: clap::Command) -> Vec<u8> {
     let mut buf = Vec::new();
-    let man = clap_mangen::Man::new(cmd).section("8").manual("ftrace-tools");
-    man.render(&mut buf).expect("rendering to memory cannot fail");
+    let man = clap_mangen::Man::new(cmd)
+        .section("8")
+        .manual("ftrace-tools");
+    man.render(&mut buf)
+        .expect("rendering to memory cannot fail");
     buf
 }
 

@@ -126,7 +126,12 @@ impl ProbeDef {
                 self.location
             )));
         }
-        let mut line = format!("{}:{group}/{} {}", self.kind.letter(), self.name, self.location);
+        let mut line = format!(
+            "{}:{group}/{} {}",
+            self.kind.letter(),
+            self.name,
+            self.location
+        );
         for a in &self.args {
             check_word("argument", a)?;
             line.push(' ');
@@ -162,8 +167,12 @@ pub struct ProbeGroup {
 pub fn list_events(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for line in text.lines() {
-        let Some(head) = line.split_whitespace().next() else { continue };
-        let Some((_, ev)) = head.split_once(':') else { continue };
+        let Some(head) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some((_, ev)) = head.split_once(':') else {
+            continue;
+        };
         if let Some((g, n)) = ev.split_once('/') {
             out.push((g.to_string(), n.to_string()));
         }
@@ -321,7 +330,10 @@ mod tests {
         r.kind = ProbeKind::Kretprobe;
         r.location = "do_sys_open".into();
         r.args = vec!["$retval".into(), "off=-8(%sp)".into()];
-        assert_eq!(r.line("g").unwrap(), "r:g/readline do_sys_open $retval off=-8(%sp)");
+        assert_eq!(
+            r.line("g").unwrap(),
+            "r:g/readline do_sys_open $retval off=-8(%sp)"
+        );
     }
 
     #[test]

@@ -132,6 +132,9 @@ mod tests {
             io::Error::from_raw_os_error(libc::EPERM),
         );
         assert_eq!(e.kind(), ErrorKind::Permission);
-        assert_eq!(e.to_string(), format!("open /x: {}", io::Error::from_raw_os_error(libc::EPERM)));
+        assert_eq!(
+            e.to_string(),
+            format!("open /x: {}", io::Error::from_raw_os_error(libc::EPERM))
+        );
     }
 }

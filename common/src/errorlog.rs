@@ -85,14 +85,24 @@ mod tests {
     #[test]
     fn finds_our_entry_not_someone_elses() {
         assert_eq!(entries(LOG).len(), 2);
-        let e = find(LOG, "p:ftrace_tools_1_2_3/e /bin/true:0x10 +0(%zz):string", false).unwrap();
+        let e = find(
+            LOG,
+            "p:ftrace_tools_1_2_3/e /bin/true:0x10 +0(%zz):string",
+            false,
+        )
+        .unwrap();
         assert!(e.contains("trace_uprobe"));
         let e = find(LOG, "p:other/x do_sys_open +0(%zz)", false).unwrap();
         assert!(e.contains("trace_kprobe"));
         assert_eq!(find(LOG, "p:nothing/here", false), None);
-        assert!(find(LOG, "p:nothing/here", true).unwrap().contains("11.000002"));
+        assert!(find(LOG, "p:nothing/here", true)
+            .unwrap()
+            .contains("11.000002"));
         assert_eq!(find("", "x", true), None);
         let shown = indent(&find(LOG, "/bin/true", false).unwrap());
-        assert!(shown.starts_with("    trace_uprobe: error: Invalid fetch argument"), "{shown}");
+        assert!(
+            shown.starts_with("    trace_uprobe: error: Invalid fetch argument"),
+            "{shown}"
+        );
     }
 }

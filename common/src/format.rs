@@ -211,7 +211,10 @@ pub fn parse_field_line(line: &str) -> Option<Field> {
                 count,
             },
             // `type name[]` or `[SIZE_EXPR]`: treat as bytes of `size`.
-            _ => FieldKind::Array { elem: 1, count: size },
+            _ => FieldKind::Array {
+                elem: 1,
+                count: size,
+            },
         }
     } else {
         FieldKind::Scalar
@@ -452,7 +455,11 @@ print fmt: \"dfd: 0x%08lx\", ((unsigned long)(REC->dfd))
         assert_eq!((fname.offset, fname.size, fname.hex), (24, 8, true));
         assert_eq!(fname.ctype, "const char *");
         assert_eq!(f.field("common_pid").unwrap().offset, 4);
-        assert!(f.require("nope").unwrap_err().to_string().contains("it has: __syscall_nr, dfd"));
+        assert!(f
+            .require("nope")
+            .unwrap_err()
+            .to_string()
+            .contains("it has: __syscall_nr, dfd"));
     }
 
     #[test]
@@ -507,16 +514,28 @@ print fmt: \"dfd: 0x%08lx\", ((unsigned long)(REC->dfd))
         for path in walk(&root) {
             if path.file_name().map(|f| f == "format").unwrap_or(false) {
                 let text = std::fs::read_to_string(&path).unwrap();
-                let f = EventFormat::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                assert!(f.common.iter().any(|c| c.name == "common_pid"), "{}", path.display());
+                let f =
+                    EventFormat::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(
+                    f.common.iter().any(|c| c.name == "common_pid"),
+                    "{}",
+                    path.display()
+                );
                 for fld in f.fields.iter().chain(f.common.iter()) {
-                    assert!(fld.size > 0 || matches!(fld.kind, FieldKind::Array { .. }), "{}: {fld:?}", path.display());
+                    assert!(
+                        fld.size > 0 || matches!(fld.kind, FieldKind::Array { .. }),
+                        "{}: {fld:?}",
+                        path.display()
+                    );
                 }
                 n += 1;
             }
         }
         if n == 0 {
-            eprintln!("skipping: no captured format files under {}", root.display());
+            eprintln!(
+                "skipping: no captured format files under {}",
+                root.display()
+            );
         }
     }
 

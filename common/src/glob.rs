@@ -33,7 +33,7 @@ impl Glob {
                     }
                     let mut closed = false;
                     let mut first = true;
-                    while let Some(k) = chars.next() {
+                    for k in chars.by_ref() {
                         if k == ']' && !first {
                             closed = true;
                             break;
@@ -77,7 +77,11 @@ impl Glob {
 
 /// Names from `candidates` close to `wanted` (for "did you mean"): same
 /// prefix or a small edit distance, best first, at most `max`.
-pub fn suggestions<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>, max: usize) -> Vec<String> {
+pub fn suggestions<'a>(
+    wanted: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    max: usize,
+) -> Vec<String> {
     let w = wanted.to_lowercase();
     let mut scored: Vec<(usize, &str)> = candidates
         .into_iter()
@@ -96,7 +100,11 @@ pub fn suggestions<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a st
         .collect();
     scored.sort();
     scored.dedup_by(|a, b| a.1 == b.1);
-    scored.into_iter().take(max).map(|(_, c)| c.to_string()).collect()
+    scored
+        .into_iter()
+        .take(max)
+        .map(|(_, c)| c.to_string())
+        .collect()
 }
 
 /// Levenshtein distance (bytes), bounded work for long strings.
@@ -128,10 +136,14 @@ mod tests {
     fn globs_match_like_a_shell() {
         let g = Glob::new("vfs_*").unwrap();
         assert!(g.matches("vfs_read") && g.matches("vfs_") && !g.matches("xvfs_read"));
-        assert!(Glob::new("block:block_rq_?ssue").unwrap().matches("block:block_rq_issue"));
+        assert!(Glob::new("block:block_rq_?ssue")
+            .unwrap()
+            .matches("block:block_rq_issue"));
         assert!(Glob::new("[a-c]x").unwrap().matches("bx"));
         assert!(!Glob::new("[!a-c]x").unwrap().matches("bx"));
-        assert!(Glob::new("a.b").unwrap().matches("a.b") && !Glob::new("a.b").unwrap().matches("axb"));
+        assert!(
+            Glob::new("a.b").unwrap().matches("a.b") && !Glob::new("a.b").unwrap().matches("axb")
+        );
         assert!(Glob::new("[abc").is_err());
         assert!(is_glob("a*") && !is_glob("vfs_read"));
     }

@@ -47,9 +47,7 @@ impl Instance {
         crate::caps::require(tfs, crate::caps::Feature::Instances)?;
         let name = Owner::current().instance_name(tool);
         let dir = tfs.path("instances").join(&name);
-        fs::create_dir(&dir).map_err(|e| {
-            Error::io("create the tracing instance", &dir, e)
-        })?;
+        fs::create_dir(&dir).map_err(|e| Error::io("create the tracing instance", &dir, e))?;
         let inst = Instance {
             tfs: tfs.clone(),
             name,
@@ -65,10 +63,21 @@ impl Instance {
             None => default_buffer_kb(inst.cpus().len()),
         };
         inst.write("buffer_size_kb", &kb.to_string()).map_err(|e| {
-            e.context(format!("cannot get a {kb} KiB per-CPU trace buffer (try a smaller -b)"))
+            e.context(format!(
+                "cannot get a {kb} KiB per-CPU trace buffer (try a smaller -b)"
+            ))
         })?;
-        if inst.read("trace_clock").map(|c| c.contains(CLOCK)).unwrap_or(false) {
+        if inst
+            .read("trace_clock")
+            .map(|c| c.contains(CLOCK))
+            .unwrap_or(false)
+        {
             inst.write("trace_clock", CLOCK)?;
+        }
+        // Never trace ourselves: our own reads of /proc and tracefs would
+        // otherwise feed back into what we trace.
+        if inst.exists("set_event_notrace_pid") {
+            inst.write("set_event_notrace_pid", &std::process::id().to_string())?;
         }
         // Wake a waiting reader well before a buffer can fill up.
         if inst.exists("buffer_percent") {
@@ -150,7 +159,8 @@ impl Instance {
                 Ok(())
             }
             Err(e) => {
-                let mut msg = format!("the kernel rejected the filter '{filter}' on {system}:{event}: {e}");
+                let mut msg =
+                    format!("the kernel rejected the filter '{filter}' on {system}:{event}: {e}");
                 let log = self.read("error_log").unwrap_or_default();
                 if let Some(entry) = errorlog::find(&log, filter, false) {
                     msg.push('\n');
@@ -248,9 +258,7 @@ impl Instance {
 impl Drop for Instance {
     fn drop(&mut self) {
         if let Err(e) = self.remove() {
-            eprintln!(
-                "warning: {e}; `reset-ftrace` removes it once this process has exited"
-            );
+            eprintln!("warning: {e}; `reset-ftrace` removes it once this process has exited");
         }
     }
 }
@@ -273,7 +281,10 @@ pub fn remove_instance_dir(dir: &Path) -> Result<()> {
     }
     Err(Error::new(
         ErrorKind::Busy,
-        format!("cannot remove the tracing instance {}: still busy", dir.display()),
+        format!(
+            "cannot remove the tracing instance {}: still busy",
+            dir.display()
+        ),
     ))
 }
 

@@ -15,6 +15,7 @@ pub mod proc;
 pub mod reader;
 pub mod ringbuf;
 pub mod signals;
+pub mod stack;
 pub mod sweep;
 pub mod tracefs;
 

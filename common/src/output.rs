@@ -155,14 +155,19 @@ impl Log2Hist {
     /// last.
     pub fn rows(&self) -> Vec<(u64, u64, u64)> {
         let first = self.buckets.iter().position(|&c| c > 0);
-        let Some(first) = first else { return Vec::new() };
+        let Some(first) = first else {
+            return Vec::new();
+        };
         let last = self.buckets.iter().rposition(|&c| c > 0).unwrap_or(first);
         (first..=last)
             .map(|i| {
                 let (lo, hi) = if i == 0 {
                     (0, 0)
                 } else {
-                    (1u64 << (i - 1), (1u64 << (i - 1)).saturating_mul(2).saturating_sub(1))
+                    (
+                        1u64 << (i - 1),
+                        (1u64 << (i - 1)).saturating_mul(2).saturating_sub(1),
+                    )
                 };
                 (lo, hi, self.buckets[i])
             })
@@ -183,7 +188,7 @@ impl Log2Hist {
             let stars = if max == 0 {
                 0
             } else {
-                ((c as u128 * width as u128 + max as u128 - 1) / max as u128) as usize
+                (c as u128 * width as u128).div_ceil(max as u128) as usize
             };
             let stars = if c == 0 { 0 } else { stars.max(1) };
             out.push_str(&format!(

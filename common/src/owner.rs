@@ -131,7 +131,8 @@ impl Owner {
 }
 
 fn parse_num(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+    {
         return None;
     }
     s.parse().ok()
@@ -144,7 +145,8 @@ mod tests {
 
     #[test]
     fn stat_start_time_survives_odd_command_names() {
-        let stat = "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 200";
+        let stat =
+            "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 200";
         assert_eq!(parse_stat_start(stat), Some(98765));
         assert_eq!(parse_stat_start("garbage"), None);
     }
@@ -160,9 +162,15 @@ mod tests {
             Some(("reset-ftrace".to_string(), me))
         );
         assert_eq!(Owner::from_group_name(&me.group_name()), Some(me));
-        let reused = Owner { start: me.start + 1, ..me };
+        let reused = Owner {
+            start: me.start + 1,
+            ..me
+        };
         assert_eq!(reused.liveness(), Liveness::Dead);
-        let foreign = Owner { pidns: me.pidns + 1, ..me };
+        let foreign = Owner {
+            pidns: me.pidns + 1,
+            ..me
+        };
         assert_eq!(foreign.liveness(), Liveness::Foreign);
     }
 
@@ -179,7 +187,12 @@ mod tests {
         ] {
             assert_eq!(Owner::from_instance_name(n), None, "{n}");
         }
-        for g in ["ftrace_tools_1_2", "ftrace_tools_1_2_3_4", "kprobes", "ftrace_tools_a_2_3"] {
+        for g in [
+            "ftrace_tools_1_2",
+            "ftrace_tools_1_2_3_4",
+            "kprobes",
+            "ftrace_tools_a_2_3",
+        ] {
             assert_eq!(Owner::from_group_name(g), None, "{g}");
         }
     }

@@ -77,17 +77,22 @@ impl CommCache {
             let name = if pid == 0 {
                 Some("<idle>".to_string())
             } else {
-                comm(pid as u32).or_else(|| self.from_saved(pid))
+                comm(pid as u32).or_else(|| self.lookup_saved(pid))
             };
-            self.names.insert(pid, name.unwrap_or_else(|| "<...>".into()));
+            self.names
+                .insert(pid, name.unwrap_or_else(|| "<...>".into()));
         }
         &self.names[&pid]
     }
 
-    fn from_saved(&mut self, pid: i32) -> Option<String> {
+    fn lookup_saved(&mut self, pid: i32) -> Option<String> {
         if self.saved.is_none() {
             let mut map = HashMap::new();
-            if let Some(text) = self.saved_path.as_ref().and_then(|p| fs::read_to_string(p).ok()) {
+            if let Some(text) = self
+                .saved_path
+                .as_ref()
+                .and_then(|p| fs::read_to_string(p).ok())
+            {
                 for line in text.lines() {
                     if let Some((p, c)) = line.split_once(' ') {
                         if let Ok(p) = p.parse() {
@@ -110,7 +115,9 @@ impl CommCache {
 
 /// Number of online CPUs as the kernel lists them.
 pub fn online_cpus() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 #[cfg(test)]

@@ -180,7 +180,9 @@ impl<'i> Reader<'i> {
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(None),
             Err(e) => Err(Error::io(
                 "read",
-                &self.inst.path(format!("per_cpu/cpu{}/trace_pipe_raw", cb.cpu)),
+                &self
+                    .inst
+                    .path(format!("per_cpu/cpu{}/trace_pipe_raw", cb.cpu)),
                 e,
             )),
         }
@@ -218,7 +220,9 @@ impl<'i> Reader<'i> {
                     }
                 }
                 for rec in page.by_ref() {
-                    let Some(ev) = Event::from_record(cpu, rec.ts, rec.data) else { continue };
+                    let Some(ev) = Event::from_record(cpu, rec.ts, rec.data) else {
+                        continue;
+                    };
                     n += 1;
                     self.stats.events += 1;
                     if f(Item::Event(ev)) == Flow::Stop {
@@ -384,7 +388,12 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
     let mut stopped = false;
 
     // Emits held events up to `upto` (all with u64::MAX).
-    fn release(heap: &mut BinaryHeap<Reverse<Held>>, upto: u64, sink: &mut dyn Sink, count: &mut u64) -> Flow {
+    fn release(
+        heap: &mut BinaryHeap<Reverse<Held>>,
+        upto: u64,
+        sink: &mut dyn Sink,
+        count: &mut u64,
+    ) -> Flow {
         while let Some(Reverse(top)) = heap.peek() {
             if top.ts > upto {
                 break;
@@ -403,7 +412,14 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
     loop {
         let round_start = now_mono_ns();
         let (_, flow) = reader.drain(&mut |item| {
-            handle(item, ordered, &mut heap, &mut seq, &mut summary.events, sink)
+            handle(
+                item,
+                ordered,
+                &mut heap,
+                &mut seq,
+                &mut summary.events,
+                sink,
+            )
         })?;
         if flow == Flow::Stop {
             stopped = true;
@@ -471,7 +487,14 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
     if !stopped {
         loop {
             let (n, flow) = reader.drain(&mut |item| {
-                handle(item, ordered, &mut heap, &mut seq, &mut summary.events, sink)
+                handle(
+                    item,
+                    ordered,
+                    &mut heap,
+                    &mut seq,
+                    &mut summary.events,
+                    sink,
+                )
             })?;
             if flow == Flow::Stop {
                 summary.stopped_by_sink = true;

@@ -65,7 +65,9 @@ impl PageLayout {
         };
         let mut seen = 0;
         for line in header_page.lines() {
-            let Some(f) = parse_field_line(line) else { continue };
+            let Some(f) = parse_field_line(line) else {
+                continue;
+            };
             match f.name.as_str() {
                 "timestamp" => {
                     l.ts_offset = f.offset;
@@ -171,7 +173,9 @@ pub struct Page<'a> {
 impl<'a> Page<'a> {
     /// Parses the header of a sub-buffer as read from `trace_pipe_raw`.
     pub fn parse(layout: PageLayout, buf: &'a [u8]) -> std::result::Result<Page<'a>, PageError> {
-        let ts_base = layout.uint_at(buf, layout.ts_offset, 8).ok_or(PageError::Truncated)?;
+        let ts_base = layout
+            .uint_at(buf, layout.ts_offset, 8)
+            .ok_or(PageError::Truncated)?;
         let commit = layout
             .uint_at(buf, layout.commit_offset, layout.commit_size)
             .ok_or(PageError::Truncated)?;
@@ -246,7 +250,9 @@ impl<'a> Iterator for Page<'a> {
             if self.pos >= self.data.len() {
                 return None;
             }
-            let Some(w) = l.u32_at(self.data, self.pos) else { return self.bad() };
+            let Some(w) = l.u32_at(self.data, self.pos) else {
+                return self.bad();
+            };
             let (type_len, delta) = if l.big_endian {
                 (w >> 27, w & ((1 << 27) - 1))
             } else {
@@ -260,7 +266,9 @@ impl<'a> Iterator for Page<'a> {
                         self.pos = self.data.len();
                         return None;
                     }
-                    let Some(len) = l.u32_at(self.data, self.pos + 4) else { return self.bad() };
+                    let Some(len) = l.u32_at(self.data, self.pos + 4) else {
+                        return self.bad();
+                    };
                     let next = self.pos.checked_add(4 + len as usize);
                     match next {
                         Some(n) if n > self.pos + 4 && n <= self.data.len() => self.pos = n,
@@ -268,12 +276,16 @@ impl<'a> Iterator for Page<'a> {
                     }
                 }
                 TYPE_TIME_EXTEND => {
-                    let Some(x) = l.u32_at(self.data, self.pos + 4) else { return self.bad() };
+                    let Some(x) = l.u32_at(self.data, self.pos + 4) else {
+                        return self.bad();
+                    };
                     self.ts = self.ts.wrapping_add((u64::from(x) << TS_SHIFT) + delta);
                     self.pos += 8;
                 }
                 TYPE_TIME_STAMP => {
-                    let Some(x) = l.u32_at(self.data, self.pos + 4) else { return self.bad() };
+                    let Some(x) = l.u32_at(self.data, self.pos + 4) else {
+                        return self.bad();
+                    };
                     let abs = (u64::from(x) << TS_SHIFT) | delta;
                     // Absolute stamps hold 59 bits; keep the top 5 of the
                     // current time.
@@ -281,7 +293,9 @@ impl<'a> Iterator for Page<'a> {
                     self.pos += 8;
                 }
                 0 => {
-                    let Some(len) = l.u32_at(self.data, self.pos + 4) else { return self.bad() };
+                    let Some(len) = l.u32_at(self.data, self.pos + 4) else {
+                        return self.bad();
+                    };
                     let len = len as usize;
                     let start = self.pos + 8;
                     let end = self.pos.checked_add(4).and_then(|p| p.checked_add(len));
@@ -321,7 +335,9 @@ impl<'a> Iterator for Page<'a> {
 pub fn lost_from_stats(stats: &str) -> u64 {
     let mut lost = 0u64;
     for line in stats.lines() {
-        let Some((k, v)) = line.split_once(':') else { continue };
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
         if matches!(k.trim(), "overrun" | "commit overrun" | "dropped events") {
             lost = lost.saturating_add(v.trim().parse::<u64>().unwrap_or(0));
         }
@@ -350,20 +366,22 @@ pub mod build {
         }
 
         fn hdr(&mut self, type_len: u32, delta: u32) {
-            self.buf.extend_from_slice(&((delta << 5) | type_len).to_le_bytes());
+            self.buf
+                .extend_from_slice(&((delta << 5) | type_len).to_le_bytes());
         }
 
         /// A data record of `payload` (padded to 4 bytes) after `delta` ns.
         pub fn event(mut self, delta: u32, payload: &[u8]) -> Self {
             let mut p = payload.to_vec();
-            while p.len() % 4 != 0 {
+            while !p.len().is_multiple_of(4) {
                 p.push(0);
             }
             if !p.is_empty() && p.len() <= 28 * 4 {
                 self.hdr((p.len() / 4) as u32, delta);
             } else {
                 self.hdr(0, delta);
-                self.buf.extend_from_slice(&((p.len() + 4) as u32).to_le_bytes());
+                self.buf
+                    .extend_from_slice(&((p.len() + 4) as u32).to_le_bytes());
             }
             self.buf.extend_from_slice(&p);
             self
@@ -372,11 +390,12 @@ pub mod build {
         /// A data record in the long form (type_len 0) whatever its size.
         pub fn long_event(mut self, delta: u32, payload: &[u8]) -> Self {
             let mut p = payload.to_vec();
-            while p.len() % 4 != 0 {
+            while !p.len().is_multiple_of(4) {
                 p.push(0);
             }
             self.hdr(0, delta);
-            self.buf.extend_from_slice(&((p.len() + 4) as u32).to_le_bytes());
+            self.buf
+                .extend_from_slice(&((p.len() + 4) as u32).to_le_bytes());
             self.buf.extend_from_slice(&p);
             self
         }
@@ -391,7 +410,8 @@ pub mod build {
         /// An absolute time stamp.
         pub fn absolute(mut self, ts: u64) -> Self {
             self.hdr(TYPE_TIME_STAMP, (ts & ((1 << 27) - 1)) as u32);
-            self.buf.extend_from_slice(&((ts >> 27) as u32).to_le_bytes());
+            self.buf
+                .extend_from_slice(&((ts >> 27) as u32).to_le_bytes());
             self
         }
 
@@ -473,8 +493,13 @@ mod tests {
 
     #[test]
     fn lost_event_flags() {
-        let count = PageBuilder::new(0).event(1, &[0; 8]).finish(Lost::Count(42));
-        assert_eq!(Page::parse(PageLayout::DEFAULT_64, &count).unwrap().lost, Lost::Count(42));
+        let count = PageBuilder::new(0)
+            .event(1, &[0; 8])
+            .finish(Lost::Count(42));
+        assert_eq!(
+            Page::parse(PageLayout::DEFAULT_64, &count).unwrap().lost,
+            Lost::Count(42)
+        );
         let unknown = PageBuilder::new(0).event(1, &[0; 8]).finish(Lost::Unknown);
         let p = Page::parse(PageLayout::DEFAULT_64, &unknown).unwrap();
         assert_eq!(p.lost, Lost::Unknown);
@@ -496,14 +521,20 @@ mod tests {
 
     #[test]
     fn corrupt_records_stop_with_an_error() {
-        let mut page = PageBuilder::new(0).event(1, &[0; 8]).event(1, &[0; 8]).finish(Lost::None);
+        let mut page = PageBuilder::new(0)
+            .event(1, &[0; 8])
+            .event(1, &[0; 8])
+            .finish(Lost::None);
         // Make the second record claim a long length past the data.
         page[16 + 12..16 + 16].copy_from_slice(&0u32.to_le_bytes());
         page[16 + 16..16 + 20].copy_from_slice(&9999u32.to_le_bytes());
         let mut p = Page::parse(PageLayout::DEFAULT_64, &page).unwrap();
         assert_eq!(p.by_ref().count(), 1);
         assert!(matches!(p.error(), Some(PageError::BadRecord { .. })));
-        assert_eq!(Page::parse(PageLayout::DEFAULT_64, &[0u8; 10]).err(), Some(PageError::Truncated));
+        assert_eq!(
+            Page::parse(PageLayout::DEFAULT_64, &[0u8; 10]).err(),
+            Some(PageError::Truncated)
+        );
     }
 
     #[test]

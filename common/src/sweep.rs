@@ -61,7 +61,9 @@ pub fn sweep(tfs: &Tracefs, scope: Scope, dry_run: bool) -> Result<Vec<Item>> {
     };
     if tfs.exists("instances") {
         for name in list_instances(tfs)? {
-            let Some((_, owner)) = Owner::from_instance_name(&name) else { continue };
+            let Some((_, owner)) = Owner::from_instance_name(&name) else {
+                continue;
+            };
             let (liveness, remove) = decide(&owner);
             let outcome = if !remove {
                 Outcome::Kept
@@ -89,7 +91,9 @@ pub fn sweep(tfs: &Tracefs, scope: Scope, dry_run: bool) -> Result<Vec<Item>> {
         }
         let text = tfs.read(file)?;
         for (group, name) in list_events(&text) {
-            let Some(owner) = Owner::from_group_name(&group) else { continue };
+            let Some(owner) = Owner::from_group_name(&group) else {
+                continue;
+            };
             let (liveness, remove) = decide(&owner);
             let outcome = if !remove {
                 Outcome::Kept
@@ -119,7 +123,10 @@ pub fn sweep_dead(tfs: &Tracefs) {
         Ok(items) => {
             for it in items {
                 if let Outcome::Failed(why) = it.outcome {
-                    eprintln!("warning: cannot remove {} left by a dead run: {why}", it.what);
+                    eprintln!(
+                        "warning: cannot remove {} left by a dead run: {why}",
+                        it.what
+                    );
                 }
             }
         }

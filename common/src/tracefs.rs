@@ -74,7 +74,9 @@ fn unescape_octal(s: &str) -> String {
         if b[i] == b'\\' && i + 3 < b.len() {
             let oct = &b[i + 1..i + 4];
             if oct.iter().all(|c| (b'0'..=b'7').contains(c)) {
-                let v = (oct[0] - b'0') as u32 * 64 + (oct[1] - b'0') as u32 * 8 + (oct[2] - b'0') as u32;
+                let v = (oct[0] - b'0') as u32 * 64
+                    + (oct[1] - b'0') as u32 * 8
+                    + (oct[2] - b'0') as u32;
                 if v <= 255 {
                     out.push(v as u8);
                     i += 4;
@@ -109,15 +111,7 @@ fn mount_fs(fstype: &str, target: &Path) -> io::Result<()> {
     let tgt = CString::new(target.as_os_str().as_encoded_bytes())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: all pointers are valid NUL-terminated strings for the call.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            tgt.as_ptr(),
-            fs.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
+    let rc = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) };
     if rc == 0 {
         Ok(())
     } else {
@@ -159,7 +153,11 @@ impl Tracefs {
         // Not mounted: mount it where the kernel documents it.
         let default = Path::new(DEFAULT_MOUNT);
         let first_err = match mount_fs("tracefs", default) {
-            Ok(()) => return Ok(Tracefs { root: default.into() }),
+            Ok(()) => {
+                return Ok(Tracefs {
+                    root: default.into(),
+                })
+            }
             Err(e) => e,
         };
         // Older layouts: tracefs under debugfs (accessing it automounts).
@@ -215,10 +213,22 @@ impl Tracefs {
 }
 
 /// Reads a whole file as (lossy) text, with the path in any error.
+///
+/// Reads in large chunks: some tracefs files (`events/header_page`) answer
+/// only the first read correctly, so a small first read (as
+/// `read_to_end` makes for files that report size 0) would truncate them.
 pub fn read_text(path: &Path) -> Result<String> {
     let mut f = File::open(path).ctx("open", path)?;
     let mut buf = Vec::new();
-    f.read_to_end(&mut buf).ctx("read", path)?;
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match f.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("read", path, e)),
+        }
+    }
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 

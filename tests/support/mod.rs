@@ -1,2 +1,428 @@
-//! Helpers shared by the black-box tests (filled in with the first tool).
+//! Helpers shared by the black-box tests: finding the built tools, running
+//! them until they say they are tracing, workloads with known behaviour,
+//! skipping politely, and checking that nothing was left in tracefs.
 #![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a tool may take to say it is tracing (TCG guests are slow).
+pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The directory of the built binaries.
+pub fn bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("FTRACE_TOOLS_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    Path::new(env!("CARGO_BIN_EXE_ftt-workload"))
+        .parent()
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// The path of a built tool; panics with what to do if it was not built.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is not built: run `cargo build --workspace` first (tests/run does)",
+        p.display()
+    );
+    p
+}
+
+/// The workload program.
+pub fn workload_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ftt-workload"))
+}
+
+/// Says why a test does not run here: prints `skipping: <reason>` and
+/// records it in `$FTRACE_TOOLS_SKIP_LOG` for the VM summary.
+pub fn skip(reason: &str) {
+    let name = std::thread::current().name().unwrap_or("?").to_string();
+    eprintln!("skipping: {reason}");
+    println!("skipping: {name}: {reason}");
+    if let Some(log) = std::env::var_os("FTRACE_TOOLS_SKIP_LOG") {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(f, "{name}: {reason}");
+        }
+    }
+}
+
+/// Skips the test (returns from it) unless the condition holds.
+#[macro_export]
+macro_rules! require {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            $crate::support::skip(&format!($($why)+));
+            return;
+        }
+    };
+}
+
+/// Whether we run as root.
+pub fn is_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The tracefs of this machine (mounted if needed), or `None` when not
+/// root.
+pub fn tracefs() -> Option<ftrace_common::tracefs::Tracefs> {
+    if !is_root() {
+        return None;
+    }
+    ftrace_common::tracefs::Tracefs::open().ok()
+}
+
+/// Whether the kernel has a feature; `None` when we cannot tell (not root).
+pub fn has(feature: ftrace_common::caps::Feature) -> bool {
+    tracefs()
+        .map(|t| ftrace_common::caps::check(&t, feature).is_yes())
+        .unwrap_or(false)
+}
+
+/// Skips unless root with tracefs and the given features.
+#[macro_export]
+macro_rules! require_tracing {
+    ($($feature:ident),*) => {
+        $crate::require!($crate::support::is_root(), "needs root");
+        $crate::require!($crate::support::tracefs().is_some(), "needs tracefs");
+        $(
+            {
+                let t = $crate::support::tracefs().unwrap();
+                if let ftrace_common::caps::Support::No(why) =
+                    ftrace_common::caps::check(&t, ftrace_common::caps::Feature::$feature)
+                {
+                    $crate::support::skip(&why);
+                    return;
+                }
+            }
+        )*
+    };
+}
+
+/// What a finished tool run produced.
+#[derive(Debug)]
+pub struct Finished {
+    /// Exit status.
+    pub status: ExitStatus,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// The tool's PID.
+    pub pid: u32,
+    /// Time from the stop request (or start) to exit.
+    pub exit_time: Duration,
+}
+
+impl Finished {
+    /// Lines of stdout containing `pat`.
+    pub fn count(&self, pat: &str) -> usize {
+        self.stdout.lines().filter(|l| l.contains(pat)).count()
+    }
+
+    /// The exit code (panics if killed by a signal).
+    pub fn code(&self) -> i32 {
+        self.status
+            .code()
+            .unwrap_or_else(|| panic!("killed by a signal: {self:?}"))
+    }
+}
+
+/// A tool running in the background.
+pub struct ToolRun {
+    child: Child,
+    stdout: Option<std::thread::JoinHandle<String>>,
+    stderr: Arc<(Mutex<String>, Condvar)>,
+    stderr_thread: Option<std::thread::JoinHandle<()>>,
+    started: Instant,
+}
+
+impl ToolRun {
+    /// Starts `tool args`, capturing its output.
+    pub fn start(tool: &str, args: &[&str]) -> ToolRun {
+        Self::start_cmd(Command::new(bin(tool)).args(args))
+    }
+
+    /// Starts a prepared command, capturing its output.
+    pub fn start_cmd(cmd: &mut Command) -> ToolRun {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tool");
+        let mut out = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = out.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        });
+        let err = child.stderr.take().unwrap();
+        let stderr = Arc::new((Mutex::new(String::new()), Condvar::new()));
+        let st = Arc::clone(&stderr);
+        let stderr_thread = std::thread::spawn(move || {
+            let r = BufReader::new(err);
+            for line in r.lines() {
+                let Ok(line) = line else { break };
+                let (m, c) = &*st;
+                let mut g = m.lock().unwrap();
+                g.push_str(&line);
+                g.push('\n');
+                c.notify_all();
+            }
+            let (m, c) = &*st;
+            let mut g = m.lock().unwrap();
+            g.push_str("\u{0}EOF");
+            c.notify_all();
+        });
+        ToolRun {
+            child,
+            stdout: Some(stdout),
+            stderr,
+            stderr_thread: Some(stderr_thread),
+            started: Instant::now(),
+        }
+    }
+
+    /// The tool's PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until stderr contains `needle`; panics with the output if the
+    /// tool exits first or the timeout passes.
+    pub fn wait_for_stderr(&mut self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let (m, c) = &*self.stderr;
+        let mut g = m.lock().unwrap();
+        loop {
+            if g.contains(needle) {
+                return;
+            }
+            if g.contains("\u{0}EOF") {
+                let err = g.clone();
+                drop(g);
+                panic!("tool exited before printing {needle:?}; stderr:\n{err}");
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                panic!("timeout waiting for {needle:?}; stderr so far:\n{}", *g);
+            }
+            g = c.wait_timeout(g, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Waits until the tool says it is tracing.
+    pub fn wait_ready(&mut self) {
+        self.wait_for_stderr("Tracing", READY_TIMEOUT);
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Waits for the exit (killing the tool after `timeout`) and collects
+    /// the output. `exit_time` counts from this call.
+    pub fn finish(mut self, timeout: Duration) -> Finished {
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            if t0.elapsed() > timeout {
+                let _ = self.child.kill();
+                let s = self.child.wait().expect("wait");
+                let err = self.stderr.0.lock().unwrap().clone();
+                panic!("tool did not exit within {timeout:?} (killed: {s:?}); stderr:\n{err}");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let exit_time = t0.elapsed();
+        let stdout = self.stdout.take().unwrap().join().unwrap();
+        self.stderr_thread.take().unwrap().join().unwrap();
+        let stderr = self.stderr.0.lock().unwrap().replace("\u{0}EOF", "");
+        Finished {
+            status,
+            stdout,
+            stderr,
+            pid: self.child.id(),
+            exit_time,
+        }
+    }
+
+    /// Sends SIGINT and collects the output.
+    pub fn stop(self) -> Finished {
+        self.signal(libc::SIGINT);
+        self.finish(Duration::from_secs(60))
+    }
+
+    /// Time since start.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+impl Drop for ToolRun {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs a tool to completion.
+pub fn run(tool: &str, args: &[&str]) -> Finished {
+    ToolRun::start(tool, args).finish(Duration::from_secs(300))
+}
+
+/// A workload process, started and waiting for "go" (or already going).
+pub struct Workload {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Workload {
+    /// Starts `ftt-workload --wait ARGS`: it waits for [`Workload::go`].
+    pub fn waiting(args: &[&str]) -> Workload {
+        let mut child = Command::new(workload_bin())
+            .arg("--wait")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn workload");
+        let stdin = child.stdin.take();
+        Workload { child, stdin }
+    }
+
+    /// Its PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Lets it run.
+    pub fn go(&mut self) {
+        let mut s = self.stdin.take().expect("go once");
+        s.write_all(b"go\n").unwrap();
+    }
+
+    /// Waits for it and returns the `N` of its `done N` line.
+    pub fn wait(mut self) -> u64 {
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        let st = self.child.wait().unwrap();
+        assert!(st.success(), "workload failed: {st:?}");
+        out.trim()
+            .strip_prefix("done ")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("workload said {out:?}"))
+    }
+}
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The tracefs root path (tests are root when they get here).
+pub fn tracefs_root() -> PathBuf {
+    tracefs().expect("tracefs").root().to_path_buf()
+}
+
+/// Our instances and dynamic events owned by process `pid` that are still
+/// in tracefs.
+pub fn leftovers_of(pid: u32) -> Vec<String> {
+    let root = tracefs_root();
+    let mut left = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(root.join("instances")) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some((_, o)) = ftrace_common::owner::Owner::from_instance_name(&name) {
+                if o.pid == pid {
+                    left.push(format!("instance {name}"));
+                }
+            }
+        }
+    }
+    for f in ["uprobe_events", "kprobe_events"] {
+        let text = std::fs::read_to_string(root.join(f)).unwrap_or_default();
+        for (g, n) in ftrace_common::dynevent::list_events(&text) {
+            if let Some(o) = ftrace_common::owner::Owner::from_group_name(&g) {
+                if o.pid == pid {
+                    left.push(format!("{f}: {g}/{n}"));
+                }
+            }
+        }
+    }
+    left
+}
+
+/// Asserts that the run left nothing in tracefs.
+pub fn assert_nothing_left(pid: u32) {
+    let left = leftovers_of(pid);
+    assert!(left.is_empty(), "process {pid} left state behind: {left:?}");
+}
+
+/// The top-level tracefs settings that no tool may change. Lines of our
+/// own dynamic-event groups are left out of the dynamic-event files: tests
+/// that run in parallel create and remove theirs; `assert_nothing_left`
+/// checks those per run.
+pub fn top_level_snapshot(events: &[&str]) -> BTreeMap<String, String> {
+    let root = tracefs_root();
+    let mut files: Vec<String> = [
+        "current_tracer",
+        "tracing_on",
+        "buffer_size_kb",
+        "set_event",
+        "trace_options",
+        "trace_clock",
+        "set_event_pid",
+        "uprobe_events",
+        "kprobe_events",
+        "tracing_thresh",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for e in events {
+        files.push(format!("events/{}/enable", e.replace(':', "/")));
+        files.push(format!("events/{}/filter", e.replace(':', "/")));
+    }
+    let mut map = BTreeMap::new();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(root.join(&f)) else {
+            continue;
+        };
+        let text: String = text
+            .lines()
+            .filter(|l| !l.contains(ftrace_common::owner::GROUP_PREFIX))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        map.insert(f, text);
+    }
+    map
+}

@@ -1,0 +1,122 @@
+//! ftt-workload: programs with exactly known behaviour, for the black-box
+//! tests and benchmarks. Each mode waits for a line on stdin ("go") when
+//! started with `--wait`, so a test can arm tracing on its PID first, then
+//! does exactly what it says and prints one line (`done N`) to stdout.
+//!
+//!   ftt-workload [--wait] getppid N       N getppid() system calls
+//!   ftt-workload [--wait] close-fail N    N close(-1) calls (EBADF)
+//!   ftt-workload [--wait] nanosleep N MS  N sleeps of MS milliseconds
+//!   ftt-workload [--wait] read-zero N     N read()s of /dev/zero
+//!   ftt-workload [--wait] open PATH N     N open()+close() of PATH
+//!   ftt-workload [--wait] call N          N calls of ftt_probe_target()
+//!   ftt-workload [--wait] spin SECS       getppid() as fast as possible;
+//!                                         prints the number of calls made
+//!   ftt-workload [--wait] spin-call SECS  ftt_probe_target() likewise
+//!   ftt-workload sleep SECS               just sleep (a process to point -p at)
+
+use std::io::BufRead;
+use std::time::{Duration, Instant};
+
+/// The function the uprobe tests probe: never inlined, with an unmangled
+/// name, returning its argument plus one so return probes can be checked.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn ftt_probe_target(x: u64) -> u64 {
+    std::hint::black_box(x) + 1
+}
+
+fn num(s: Option<&String>, what: &str) -> u64 {
+    s.and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("ftt-workload: missing or bad {what}"))
+}
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(|a| a == "--wait").unwrap_or(false) {
+        args.remove(0);
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+    }
+    let mode = args.first().cloned().unwrap_or_default();
+    let done = match mode.as_str() {
+        "getppid" => {
+            let n = num(args.get(1), "count");
+            for _ in 0..n {
+                // SAFETY: getppid takes no arguments and cannot fail.
+                unsafe { libc::syscall(libc::SYS_getppid) };
+            }
+            n
+        }
+        "close-fail" => {
+            let n = num(args.get(1), "count");
+            for _ in 0..n {
+                // SAFETY: closing an invalid descriptor only returns EBADF.
+                unsafe { libc::syscall(libc::SYS_close, -1i64) };
+            }
+            n
+        }
+        "nanosleep" => {
+            let n = num(args.get(1), "count");
+            let ms = num(args.get(2), "milliseconds");
+            for _ in 0..n {
+                std::thread::sleep(Duration::from_millis(ms));
+            }
+            n
+        }
+        "read-zero" => {
+            let n = num(args.get(1), "count");
+            let f = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+            let mut buf = [0u8; 16];
+            for _ in 0..n {
+                use std::os::fd::AsRawFd;
+                // SAFETY: buf is valid for 16 bytes.
+                unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            }
+            n
+        }
+        "open" => {
+            let path = args.get(1).expect("path").clone();
+            let n = num(args.get(2), "count");
+            for _ in 0..n {
+                let _ = std::fs::File::open(&path);
+            }
+            n
+        }
+        "call" => {
+            let n = num(args.get(1), "count");
+            let mut acc = 0u64;
+            for i in 0..n {
+                acc = acc.wrapping_add(ftt_probe_target(i));
+            }
+            std::hint::black_box(acc);
+            n
+        }
+        "spin" | "spin-call" => {
+            let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).expect("seconds");
+            let end = Instant::now() + Duration::from_secs_f64(secs);
+            let mut n = 0u64;
+            while Instant::now() < end {
+                for i in 0..1000 {
+                    if mode == "spin" {
+                        // SAFETY: as above.
+                        unsafe { libc::syscall(libc::SYS_getppid) };
+                    } else {
+                        std::hint::black_box(ftt_probe_target(i));
+                    }
+                }
+                n += 1000;
+            }
+            n
+        }
+        "sleep" => {
+            let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).expect("seconds");
+            std::thread::sleep(Duration::from_secs_f64(secs));
+            0
+        }
+        other => {
+            eprintln!("ftt-workload: unknown mode '{other}'");
+            std::process::exit(2);
+        }
+    };
+    println!("done {done}");
+}
