@@ -17,8 +17,6 @@ use crate::error::{Error, IoContext, Result};
 use crate::instance::Instance;
 use crate::ringbuf::{lost_from_stats, Lost, Page, PageLayout};
 use crate::signals;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::fd::AsRawFd;
@@ -328,12 +326,56 @@ impl Summary {
     }
 }
 
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct Held {
-    ts: u64,
-    seq: u64,
-    cpu: u32,
-    data: Vec<u8>,
+/// Events held back for the ordered merge: their bytes in one arena, and
+/// an index sorted by time stamp when released. No allocation per event.
+#[derive(Default)]
+struct Merge {
+    arena: Vec<u8>,
+    idx: Vec<(u64, u32, u32, u32)>, // ts, cpu, offset, length
+    spare_arena: Vec<u8>,
+    spare_idx: Vec<(u64, u32, u32, u32)>,
+}
+
+impl Merge {
+    fn push(&mut self, ev: &Event) {
+        let off = self.arena.len() as u32;
+        self.arena.extend_from_slice(ev.data);
+        self.idx.push((ev.ts, ev.cpu, off, ev.data.len() as u32));
+    }
+
+    /// Emits, in time order, every held event stamped at or before `upto`.
+    fn release(&mut self, upto: u64, sink: &mut dyn Sink, count: &mut u64) -> Flow {
+        if self.idx.is_empty() {
+            return Flow::Continue;
+        }
+        // Each CPU's events are already in order: a stable sort merges the
+        // runs cheaply and keeps equal stamps in reading order.
+        self.idx.sort_by_key(|e| e.0);
+        let n = self.idx.partition_point(|e| e.0 <= upto);
+        let mut flow = Flow::Continue;
+        for &(ts, cpu, off, len) in &self.idx[..n] {
+            let data = &self.arena[off as usize..(off + len) as usize];
+            if let Some(ev) = Event::from_record(cpu, ts, data) {
+                *count += 1;
+                if sink.event(&ev) == Flow::Stop {
+                    flow = Flow::Stop;
+                    break;
+                }
+            }
+        }
+        // Keep the rest, compacted.
+        self.spare_arena.clear();
+        self.spare_idx.clear();
+        for &(ts, cpu, off, len) in &self.idx[n..] {
+            let new_off = self.spare_arena.len() as u32;
+            self.spare_arena
+                .extend_from_slice(&self.arena[off as usize..(off + len) as usize]);
+            self.spare_idx.push((ts, cpu, new_off, len));
+        }
+        std::mem::swap(&mut self.arena, &mut self.spare_arena);
+        std::mem::swap(&mut self.idx, &mut self.spare_idx);
+        flow
+    }
 }
 
 fn now_mono_ns() -> u64 {
@@ -349,8 +391,7 @@ fn now_mono_ns() -> u64 {
 fn handle(
     item: Item,
     ordered: bool,
-    heap: &mut BinaryHeap<Reverse<Held>>,
-    seq: &mut u64,
+    merge: &mut Merge,
     count: &mut u64,
     sink: &mut dyn Sink,
 ) -> Flow {
@@ -358,13 +399,7 @@ fn handle(
         // Lost markers go straight to the sink, also in ordered mode.
         Item::Lost(cpu, c) => sink.lost(cpu, c),
         Item::Event(ev) if ordered => {
-            *seq += 1;
-            heap.push(Reverse(Held {
-                ts: ev.ts,
-                seq: *seq,
-                cpu: ev.cpu,
-                data: ev.data.to_vec(),
-            }));
+            merge.push(&ev);
             Flow::Continue
         }
         Item::Event(ev) => {
@@ -382,32 +417,9 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
     let deadline = opts.duration.map(|d| start + d);
     let mut next_tick = opts.tick.map(|t| start + t);
     let ordered = opts.ordered;
-    let mut heap: BinaryHeap<Reverse<Held>> = BinaryHeap::new();
-    let mut seq = 0u64;
+    let mut merge = Merge::default();
     let mut summary = Summary::default();
     let mut stopped = false;
-
-    // Emits held events up to `upto` (all with u64::MAX).
-    fn release(
-        heap: &mut BinaryHeap<Reverse<Held>>,
-        upto: u64,
-        sink: &mut dyn Sink,
-        count: &mut u64,
-    ) -> Flow {
-        while let Some(Reverse(top)) = heap.peek() {
-            if top.ts > upto {
-                break;
-            }
-            let Reverse(h) = heap.pop().expect("peeked");
-            if let Some(ev) = Event::from_record(h.cpu, h.ts, &h.data) {
-                *count += 1;
-                if sink.event(&ev) == Flow::Stop {
-                    return Flow::Stop;
-                }
-            }
-        }
-        Flow::Continue
-    }
 
     loop {
         let round_start = now_mono_ns();
@@ -415,8 +427,7 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
             handle(
                 item,
                 ordered,
-                &mut heap,
-                &mut seq,
+                &mut merge,
                 &mut summary.events,
                 sink,
             )
@@ -432,7 +443,7 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
             } else {
                 u64::MAX
             };
-            if release(&mut heap, upto, sink, &mut summary.events) == Flow::Stop {
+            if merge.release(upto, sink, &mut summary.events) == Flow::Stop {
                 stopped = true;
                 summary.stopped_by_sink = true;
                 break;
@@ -447,7 +458,7 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
         if let (Some(t), Some(every)) = (next_tick, opts.tick) {
             if now >= t {
                 if ordered {
-                    let _ = release(&mut heap, u64::MAX, sink, &mut summary.events);
+                    let _ = merge.release(u64::MAX, sink, &mut summary.events);
                 }
                 if sink.tick() == Flow::Stop {
                     stopped = true;
@@ -490,8 +501,7 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
                 handle(
                     item,
                     ordered,
-                    &mut heap,
-                    &mut seq,
+                    &mut merge,
                     &mut summary.events,
                     sink,
                 )
@@ -505,7 +515,7 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
             }
         }
         if ordered && !summary.stopped_by_sink {
-            let _ = release(&mut heap, u64::MAX, sink, &mut summary.events);
+            let _ = merge.release(u64::MAX, sink, &mut summary.events);
         }
         let _ = sink.round_end();
     }

@@ -17,7 +17,8 @@ use ftrace_common::cli::{self, CommonArgs};
 use ftrace_common::format::EventFormat;
 use ftrace_common::glob::{self, Glob};
 use ftrace_common::instance::Instance;
-use ftrace_common::output::{ts_secs, Output};
+use ftrace_common::format::Value;
+use ftrace_common::output::Output;
 use ftrace_common::proc::CommCache;
 use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
 use ftrace_common::tracefs::Tracefs;
@@ -290,15 +291,15 @@ impl Sink for Printer {
             }
             return Flow::Continue;
         }
-        let comm = self.comms.get(ev.pid).to_string();
         let flow = if self.json {
+            let comm = self.comms.get(ev.pid).to_string();
             let mut fields = serde_json::Map::new();
             for f in &self.fmt.fields {
                 let v = match f.value(ev.data) {
-                    Some(ftrace_common::format::Value::Int(i)) => serde_json::json!(i),
-                    Some(ftrace_common::format::Value::Uint(u)) => serde_json::json!(u),
-                    Some(ftrace_common::format::Value::Str(s)) => serde_json::json!(s),
-                    Some(ftrace_common::format::Value::Array(a)) => serde_json::json!(a),
+                    Some(Value::Int(i)) => serde_json::json!(i),
+                    Some(Value::Uint(u)) => serde_json::json!(u),
+                    Some(Value::Str(s)) => serde_json::json!(s),
+                    Some(Value::Array(a)) => serde_json::json!(a),
                     Some(v) => serde_json::json!(v.to_string()),
                     None => serde_json::Value::Null,
                 };
@@ -310,22 +311,23 @@ impl Sink for Printer {
                 "fields": fields,
             }))
         } else {
+            use std::fmt::Write;
             self.line.clear();
-            self.line.push_str(&format!(
-                "{comm:>16}-{:<7} [{:03}] {}: {}:",
+            let comm = self.comms.get(ev.pid);
+            let _ = write!(
+                self.line,
+                "{comm:>16}-{:<7} [{:03}] {}.{:06}: {}:",
                 ev.pid,
                 ev.cpu,
-                ts_secs(ev.ts),
+                ev.ts / 1_000_000_000,
+                (ev.ts % 1_000_000_000) / 1000,
                 self.fmt.name
-            ));
+            );
             for f in &self.fmt.fields {
                 self.line.push(' ');
                 f.write_text(ev.data, &mut self.line);
             }
-            let line = std::mem::take(&mut self.line);
-            let flow = self.out.line(&line);
-            self.line = line;
-            flow
+            self.out.line(&self.line)
         };
         if flow == Flow::Stop {
             return Flow::Stop;
