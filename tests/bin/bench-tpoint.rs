@@ -1,0 +1,264 @@
+//! bench-tpoint: figures for the foundation's read path (issue 2).
+//!
+//! (a) Offline: sub-buffer parsing speed on one core, in events/s, over
+//!     sub-buffers captured from real kernels (common/testdata/kernels/*/raw)
+//!     or, if none are there, built ones of the same shape.
+//! (b) Live, about 2 s: a child calls getppid as fast as it can while
+//!     `tpoint -p CHILD` prints every event; events offered (the child's own
+//!     count), received and lost. Then the same workload read as text through
+//!     the `trace_pipe` of an instance, in the same run, for comparison.
+//!
+//! Run as root: `cargo build --release && target/release/bench-tpoint [SECS]`
+//! (tests/bench runs every benchmark).
+
+use ftrace_common::instance::Instance;
+use ftrace_common::reader::Event;
+use ftrace_common::ringbuf::{build::PageBuilder, Lost, Page, PageLayout};
+use ftrace_common::tracefs::Tracefs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin(name: &str) -> PathBuf {
+    std::env::current_exe().unwrap().parent().unwrap().join(name)
+}
+
+fn captured_pages() -> (Vec<Vec<u8>>, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("common/testdata/kernels");
+    let mut pages = Vec::new();
+    let mut from = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(&root) {
+        for k in rd.flatten() {
+            let raw = k.path().join("raw");
+            let Ok(files) = std::fs::read_dir(&raw) else { continue };
+            for f in files.flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                if name.starts_with("getppid-cpu") && name.ends_with(".bin") {
+                    let bytes = std::fs::read(f.path()).unwrap_or_default();
+                    for chunk in bytes.chunks(4096) {
+                        if chunk.len() == 4096 {
+                            pages.push(chunk.to_vec());
+                        }
+                    }
+                    from.push(format!("{}/{}", k.file_name().to_string_lossy(), name));
+                }
+            }
+        }
+    }
+    if pages.is_empty() {
+        // Built sub-buffers like those of sys_enter_getppid: 16-byte payloads.
+        let payload = [0x31u8, 0x01, 0, 0, 0x39, 0x30, 0, 0, 110, 0, 0, 0, 0, 0, 0, 0];
+        for p in 0..64u64 {
+            let mut b = PageBuilder::new(p * 1_000_000);
+            for _ in 0..200 {
+                b = b.event(100, &payload);
+            }
+            pages.push(b.finish(Lost::None));
+        }
+        from.push("built sub-buffers (no captures found)".into());
+    }
+    (pages, from.join(", "))
+}
+
+fn offline() {
+    let (pages, from) = captured_pages();
+    let layout = PageLayout::DEFAULT_64;
+    let per_pass: u64 = pages
+        .iter()
+        .map(|p| Page::parse(layout, p).map(|pg| pg.count() as u64).unwrap_or(0))
+        .sum();
+    let t0 = Instant::now();
+    let mut events = 0u64;
+    let mut pid_sum = 0i64;
+    while t0.elapsed() < Duration::from_secs(1) {
+        for p in &pages {
+            let Ok(pg) = Page::parse(layout, p) else { continue };
+            for r in pg {
+                if let Some(ev) = Event::from_record(0, r.ts, r.data) {
+                    pid_sum = pid_sum.wrapping_add(ev.pid as i64);
+                    events += 1;
+                }
+            }
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    std::hint::black_box(pid_sum);
+    println!("(a) offline parsing: {} sub-buffers, {per_pass} events per pass ({from})", pages.len());
+    println!(
+        "    {:.1} M events/s on one core (target: at least 50 M/s)",
+        events as f64 / secs / 1e6
+    );
+}
+
+struct Live {
+    offered: u64,
+    received: u64,
+    lost: u64,
+    secs: f64,
+}
+
+fn spawn_workload(secs: f64) -> std::process::Child {
+    Command::new(bin("ftt-workload"))
+        .args(["--wait", "spin", &secs.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ftt-workload (build with cargo build --release)")
+}
+
+fn finish_workload(mut w: std::process::Child) -> u64 {
+    let mut s = String::new();
+    w.stdout.take().unwrap().read_to_string(&mut s).unwrap();
+    w.wait().unwrap();
+    s.trim().trim_start_matches("done ").parse().unwrap()
+}
+
+fn live_tpoint(secs: f64) -> Live {
+    let mut w = spawn_workload(secs);
+    let mut t = Command::new(bin("tpoint"))
+        .args(["-p", &w.id().to_string(), "syscalls:sys_enter_getppid"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tpoint");
+    let mut err = BufReader::new(t.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 && !line.contains("Tracing") {}
+    let mut out = t.stdout.take().unwrap();
+    let counter = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut n = 0u64;
+        let mut lost_lines = 0u64;
+        let mut tail = Vec::new();
+        loop {
+            let k = out.read(&mut buf).unwrap();
+            if k == 0 {
+                break;
+            }
+            n += buf[..k].iter().filter(|&&b| b == b'\n').count() as u64;
+            // Count "[LOST" marker lines so they are not taken for events.
+            tail.extend_from_slice(&buf[..k]);
+            let s = String::from_utf8_lossy(&tail);
+            lost_lines += s.matches("[LOST").count() as u64;
+            let keep = tail.len().saturating_sub(8);
+            tail.drain(..keep);
+        }
+        n - lost_lines
+    });
+    let t0 = Instant::now();
+    w.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let offered = finish_workload(w);
+    let secs = t0.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(100));
+    unsafe { libc::kill(t.id() as i32, libc::SIGINT) };
+    let received = counter.join().unwrap();
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    t.wait().unwrap();
+    let lost = rest
+        .split("LOST ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Live {
+        offered,
+        received,
+        lost,
+        secs,
+    }
+}
+
+/// The text path: `trace_pipe` of an instance, read with 64 KiB reads like
+/// `cat`, with the same buffer size tpoint uses by default.
+fn live_text(secs: f64) -> Live {
+    let tfs = Tracefs::open().expect("tracefs");
+    let mut w = spawn_workload(secs);
+    let mut inst = Instance::create(&tfs, "bench-text", None).unwrap();
+    inst.set_event_pids(&[w.id()], true).unwrap();
+    inst.enable_event("syscalls", "sys_enter_getppid").unwrap();
+    let pipe_path = inst.path("trace_pipe");
+    inst.start().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(pipe_path)
+            .unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut n = 0u64;
+        let mut idle_since: Option<Instant> = None;
+        loop {
+            match f.read(&mut buf) {
+                Ok(k) if k > 0 => {
+                    n += buf[..k].iter().filter(|&&b| b == b'\n').count() as u64;
+                    idle_since = None;
+                }
+                _ => {
+                    let t = *idle_since.get_or_insert_with(Instant::now);
+                    if STOP.load(std::sync::atomic::Ordering::Relaxed)
+                        && t.elapsed() > Duration::from_millis(300)
+                    {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        }
+        n
+    });
+    let t0 = Instant::now();
+    w.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let offered = finish_workload(w);
+    let secs = t0.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(100));
+    inst.stop().unwrap();
+    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+    let received = reader.join().unwrap();
+    let lost: u64 = inst
+        .cpus()
+        .iter()
+        .map(|c| {
+            ftrace_common::ringbuf::lost_from_stats(
+                &inst.read(format!("per_cpu/cpu{c}/stats")).unwrap_or_default(),
+            )
+        })
+        .sum();
+    Live {
+        offered,
+        received,
+        lost,
+        secs,
+    }
+}
+
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn report(name: &str, l: &Live) {
+    println!(
+        "    {name:<28} offered {:>9}  received {:>9}  lost {:>9} ({:.1}%)  {:.2} M events/s offered",
+        l.offered,
+        l.received,
+        l.lost,
+        100.0 * l.lost as f64 / l.offered.max(1) as f64,
+        l.offered as f64 / l.secs / 1e6
+    );
+}
+
+fn main() {
+    let secs: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2.0);
+    println!("bench-tpoint ({} CPUs)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    offline();
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("(b) live: skipping: needs root");
+        return;
+    }
+    println!("(b) live, {secs} s of getppid as fast as one CPU can:");
+    let t = live_tpoint(secs);
+    report("tpoint (binary buffers)", &t);
+    let x = live_text(secs);
+    report("text trace_pipe (instance)", &x);
+}
