@@ -397,6 +397,10 @@ impl Field {
             Some(Value::Uint(v)) if self.hex => {
                 let _ = write!(out, "0x{v:x}");
             }
+            // A device number as MAJ,MIN, the way the kernel prints it.
+            Some(Value::Uint(v)) if self.ctype == "dev_t" && self.size == 4 => {
+                let _ = write!(out, "{},{}", v >> 20, v & 0xfffff);
+            }
             Some(Value::Int(v)) if self.hex => {
                 let _ = write!(out, "0x{:x}", v as u64);
             }
@@ -504,6 +508,10 @@ print fmt: \"dfd: 0x%08lx\", ((unsigned long)(REC->dfd))
         let mut s = String::new();
         fs[1].write_text(&data, &mut s);
         assert_eq!(s, "comm=\"bash\"");
+        let dev = parse_field_line("field:dev_t dev;\toffset:0;\tsize:4;\tsigned:0;").unwrap();
+        let mut s = String::new();
+        dev.write_text(&((254u32 << 20) | 3).to_ne_bytes(), &mut s);
+        assert_eq!(s, "dev=254,3");
     }
 
     #[test]

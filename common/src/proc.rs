@@ -54,6 +54,7 @@ pub fn comm(pid: u32) -> Option<String> {
 pub struct CommCache {
     names: HashMap<i32, String>,
     saved: Option<HashMap<i32, String>>,
+    saved_at: Option<std::time::Instant>,
     saved_path: Option<std::path::PathBuf>,
 }
 
@@ -86,7 +87,19 @@ impl CommCache {
     }
 
     fn lookup_saved(&mut self, pid: i32) -> Option<String> {
+        // The kernel saves a task's name when it is scheduled out, so a
+        // short-lived task may appear there after our last look: read the
+        // file again on a miss, at most every 50 ms.
+        let stale = self
+            .saved_at
+            .map(|t| t.elapsed() > std::time::Duration::from_millis(50))
+            .unwrap_or(true);
+        let missing = self.saved.as_ref().map(|m| !m.contains_key(&pid)).unwrap_or(true);
+        if missing && stale {
+            self.saved = None;
+        }
         if self.saved.is_none() {
+            self.saved_at = Some(std::time::Instant::now());
             let mut map = HashMap::new();
             if let Some(text) = self
                 .saved_path
@@ -106,11 +119,6 @@ impl CommCache {
         self.saved.as_ref()?.get(&pid).cloned()
     }
 
-    /// Forgets what `saved_cmdlines` said, so that it is read again for
-    /// PIDs seen from now on.
-    pub fn refresh_saved(&mut self) {
-        self.saved = None;
-    }
 }
 
 /// Number of online CPUs as the kernel lists them.

@@ -182,7 +182,7 @@ fn tpoint(args: Args) -> Result<()> {
         match (args.pid, args.tid, args.duration) {
             (Some(p), _, _) => format!(" for PID {p}"),
             (_, Some(t), _) => format!(" for TID {t}"),
-            (_, _, Some(d)) => format!(" for {} seconds", d.as_secs_f64()),
+            (_, _, Some(d)) => format!(" for {} s", d.as_secs_f64()),
             _ => String::new(),
         }
     );
