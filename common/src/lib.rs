@@ -17,6 +17,7 @@ pub mod ringbuf;
 pub mod signals;
 pub mod stack;
 pub mod sweep;
+pub mod sym;
 pub mod tracefs;
 
 pub use error::{Error, ErrorKind, Result};
