@@ -212,8 +212,14 @@ bad line
 
     #[test]
     fn this_kernel() {
+        let started = std::time::Instant::now();
         match KernelSymbols::load() {
             Ok(k) => {
+                eprintln!(
+                    "{} kernel symbols loaded in {:?}",
+                    k.len(),
+                    started.elapsed()
+                );
                 let text = std::fs::read_to_string("/proc/kallsyms").unwrap();
                 let line = text
                     .lines()

@@ -24,10 +24,18 @@ struct Chunk {
 /// Longest string we look for outside of a preloaded range.
 const STRING_PROBE: u64 = 4096;
 
+/// A real file needs a few dozen reads; a damaged one (section headers that
+/// all claim the whole file, names pointing anywhere) could ask for millions
+/// and exhaust memory or time. Past these limits reads fail, and parsing
+/// reports a malformed file.
+const MAX_CHUNKS: usize = 4096;
+
 pub(crate) struct FileReader {
     file: File,
     len: u64,
     chunks: RefCell<Vec<Chunk>>,
+    /// Bytes that may still be read: a few times the file's size.
+    budget: std::cell::Cell<u64>,
 }
 
 impl FileReader {
@@ -36,6 +44,7 @@ impl FileReader {
             file,
             len,
             chunks: RefCell::new(Vec::new()),
+            budget: std::cell::Cell::new(len.saturating_mul(3).saturating_add(1 << 20)),
         }
     }
 
@@ -96,6 +105,10 @@ impl FileReader {
         if let Some(s) = self.find(offset, size) {
             return Ok(s);
         }
+        if size > self.budget.get() || self.chunks.borrow().len() >= MAX_CHUNKS {
+            return Err(());
+        }
+        self.budget.set(self.budget.get() - size);
         let size_usize = usize::try_from(size).map_err(|_| ())?;
         let mut buf = Vec::new();
         buf.try_reserve_exact(size_usize).map_err(|_| ())?;
@@ -160,5 +173,36 @@ mod tests {
         assert_eq!(r.read_bytes_at(10, 7), Err(()));
         assert_eq!(r.read_bytes_at(u64::MAX, 2), Err(()));
         assert_eq!(r.read_bytes_at(3, 0).unwrap(), b"");
+    }
+
+    #[test]
+    fn reads_are_bounded() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&[7u8; 1000]).unwrap();
+        let r = FileReader::new(f, 1000);
+        let r = &r;
+        // Distinct ranges until the chunk limit: then reads fail.
+        let mut ok = 0;
+        for i in 0..MAX_CHUNKS as u64 + 10 {
+            if r.read_bytes_at(i % 900, 1 + i / 900).is_ok() {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, MAX_CHUNKS);
+        // Already-read ranges are still served.
+        assert_eq!(r.read_bytes_at(0, 1).unwrap(), &[7]);
+        // The byte budget: a few times the file.
+        let f = tempfile::tempfile().unwrap();
+        f.set_len(1 << 20).unwrap();
+        let r = FileReader::new(f, 1 << 20);
+        let r = &r;
+        let mut read = 0u64;
+        for i in (0..10).rev() {
+            // Each starts before the last, so none is served from memory.
+            if r.read_bytes_at(i, (1 << 20) - i).is_ok() {
+                read += 1;
+            }
+        }
+        assert_eq!(read, 4);
     }
 }
