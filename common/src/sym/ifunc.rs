@@ -59,7 +59,7 @@ pub(crate) fn explain(file: &ElfFile, sym: &Symbol) -> Error {
         }
     } else if !file.has_full_symbols() {
         msg.push_str(&format!(
-            " The implementations (usually local functions named like __{}_avx2 or {}_sse2) have no symbols here because the file is stripped; install its debug symbols (the -dbg or -dbgsym package) to see their names.",
+            " The implementations (usually local functions named like __{}_avx2 or __{}_sse2) have no symbols here because the file is stripped; install its debug symbols (the -dbg or -dbgsym package) to see their names.",
             sym.name, sym.name
         ));
     }

@@ -381,6 +381,15 @@ fn system_libc() {
     let locates_it = err.contains(&format!("file offset {chosen:#x}"));
     assert!(names_it || locates_it, "{err}");
     eprintln!("strlen: {err}");
+    // Without debug symbols (a fresh machine without libc6-dbg), the chosen
+    // implementation is still located for the user.
+    let bare = ElfFile::open_with_debug_root(&target.path, None).unwrap();
+    let err = usage_error(&bare, "strlen");
+    eprintln!("strlen without debug symbols: {err}");
+    if !bare.has_full_symbols() {
+        assert!(err.contains(&format!("file offset {chosen:#x}")), "{err}");
+        assert!(err.contains("stripped"), "{err}");
+    }
     // memcpy has an old non-IFUNC version and a default IFUNC one.
     if elf
         .symbols()
