@@ -1,0 +1,466 @@
+//! Black-box tests of `syscount`, run against the real kernel (and, by
+//! tests/vm, against the guest kernels, where hist triggers count in the
+//! kernel).
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use support::{run, Finished, ToolRun, Workload};
+
+/// The rows of a `SYSCALL COUNT` table: name -> count.
+fn by_syscall(out: &str) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for line in out.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if w.len() >= 2 && w[0] != "SYSCALL" {
+            if let Ok(n) = w[1].parse() {
+                m.insert(w[0].to_string(), n);
+            }
+        }
+    }
+    m
+}
+
+/// A buffer large enough that the whole run of 1 M calls fits even if the
+/// reader (a debug build, sharing 2 cores with other tests) never ran:
+/// only needed where the kernel cannot count in place.
+fn big_buffer_unless_hist() -> Vec<&'static str> {
+    if support::has(ftrace_common::caps::Feature::HistTriggers) {
+        vec![]
+    } else {
+        vec!["-b", "131072"]
+    }
+}
+
+/// Runs `syscount ARGS -p WORKLOAD` on a waiting workload, lets the
+/// workload go once tracing, and returns the tool's output (the run ends by
+/// itself when the workload exits) and the workload's count.
+fn count_workload(workload: &[&str], args: &[&str]) -> (Finished, u64) {
+    let mut w = Workload::waiting(workload);
+    let pid = w.pid().to_string();
+    let mut a: Vec<&str> = args.to_vec();
+    a.extend(["-p", &pid]);
+    let mut t = ToolRun::start("syscount", &a);
+    t.wait_ready();
+    w.go();
+    let made = w.wait();
+    (t.finish(Duration::from_secs(120)), made)
+}
+
+#[test]
+fn help_ends_with_examples_and_keeps_perf_tools_letters() {
+    let f = run("syscount", &["--help"]);
+    assert_eq!(f.code(), 0);
+    assert!(f.stdout.trim_end().ends_with("# JSON"), "{}", f.stdout);
+    for opt in [
+        "-c, --syscalls",
+        "-v, --verbose",
+        "-t, --top <NUM>",
+        "-p, --pid <PID>",
+        "-d, --duration <SECS>",
+    ] {
+        assert!(f.stdout.contains(opt), "{opt}");
+    }
+}
+
+#[test]
+fn list_names_the_known_calls() {
+    let f = run("syscount", &["-l"]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let nr = libc::SYS_getppid;
+    assert!(
+        f.stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == [nr.to_string().as_str(), "getppid"]),
+        "{}",
+        f.stdout
+    );
+}
+
+#[test]
+fn exactly_a_million_getppid_calls_of_one_process() {
+    require_tracing!(RawSyscalls, Instances);
+    let n = 1_000_000u64;
+    let mut args = vec!["-c"];
+    args.extend(big_buffer_unless_hist());
+    let (f, made) = count_workload(&["getppid", &n.to_string()], &args);
+    assert_eq!(made, n);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(
+        f.stdout
+            .starts_with(&format!("{:<17} {:>8}\n", "SYSCALL", "COUNT")),
+        "{}",
+        f.stdout
+    );
+    let rows = by_syscall(&f.stdout);
+    assert_eq!(rows.get("getppid"), Some(&n), "{}\n{}", f.stdout, f.stderr);
+    // Largest last, as perf-tools sorts.
+    assert!(f
+        .stdout
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with("getppid "));
+    assert!(!f.stderr.contains("LOST"), "{}", f.stderr);
+    support::assert_nothing_left(f.pid);
+}
+
+#[test]
+fn failed_calls_and_errno_filters() {
+    require_tracing!(RawSyscalls, Instances);
+    let n = 20_000u64;
+    for (args, want) in [
+        (vec!["-c", "-x"], Some(n)),
+        (vec!["-c", "-e", "EBADF"], Some(n)),
+        (vec!["-c", "-e", "9"], Some(n)),
+        (vec!["-c", "-e", "ENOENT"], None),
+    ] {
+        let (f, made) = count_workload(&["close-fail", &n.to_string()], &args);
+        assert_eq!(made, n);
+        assert_eq!(f.code(), 0, "{}", f.stderr);
+        let rows = by_syscall(&f.stdout);
+        assert_eq!(rows.get("close").copied(), want, "{args:?}:\n{}", f.stdout);
+        assert!(
+            f.stderr.contains("Tracing failed system calls"),
+            "{}",
+            f.stderr
+        );
+        support::assert_nothing_left(f.pid);
+    }
+}
+
+#[test]
+fn command_mode_counts_the_command_from_its_first_call() {
+    require_tracing!(RawSyscalls, Instances);
+    let n = 54_321u64;
+    let wl = support::workload_bin();
+    let f = run(
+        "syscount",
+        &["-c", wl.to_str().unwrap(), "getppid", &n.to_string()],
+    );
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(f.stdout.starts_with(&format!("done {n}\n")), "{}", f.stdout);
+    let rows = by_syscall(&f.stdout);
+    assert_eq!(rows.get("getppid"), Some(&n), "{}", f.stdout);
+    // Its very first call is the execve, its last the exit_group.
+    assert_eq!(rows.get("execve"), Some(&1), "{}", f.stdout);
+    assert_eq!(rows.get("exit_group"), Some(&1), "{}", f.stdout);
+    // syscount's own reads and writes (the pipe it released the child
+    // with) are not there: the child makes exactly one write ("done N").
+    assert_eq!(rows.get("write"), Some(&1), "{}", f.stdout);
+    support::assert_nothing_left(f.pid);
+}
+
+#[test]
+fn command_mode_by_process_name_and_exit_status() {
+    require_tracing!(RawSyscalls, Instances);
+    let wl = support::workload_bin();
+    let f = run("syscount", &[wl.to_str().unwrap(), "getppid", "1000"]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let names: Vec<&str> = f
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    // The command is named by what it became (not by the "syscount" it
+    // was between fork and exec).
+    assert!(names.contains(&"ftt-workload"), "{}", f.stdout);
+    assert!(!names.contains(&"syscount"), "{}", f.stdout);
+
+    let f = run("syscount", &["-c", "sh", "-c", "exit 3"]);
+    assert_eq!(f.code(), 3, "{}", f.stderr);
+    assert!(f.stderr.contains("exited with status 3"), "{}", f.stderr);
+    assert_eq!(
+        by_syscall(&f.stdout).get("exit_group"),
+        Some(&1),
+        "{}",
+        f.stdout
+    );
+    support::assert_nothing_left(f.pid);
+}
+
+#[test]
+fn latency_of_sleeps_is_measured() {
+    require_tracing!(RawSyscalls, Instances);
+    let (f, made) = count_workload(
+        &["nanosleep", "100", "10"],
+        &["-c", "-L", "--hist", "clock_nanosleep"],
+    );
+    assert_eq!(made, 100);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let head = f.stdout.lines().next().unwrap();
+    assert_eq!(
+        head,
+        format!(
+            "{:<17} {:>8} {:>14} {:>10}",
+            "SYSCALL", "COUNT", "TIME (us)", "AVG (us)"
+        )
+    );
+    // std's sleep is clock_nanosleep on Linux.
+    let line = f
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("clock_nanosleep "))
+        .unwrap_or_else(|| panic!("{}", f.stdout));
+    let w: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(w[1], "100", "{line}");
+    let avg: f64 = w[3].parse().unwrap();
+    assert!(
+        (avg - 10_000.0).abs() <= 1_000.0,
+        "average {avg} us: {line}"
+    );
+    // The histogram holds all 100 calls, in the 8192-16383 us bucket
+    // unless the machine is very slow.
+    assert!(
+        f.stdout.contains("syscall = clock_nanosleep"),
+        "{}",
+        f.stdout
+    );
+    let in_hist: u64 = f
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" -> ") && l.contains('|'))
+        .filter_map(|l| {
+            l.split(':')
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(in_hist, 100, "{}", f.stdout);
+    support::assert_nothing_left(f.pid);
+}
+
+#[test]
+fn latency_in_milliseconds() {
+    require_tracing!(RawSyscalls, Instances);
+    let (f, _) = count_workload(&["nanosleep", "5", "20"], &["-c", "-L", "-m"]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let line = f
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("clock_nanosleep "))
+        .unwrap_or_else(|| panic!("{}", f.stdout));
+    let avg: f64 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!((avg - 20.0).abs() <= 2.0, "{line}");
+    assert!(f.stdout.contains("TIME (ms)"));
+}
+
+#[test]
+fn intervals_print_one_summary_each() {
+    require_tracing!(RawSyscalls, Instances);
+    let t0 = Instant::now();
+    let f = run("syscount", &["-c", "-i", "1", "-d", "3"]);
+    let took = t0.elapsed();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert_eq!(f.count("SYSCALL"), 3, "{}", f.stdout);
+    assert_eq!(f.stdout.lines().filter(|l| l.starts_with('[')).count(), 3);
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    support::assert_nothing_left(f.pid);
+}
+
+#[test]
+fn top_keeps_the_largest_rows() {
+    require_tracing!(RawSyscalls, Instances);
+    let wl = support::workload_bin();
+    let f = run(
+        "syscount",
+        &["-c", "-t", "5", wl.to_str().unwrap(), "getppid", "777"],
+    );
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let table: Vec<&str> = f
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("SYSCALL"))
+        .collect();
+    assert_eq!(table.len(), 1 + 5, "{}", f.stdout);
+    assert!(table[5].starts_with("getppid "), "{}", f.stdout);
+    assert!(f.stderr.contains("Top 5 only"), "{}", f.stderr);
+}
+
+#[test]
+fn never_counts_itself() {
+    require_tracing!(RawSyscalls, Instances);
+    let f = run("syscount", &["-v", "-d", "1"]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(f
+        .stdout
+        .starts_with(&format!("{:<6} {:<16} {:>8}\n", "PID", "COMM", "COUNT")));
+    let me = f.pid.to_string();
+    for line in f.stdout.lines().skip(1) {
+        assert_ne!(
+            line.split_whitespace().next(),
+            Some(me.as_str()),
+            "{}",
+            f.stdout
+        );
+    }
+    support::assert_nothing_left(f.pid);
+}
+
+#[test]
+fn json_summaries() {
+    require_tracing!(RawSyscalls, Instances);
+    let wl = support::workload_bin();
+    let f = run(
+        "syscount",
+        &["-c", "-j", wl.to_str().unwrap(), "getppid", "100"],
+    );
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let line = f.stdout.lines().find(|l| l.starts_with('{')).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let g = rows.iter().find(|r| r["syscall"] == "getppid").unwrap();
+    assert_eq!(g["count"], 100);
+    assert_eq!(g["nr"], libc::SYS_getppid);
+}
+
+#[test]
+fn a_process_option_leaves_out_its_children() {
+    require_tracing!(RawSyscalls, Instances);
+    // A shell that waits, then runs the workload as a child (not exec).
+    let wl = support::workload_bin();
+    let script = format!("read x; {} getppid 5000; true", wl.display());
+    let mut sh = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = sh.id().to_string();
+    let mut t = ToolRun::start("syscount", &["-c", "-p", &pid]);
+    t.wait_ready();
+    use std::io::Write;
+    sh.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    assert!(sh.wait().unwrap().success());
+    let f = t.finish(Duration::from_secs(60));
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let rows = by_syscall(&f.stdout);
+    // The shell's own calls are there (it forked and waited) ...
+    assert!(rows.contains_key("wait4"), "{}", f.stdout);
+    // ... its child's 5000 getppid calls are not.
+    assert!(
+        rows.get("getppid").copied().unwrap_or(0) < 5000,
+        "{}",
+        f.stdout
+    );
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line_and_leaves_nothing() {
+    require_tracing!(RawSyscalls, Instances);
+    let cases: [(&[&str], &str); 6] = [
+        (&["-e", "EBDF"], "unknown errno 'EBDF'; did you mean EBADF"),
+        (&["-p", "999999999"], "no process with PID 999999999"),
+        (
+            &["no-such-command-xyz"],
+            "command not found: no-such-command-xyz",
+        ),
+        (
+            &["--hist", "getppdi", "-d", "1"],
+            "no system call 'getppdi'",
+        ),
+        (&["-m", "-d", "1"], "needs -L"),
+        (&["-t", "0"], "not a positive number"),
+    ];
+    for (args, msg) in cases {
+        let f = run("syscount", args);
+        assert_eq!(f.code(), 2, "{args:?}: {}", f.stderr);
+        assert!(f.stderr.contains(msg), "{args:?}: {}", f.stderr);
+        assert!(f.stdout.is_empty(), "{args:?}: {}", f.stdout);
+        support::assert_nothing_left(f.pid);
+    }
+    // One clear line for our own errors.
+    let f = run("syscount", &["-e", "EBDF"]);
+    assert_eq!(f.stderr.trim_end().lines().count(), 1, "{}", f.stderr);
+    assert!(f.stderr.starts_with("syscount: "));
+}
+
+#[test]
+fn sigint_prints_the_summary_and_leaves_nothing() {
+    require_tracing!(RawSyscalls, Instances);
+    let mut t = ToolRun::start("syscount", &["-c"]);
+    t.wait_ready();
+    std::thread::sleep(Duration::from_millis(300));
+    let f = t.stop();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(f.stdout.starts_with("SYSCALL"), "{}", f.stdout);
+    assert!(f.exit_time < Duration::from_secs(2), "{:?}", f.exit_time);
+    support::assert_nothing_left(f.pid);
+}
+
+/// The same workloads counted in the kernel (hist triggers) and from the
+/// buffer give the same tables. Needs hist triggers: runs in the VM guests.
+#[test]
+fn kernel_and_buffer_counting_agree() {
+    require_tracing!(RawSyscalls, Instances, HistTriggers);
+    let n = 100_000u64;
+    let cases: [(&[&str], Vec<&str>); 4] = [
+        (&["getppid", "100000"], vec!["-c"]),
+        (&["close-fail", "30000"], vec!["-c", "-x"]),
+        (&["close-fail", "30000"], vec!["-c", "-e", "EBADF"]),
+        (&["read-zero", "20000"], vec!["-v"]),
+    ];
+    for (workload, args) in cases {
+        let mut outs = Vec::new();
+        for count_in in ["kernel", "buffer"] {
+            let mut a = args.clone();
+            a.extend(["--count-in", count_in]);
+            let (f, _) = count_workload(workload, &a);
+            assert_eq!(f.code(), 0, "{a:?}: {}", f.stderr);
+            let how = if count_in == "kernel" {
+                "(counted in the kernel)"
+            } else {
+                "(from the trace buffer)"
+            };
+            assert!(f.stderr.contains(how), "{a:?}: {}", f.stderr);
+            assert!(!f.stderr.contains("LOST"), "{a:?}: {}", f.stderr);
+            assert!(!f.stderr.contains("disagree"), "{a:?}: {}", f.stderr);
+            support::assert_nothing_left(f.pid);
+            outs.push(f.stdout);
+        }
+        // PIDs differ between the two runs (two workloads): compare
+        // without the PID column.
+        let strip = |s: &str| -> Vec<String> {
+            s.lines()
+                .map(|l| {
+                    let w: Vec<&str> = l.split_whitespace().collect();
+                    if args.contains(&"-v") && w.len() == 3 {
+                        format!("{} {}", w[1], w[2])
+                    } else {
+                        w.join(" ")
+                    }
+                })
+                .collect()
+        };
+        assert_eq!(strip(&outs[0]), strip(&outs[1]), "{args:?} {workload:?}");
+    }
+    let (f, _) = count_workload(&["getppid", &n.to_string()], &["-c"]);
+    assert!(
+        f.stderr.contains("(counted in the kernel)"),
+        "auto picks the kernel: {}",
+        f.stderr
+    );
+    assert_eq!(by_syscall(&f.stdout).get("getppid"), Some(&n));
+}
+
+/// Hist triggers are removed with the run: nothing stays on the events of
+/// our instance, and the top level's triggers are untouched.
+#[test]
+fn hist_trigger_leaves_nothing() {
+    require_tracing!(RawSyscalls, Instances, HistTriggers);
+    let root = support::tracefs_root();
+    let top = |e: &str| {
+        std::fs::read_to_string(root.join(format!("events/raw_syscalls/{e}/trigger"))).unwrap()
+    };
+    let before = (top("sys_enter"), top("sys_exit"));
+    let f = run("syscount", &["-c", "-d", "1"]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(f.stderr.contains("(counted in the kernel)"), "{}", f.stderr);
+    assert_eq!((top("sys_enter"), top("sys_exit")), before);
+    support::assert_nothing_left(f.pid);
+}
