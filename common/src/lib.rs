@@ -1,6 +1,7 @@
 //! ftrace-common: the shared engine of ftrace-tools.
 #![deny(missing_docs)]
 
+pub mod block;
 pub mod caps;
 pub mod cli;
 pub mod dynevent;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod errorlog;
 pub mod format;
 pub mod glob;
+pub mod hist;
 pub mod instance;
 pub mod output;
 pub mod owner;
@@ -18,6 +20,7 @@ pub mod signals;
 pub mod stack;
 pub mod sweep;
 pub mod sym;
+pub mod syscalls;
 pub mod tracefs;
 
 pub use error::{Error, ErrorKind, Result};
