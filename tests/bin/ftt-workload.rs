@@ -13,6 +13,9 @@
 //!                                         prints the number of calls made
 //!   ftt-workload [--wait] spin-call SECS  ftt_probe_target() likewise
 //!   ftt-workload sleep SECS               just sleep (a process to point -p at)
+//!   ftt-workload [--wait] direct-read PATH N
+//!                                         N reads of 4096 bytes with O_DIRECT,
+//!                                         cycling through the file (block I/O)
 
 use std::io::BufRead;
 use std::time::{Duration, Instant};
@@ -112,6 +115,26 @@ fn main() {
             let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).expect("seconds");
             std::thread::sleep(Duration::from_secs_f64(secs));
             0
+        }
+        "direct-read" => {
+            use std::os::unix::fs::{FileExt, OpenOptionsExt};
+            let path = args.get(1).expect("path").clone();
+            let n = num(args.get(2), "count");
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(&path)
+                .expect("open with O_DIRECT");
+            let blocks = (f.metadata().expect("stat").len() / 4096).max(1);
+            // O_DIRECT needs an aligned buffer: 4096 bytes at a 4096 boundary.
+            let mut raw = vec![0u8; 2 * 4096];
+            let off = raw.as_ptr().align_offset(4096);
+            let buf = &mut raw[off..off + 4096];
+            for i in 0..n {
+                f.read_exact_at(buf, (i % blocks) * 4096)
+                    .expect("direct read");
+            }
+            n
         }
         other => {
             eprintln!("ftt-workload: unknown mode '{other}'");
