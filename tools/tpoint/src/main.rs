@@ -20,6 +20,7 @@ use ftrace_common::instance::Instance;
 use ftrace_common::format::Value;
 use ftrace_common::output::Output;
 use ftrace_common::proc::CommCache;
+use ftrace_common::sym::symbolize::KernelSymbols;
 use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
 use ftrace_common::tracefs::Tracefs;
 use ftrace_common::{caps, proc, sweep, Error, Result};
@@ -197,6 +198,7 @@ fn tpoint(args: Args) -> Result<()> {
         out,
         fmt,
         stack_fmt,
+        ksyms: None,
         comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
         json: args.json,
         system: sys.to_string(),
@@ -253,6 +255,7 @@ struct Printer {
     out: Output,
     fmt: EventFormat,
     stack_fmt: Option<EventFormat>,
+    ksyms: Option<KernelSymbols>,
     comms: CommCache,
     json: bool,
     system: String,
@@ -266,15 +269,19 @@ impl Printer {
             return Flow::Continue;
         };
         let addrs = ftrace_common::stack::kernel_stack(sf, ev.data);
+        // Loaded at the first stack (about 40 ms), not at start.
+        let ksyms = self.ksyms.get_or_insert_with(|| {
+            KernelSymbols::load().unwrap_or_else(|_| KernelSymbols::parse(""))
+        });
         if self.json {
             let frames: Vec<serde_json::Value> = addrs
                 .iter()
-                .map(|a| serde_json::Value::String(format!("0x{a:x}")))
+                .map(|a| serde_json::Value::String(ksyms.symbolize(*a)))
                 .collect();
             return self.out.json(&serde_json::json!({"cpu": ev.cpu, "ts": ev.ts, "pid": ev.pid, "kernel_stack": frames}));
         }
         for a in addrs {
-            let line = format!(" => 0x{a:x}");
+            let line = format!(" => {}", ksyms.symbolize(a));
             if self.out.line(&line) == Flow::Stop {
                 return Flow::Stop;
             }
