@@ -100,6 +100,8 @@ pub trait Sink {
 struct CpuBuf {
     cpu: u32,
     file: File,
+    /// Lost events of this CPU reported so far.
+    reported_lost: u64,
 }
 
 /// Counters kept while reading.
@@ -141,7 +143,11 @@ impl<'i> Reader<'i> {
                 .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
                 .open(&p)
                 .ctx("open", &p)?;
-            cpus.push(CpuBuf { cpu, file });
+            cpus.push(CpuBuf {
+                cpu,
+                file,
+                reported_lost: 0,
+            });
         }
         if cpus.is_empty() {
             return Err(Error::unsupported(format!(
@@ -206,13 +212,30 @@ impl<'i> Reader<'i> {
                     Lost::None => {}
                     Lost::Count(c) => {
                         self.stats.flagged_lost += c;
+                        self.cpus[i].reported_lost += c;
                         if f(Item::Lost(cpu, Some(c))) == Flow::Stop {
                             return Ok((n, Flow::Stop));
                         }
                     }
                     Lost::Unknown => {
+                        // A full sub-buffer has no room for the count: take
+                        // it from the kernel's per-CPU stats instead.
                         self.stats.unknown_lost += 1;
-                        if f(Item::Lost(cpu, None)) == Flow::Stop {
+                        let total = lost_from_stats(
+                            &self
+                                .inst
+                                .read(format!("per_cpu/cpu{cpu}/stats"))
+                                .unwrap_or_default(),
+                        );
+                        let cb = &mut self.cpus[i];
+                        let count = total
+                            .checked_sub(cb.reported_lost)
+                            .filter(|d| *d > 0);
+                        cb.reported_lost = cb.reported_lost.max(total);
+                        if let Some(d) = count {
+                            self.stats.flagged_lost += d;
+                        }
+                        if f(Item::Lost(cpu, count)) == Flow::Stop {
                             return Ok((n, Flow::Stop));
                         }
                     }
