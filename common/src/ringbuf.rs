@@ -564,3 +564,111 @@ mod tests {
         }
     }
 }
+
+/// Sub-buffers captured from real kernels (`tests/vm/capture-testdata`):
+/// `common/testdata/kernels/<kernel>/raw/`.
+#[cfg(test)]
+mod captured {
+    use super::*;
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+
+    fn kernels() -> Vec<PathBuf> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/kernels");
+        let mut v: Vec<PathBuf> = std::fs::read_dir(root)
+            .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.join("raw").is_dir()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    fn meta(path: &Path) -> HashMap<String, String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    struct Tally {
+        events: u64,
+        lost_count: u64,
+        lost_pages: u64,
+    }
+
+    fn tally(kdir: &Path, name: &str, id: u16, pid: i32) -> Tally {
+        let layout = PageLayout::parse(
+            &std::fs::read_to_string(kdir.join("events/header_page")).unwrap(),
+        )
+        .unwrap();
+        let mut t = Tally {
+            events: 0,
+            lost_count: 0,
+            lost_pages: 0,
+        };
+        for cpu in 0..64 {
+            let Ok(bytes) = std::fs::read(kdir.join(format!("raw/{name}-cpu{cpu}.bin"))) else {
+                break;
+            };
+            for chunk in bytes.chunks(layout.subbuf_size()) {
+                let mut page = Page::parse(layout, chunk).unwrap();
+                match page.lost {
+                    Lost::None => {}
+                    Lost::Count(n) => {
+                        t.lost_pages += 1;
+                        t.lost_count += n;
+                    }
+                    Lost::Unknown => t.lost_pages += 1,
+                }
+                let mut last = 0;
+                for r in page.by_ref() {
+                    assert!(r.ts >= last, "time went backwards in {}", kdir.display());
+                    last = r.ts;
+                    let ty = u16::from_ne_bytes([r.data[0], r.data[1]]);
+                    let p = i32::from_ne_bytes(r.data[4..8].try_into().unwrap());
+                    if ty == id && p == pid {
+                        t.events += 1;
+                    }
+                }
+                assert_eq!(page.error(), None, "{}", kdir.display());
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn every_captured_getppid_event_is_found() {
+        let ks = kernels();
+        assert!(!ks.is_empty(), "no captured kernel data");
+        for k in ks {
+            let m = meta(&k.join("raw/getppid.meta"));
+            let id: u16 = m["id"].parse().unwrap();
+            let pid: i32 = m["pid"].parse().unwrap();
+            let count: u64 = m["count"].parse().unwrap();
+            let t = tally(&k, "getppid", id, pid);
+            // `count` was taken from the kernel's own text output.
+            assert_eq!(t.events, count, "{}", k.display());
+            assert_eq!(t.lost_pages, 0, "{}", k.display());
+        }
+    }
+
+    #[test]
+    fn captured_overruns_are_flagged() {
+        for k in kernels() {
+            let m = meta(&k.join("raw/lost.meta"));
+            let id: u16 = m["id"].parse().unwrap();
+            let pid: i32 = m["pid"].parse().unwrap();
+            let count: u64 = m["count"].parse().unwrap();
+            let overrun: u64 = (0..64)
+                .filter_map(|c| m.get(&format!("cpu{c}.overrun")))
+                .map(|v| v.parse::<u64>().unwrap())
+                .sum();
+            let t = tally(&k, "lost", id, pid);
+            assert_eq!(t.events, count, "{}", k.display());
+            assert!(overrun > 0, "{}: the capture did not overrun", k.display());
+            assert!(t.lost_pages >= 1, "{}: no sub-buffer says events were lost", k.display());
+            assert!(t.lost_count <= overrun, "{}", k.display());
+        }
+    }
+}
