@@ -183,7 +183,19 @@ impl Log2Hist {
         let rows = self.rows();
         let max = rows.iter().map(|r| r.2).max().unwrap_or(0);
         let width = 40usize;
-        let mut out = format!("{unit:>10}{:15} : count     distribution\n", "");
+        // Columns as wide as the largest bound (at least 10, as bcc's), the
+        // header's colon above the rows' colons.
+        let w = rows
+            .iter()
+            .map(|r| r.1.to_string().len())
+            .max()
+            .unwrap_or(0)
+            .max(10);
+        let mut out = format!(
+            "{unit:>w$}{:pad$}: count     distribution\n",
+            "",
+            pad = w + 4
+        );
         for (lo, hi, c) in rows {
             let stars = if max == 0 {
                 0
@@ -192,7 +204,7 @@ impl Log2Hist {
             };
             let stars = if c == 0 { 0 } else { stars.max(1) };
             out.push_str(&format!(
-                "{lo:>20} -> {hi:<20}: {c:<9} |{:<width$}|\n",
+                "{lo:>w$} -> {hi:<w$}: {c:<9} |{:<width$}|\n",
                 "*".repeat(stars),
                 width = width
             ));
@@ -241,6 +253,11 @@ mod tests {
         assert!(text.contains("2 -> 3"), "{text}");
         assert_eq!(text.lines().count(), 1 + rows.len());
         assert!(text.lines().nth(3).unwrap().contains(&"*".repeat(40)));
+        let colon = |l: &str| l.find(':');
+        assert_eq!(
+            colon(text.lines().next().unwrap()),
+            colon(text.lines().nth(1).unwrap())
+        );
         assert_eq!(h.to_json()[2]["count"], 2);
         assert!(Log2Hist::new().rows().is_empty());
         let mut big = Log2Hist::new();

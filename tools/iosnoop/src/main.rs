@@ -738,9 +738,11 @@ impl Snoop {
                     let n = name.clone().unwrap_or_else(|| dev.clone());
                     self.out.line(&format!("\ndisk = {n} ({dev})"));
                 }
-                self.out.text(&hist.render("usecs"));
+                let text = hist.render("usecs");
+                let colon = text.find(':').unwrap_or(0);
+                self.out.text(&text);
                 self.out
-                    .line(&format!("{:>25} : {}", "total", hist.total()));
+                    .line(&format!("{:>colon$}: {}", "total ", hist.total()));
             }
         }
         self.hist = Some(BTreeMap::new());
