@@ -134,6 +134,17 @@ impl UserSymbols {
         };
         let parsed = ElfFile::open(&path)
             .ok()
+            .or_else(|| {
+                // The process has exited since its maps were read: the same
+                // file (same device and inode) may still be reachable from
+                // here under the name it had in the process.
+                if m.deleted {
+                    return None;
+                }
+                ElfFile::open(Path::new(&shown))
+                    .ok()
+                    .filter(|f| f.file_id() == Some(key))
+            })
             .map(|f| Arc::new(f.with_name(Path::new(&shown))));
         self.files.insert(key, parsed.clone());
         parsed

@@ -1,0 +1,1006 @@
+//! Black-box tests of `uprobe`, run against the real kernel: exact counts,
+//! return values, OpenSSL, bash, a container, small C programs (PIE,
+//! non-PIE, stripped, versioned, IFUNC), bad input and signals.
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::{run, Finished, ToolRun, Workload};
+
+/// `p:NAME WORKLOAD:ftt_probe_target ARGS` with the workload's real path.
+fn wl_def(kind: char, name: &str, args: &str) -> String {
+    format!(
+        "{kind}:{name} {}:ftt_probe_target {args}",
+        support::workload_bin().display()
+    )
+    .trim_end()
+    .to_string()
+}
+
+/// Runs `uprobe -p WORKLOAD ARGS` around `ftt-workload call N`.
+fn trace_calls(n: u64, args: &[&str]) -> (Finished, u64) {
+    let mut w = Workload::waiting(&["call", &n.to_string()]);
+    let pid = w.pid().to_string();
+    let mut a = vec!["-p", pid.as_str()];
+    a.extend_from_slice(args);
+    let mut t = ToolRun::start("uprobe", &a);
+    t.wait_ready();
+    w.go();
+    let made = w.wait();
+    (t.stop(), made)
+}
+
+/// The lines of an event NAME (`...: NAME: ...`).
+fn events<'a>(f: &'a Finished, name: &str) -> Vec<&'a str> {
+    let pat = format!(": {name}: (");
+    f.stdout.lines().filter(|l| l.contains(&pat)).collect()
+}
+
+/// The value of `key=` in an event line.
+fn arg<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let pat = format!(" {key}=");
+    let at = line.find(&pat)? + pat.len();
+    let rest = &line[at..];
+    if let Some(s) = rest.strip_prefix('"') {
+        return s.rfind('"').map(|e| &s[..e]);
+    }
+    Some(rest.split(' ').next().unwrap_or(""))
+}
+
+fn parse_num(s: &str) -> u64 {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).unwrap(),
+        None => s.parse().unwrap(),
+    }
+}
+
+/// The `(0x...)` address of an entry event.
+fn ip(line: &str) -> u64 {
+    let s = &line[line.find(": (0x").unwrap() + 5..];
+    u64::from_str_radix(&s[..s.find(')').unwrap()], 16).unwrap()
+}
+
+/// Nothing of run `pid` is left, and no line of its group is in
+/// uprobe_events.
+fn clean(f: &Finished) {
+    support::assert_nothing_left(f.pid);
+    let ue = std::fs::read_to_string(support::tracefs_root().join("uprobe_events")).unwrap();
+    let mine = format!("ftrace_tools_{}_", f.pid);
+    assert!(!ue.contains(&mine), "left in uprobe_events: {ue}");
+}
+
+fn has(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+#[test]
+fn help_ends_with_examples() {
+    let f = run("uprobe", &["--help"]);
+    assert_eq!(f.code(), 0);
+    let last = f.stdout.trim_end().lines().last().unwrap().to_string();
+    assert!(last.contains("JSON lines"), "{}", f.stdout);
+    for opt in [
+        "-p, --pid <PID>",
+        "-L, --tid <TID>",
+        "-l, --list <TARGET>",
+        "-F, --force",
+    ] {
+        assert!(f.stdout.contains(opt), "{opt}: {}", f.stdout);
+    }
+}
+
+#[test]
+fn entry_probe_counts_exactly() {
+    require_tracing!(UprobeEvents, Instances);
+    let n = 20_000;
+    let (f, made) = trace_calls(n, &[&wl_def('p', "ftt_entry", "")]);
+    assert_eq!(made, n);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert_eq!(events(&f, "ftt_entry").len(), n as usize, "{}", f.stderr);
+    assert!(!f.stderr.contains("LOST"), "{}", f.stderr);
+    clean(&f);
+}
+
+#[test]
+fn return_probe_gives_every_return_value() {
+    require_tracing!(UprobeEvents, Instances);
+    let n = 5_000;
+    // ftt_probe_target(i) returns i + 1 for i in 0..n: 1, 2, ... n in order.
+    let (f, _) = trace_calls(n, &[&wl_def('r', "ftt_ret", "$retval")]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let vals: Vec<u64> = events(&f, "ftt_ret")
+        .iter()
+        .map(|l| parse_num(arg(l, "arg1").unwrap()))
+        .collect();
+    assert_eq!(vals, (1..=n).collect::<Vec<_>>());
+    // The return shape: (0xret <- 0xfunc).
+    let first = events(&f, "ftt_ret")[0];
+    assert!(first.contains(" <- 0x"), "{first}");
+    clean(&f);
+}
+
+#[test]
+fn entry_and_return_in_one_run_with_typed_args() {
+    require_tracing!(UprobeEvents, Instances);
+    let n = 300;
+    let e = wl_def('p', "ftt_in", "x=%di:u64");
+    let r = wl_def('r', "ftt_out", "rv=$retval:s32");
+    let (f, _) = trace_calls(n, &["-e", &e, "-e", &r]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(f.stderr.contains("Tracing uprobes ftt_in"), "{}", f.stderr);
+    let ins = events(&f, "ftt_in");
+    let outs = events(&f, "ftt_out");
+    assert_eq!((ins.len(), outs.len()), (n as usize, n as usize));
+    // Decimal as typed, in time order: in(i) precedes out(i + 1).
+    for (i, (a, b)) in ins.iter().zip(&outs).enumerate() {
+        assert_eq!(arg(a, "x"), Some(i.to_string().as_str()), "{a}");
+        assert_eq!(arg(b, "rv"), Some((i + 1).to_string().as_str()), "{b}");
+    }
+    let order: Vec<&str> = f
+        .stdout
+        .lines()
+        .take(4)
+        .map(|l| if l.contains("ftt_in:") { "in" } else { "out" })
+        .collect();
+    assert_eq!(order, ["in", "out", "in", "out"], "{}", f.stdout);
+    clean(&f);
+}
+
+#[test]
+fn pid_counts_only_that_process_of_two_identical_ones() {
+    require_tracing!(UprobeEvents, Instances);
+    let mut a = Workload::waiting(&["call", "1000"]);
+    let mut b = Workload::waiting(&["call", "3000"]);
+    let pid = a.pid().to_string();
+    let mut t = ToolRun::start("uprobe", &["-p", &pid, &wl_def('p', "ftt_two", "")]);
+    t.wait_ready();
+    a.go();
+    b.go();
+    assert_eq!((a.wait(), b.wait()), (1000, 3000));
+    let f = t.stop();
+    let ev = events(&f, "ftt_two");
+    assert_eq!(ev.len(), 1000, "{}", f.stderr);
+    assert!(ev.iter().all(|l| l.contains(&format!("-{pid} "))));
+    clean(&f);
+}
+
+#[test]
+fn filter_with_pid_and_with_tid() {
+    require_tracing!(UprobeEvents, Instances);
+    let def = wl_def('r', "ftt_filt", "rv=$retval:u64");
+    let (f, _) = trace_calls(1000, &[&def, "rv > 900"]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert_eq!(events(&f, "ftt_filt").len(), 100, "{}", f.stderr);
+    // The same filter given with `if`, and -L (the main thread).
+    let mut w = Workload::waiting(&["call", "1000"]);
+    let tid = w.pid().to_string();
+    let def = format!("{def} if rv <= 10");
+    let mut t = ToolRun::start("uprobe", &["-L", &tid, "-e", &def]);
+    t.wait_ready();
+    w.go();
+    w.wait();
+    let f = t.stop();
+    assert_eq!(events(&f, "ftt_filt").len(), 10, "{}", f.stderr);
+    clean(&f);
+}
+
+#[test]
+fn json_and_max_events() {
+    require_tracing!(UprobeEvents, Instances);
+    let (f, _) = trace_calls(5, &["--json", &wl_def('r', "ftt_json", "rv=$retval:u64")]);
+    let lines: Vec<serde_json::Value> = f
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5, "{}", f.stdout);
+    for (i, v) in lines.iter().enumerate() {
+        assert_eq!(v["event"], "ftt_json");
+        assert_eq!(v["comm"], "ftt-workload");
+        assert_eq!(v["args"]["rv"], i as u64 + 1);
+        assert!(v["func"].as_str().unwrap().starts_with("0x"));
+    }
+    // -M ends the run by itself.
+    let mut w = Workload::waiting(&["call", "500"]);
+    let pid = w.pid().to_string();
+    let mut t = ToolRun::start(
+        "uprobe",
+        &["-M", "7", "-p", &pid, &wl_def('p', "ftt_m", "")],
+    );
+    t.wait_ready();
+    w.go();
+    w.wait();
+    let f = t.finish(Duration::from_secs(30));
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert_eq!(events(&f, "ftt_m").len(), 7);
+    clean(&f);
+}
+
+#[test]
+fn user_stacks_are_symbolized() {
+    require_tracing!(UprobeEvents, Instances, UserStacks);
+    let (f, _) = trace_calls(3, &["-s", &wl_def('p', "ftt_stack", "")]);
+    assert_eq!(events(&f, "ftt_stack").len(), 3, "{}", f.stdout);
+    let frames = f.count(" => ftt_probe_target+0x0 (");
+    assert_eq!(frames, 3, "{}", f.stdout);
+    clean(&f);
+}
+
+#[test]
+fn view_shows_the_format_and_leaves_nothing() {
+    require_tracing!(UprobeEvents);
+    let f = run("uprobe", &["-v", &wl_def('r', "ftt_view", "file=$retval")]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(f.stdout.contains("name: ftt_view"), "{}", f.stdout);
+    assert!(f.stdout.contains("field:unsigned long __probe_func;"));
+    assert!(f.stdout.contains("u64 file;"), "{}", f.stdout);
+    clean(&f);
+}
+
+#[test]
+fn list_functions_with_a_glob() {
+    let wl = support::workload_bin();
+    let wl = wl.to_str().unwrap();
+    let f = run("uprobe", &["-l", wl, "ftt_probe_*"]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert_eq!(f.stdout.trim(), "ftt_probe_target");
+    let f = run("uprobe", &["-l", wl, "nothing_like_this*"]);
+    assert_eq!(f.code(), 2);
+    // A library by name, functions demangled where mangled.
+    let f = run("uprobe", &["-l", "libc", "mallo*"]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(f.stdout.lines().any(|l| l == "malloc"), "{}", f.stdout);
+    let f = run("uprobe", &["-l", wl, "*lang_start*"]);
+    assert!(f.stdout.contains("std::rt::lang_start"), "{}", f.stdout);
+}
+
+// ---------------------------------------------------------------- C programs
+
+/// A program compiled for one test, waiting for a line on stdin, then doing
+/// its work and printing `done N`.
+struct Prog {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Prog {
+    fn start(cmd: &mut Command) -> Prog {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn");
+        let stdin = child.stdin.take();
+        Prog { child, stdin }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn go(&mut self) {
+        self.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    }
+
+    fn wait(mut self) -> String {
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert!(self.child.wait().unwrap().success(), "{out}");
+        out
+    }
+}
+
+impl Drop for Prog {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Calls `NAME` (defined here or in a library) N times after "go".
+fn main_src(decl: &str, call: &str) -> String {
+    format!(
+        r#"#include <stdio.h>
+#include <stdlib.h>
+{decl}
+int main(int argc, char **argv) {{
+    long n = atol(argv[1]), acc = 0;
+    char line[16];
+    if (!fgets(line, sizeof line, stdin)) return 1;
+    for (long i = 0; i < n; i++) acc += {call}((int)i);
+    printf("done %ld\n", n);
+    return acc == -1;
+}}
+"#
+    )
+}
+
+const LOCAL_FN: &str =
+    "__attribute__((noinline)) int ftt_c_target(int x) { __asm__ volatile(\"\"); return x + 1; }";
+
+/// Compiles `src` into `dir/name` with `cc -o dir/name SRC FLAGS`.
+fn cc(dir: &Path, name: &str, src: &str, flags: &[&str]) -> PathBuf {
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, src).unwrap();
+    let out = dir.join(name);
+    let st = Command::new("cc")
+        .arg("-o")
+        .arg(&out)
+        .arg(&c)
+        .args(flags)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cc {flags:?} failed");
+    out
+}
+
+/// The load address of a file in a process (its mapping at offset 0).
+fn load_base(pid: u32, file: &Path) -> u64 {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let file = file.canonicalize().unwrap();
+    for l in maps.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() >= 6 && Path::new(f[5]) == file && f[2] == "00000000" {
+            return u64::from_str_radix(f[0].split('-').next().unwrap(), 16).unwrap();
+        }
+    }
+    panic!("{} not mapped in {pid}:\n{maps}", file.display());
+}
+
+/// Probes `def` while `prog N` runs; returns the events of `name` and the
+/// program's load base of `file`.
+fn probe_prog(
+    prog: &Path,
+    env: &[(&str, &str)],
+    n: u64,
+    def: &str,
+    name: &str,
+    file: &Path,
+) -> (Vec<String>, u64, Finished) {
+    let mut p = Prog::start(
+        Command::new(prog)
+            .arg(n.to_string())
+            .envs(env.iter().copied()),
+    );
+    // The program is loaded (its libraries too) once it waits on stdin.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let base = loop {
+        let maps = std::fs::read_to_string(format!("/proc/{}/maps", p.pid())).unwrap_or_default();
+        if maps.contains(file.canonicalize().unwrap().to_str().unwrap()) {
+            break load_base(p.pid(), file);
+        }
+        assert!(Instant::now() < deadline, "{} never mapped", file.display());
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let pid = p.pid().to_string();
+    let mut t = ToolRun::start("uprobe", &["-p", &pid, def]);
+    t.wait_ready();
+    p.go();
+    assert_eq!(p.wait().trim(), format!("done {n}"));
+    let f = t.stop();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let ev = events(&f, name).iter().map(|s| s.to_string()).collect();
+    clean(&f);
+    (ev, base, f)
+}
+
+/// The address of a symbol in a file, read with our own ELF reader.
+fn sym_vaddr(file: &Path, name: &str) -> u64 {
+    let elf = ftrace_common::sym::elf::ElfFile::open(file).unwrap();
+    elf.resolve(name, false).unwrap().vaddr
+}
+
+fn require_cc() -> bool {
+    if !has("cc") {
+        support::skip("needs a C compiler (cc)");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn pie_and_non_pie_programs_give_exact_counts_at_the_resolved_address() {
+    require_tracing!(UprobeEvents, Instances);
+    if !require_cc() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = main_src(LOCAL_FN, "ftt_c_target");
+    for (name, flags, pie) in [
+        ("pie", &["-O2", "-fPIE", "-pie"][..], true),
+        ("nopie", &["-O2", "-fno-pie", "-no-pie"][..], false),
+    ] {
+        let prog = cc(dir.path(), name, &src, flags);
+        let n = 777;
+        let def = format!("p:ftt_c_{name} {}:ftt_c_target", prog.display());
+        let (ev, base, _) = probe_prog(&prog, &[], n, &def, &format!("ftt_c_{name}"), &prog);
+        assert_eq!(ev.len(), n as usize, "{name}");
+        let vaddr = sym_vaddr(&prog, "ftt_c_target");
+        let want = if pie { base + vaddr } else { vaddr };
+        assert!(
+            ev.iter().all(|l| ip(l) == want),
+            "{name}: want {want:#x}: {}",
+            ev[0]
+        );
+    }
+}
+
+#[test]
+fn stripped_program_with_only_dynsym() {
+    require_tracing!(UprobeEvents, Instances);
+    if !require_cc() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = main_src(LOCAL_FN, "ftt_c_target");
+    // -rdynamic exports the function in .dynsym; -s drops .symtab.
+    let prog = cc(dir.path(), "stripped", &src, &["-O2", "-rdynamic", "-s"]);
+    let elf = ftrace_common::sym::elf::ElfFile::open(&prog).unwrap();
+    assert!(!elf.has_full_symbols(), "still has .symtab");
+    let n = 1234;
+    let def = format!("p:ftt_c_strip {}:ftt_c_target", prog.display());
+    let (ev, base, _) = probe_prog(&prog, &[], n, &def, "ftt_c_strip", &prog);
+    assert_eq!(ev.len(), n as usize);
+    assert_eq!(ip(&ev[0]), base + sym_vaddr(&prog, "ftt_c_target"));
+}
+
+#[test]
+fn versioned_symbols_take_the_default_version() {
+    require_tracing!(UprobeEvents, Instances);
+    if !require_cc() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // libfttv.so: vfunc@V1 (old) and vfunc@@V2 (the default).
+    std::fs::write(
+        d.join("v.c"),
+        r#"__attribute__((noinline)) int vfunc_v1(int x) { __asm__ volatile(""); return x - 1; }
+__attribute__((noinline)) int vfunc_v2(int x) { __asm__ volatile(""); return x + 1; }
+__asm__(".symver vfunc_v1, vfunc@V1");
+__asm__(".symver vfunc_v2, vfunc@@V2");
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("v.map"),
+        "V1 { global: vfunc; local: *; };\nV2 { global: vfunc; } V1;\n",
+    )
+    .unwrap();
+    let lib = d.join("libfttv.so");
+    let st = Command::new("cc")
+        .args(["-O2", "-shared", "-fPIC", "-Wl,--version-script"])
+        .arg(d.join("v.map"))
+        .arg("-o")
+        .arg(&lib)
+        .arg(d.join("v.c"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let prog = cc(
+        d,
+        "vprog",
+        &main_src("int vfunc(int);", "vfunc"),
+        &[
+            "-O2",
+            &format!("-L{}", d.display()),
+            "-lfttv",
+            &format!("-Wl,-rpath,{}", d.display()),
+        ][..],
+    );
+    let n = 500;
+    let def = format!("p:ftt_vdef {}:vfunc", lib.display());
+    let (ev, base, _) = probe_prog(&prog, &[], n, &def, "ftt_vdef", &lib);
+    assert_eq!(ev.len(), n as usize);
+    assert_eq!(ip(&ev[0]), base + sym_vaddr(&lib, "vfunc_v2"));
+    // The old version by name: never called.
+    let def = format!("p:ftt_vold {}:vfunc@V1", lib.display());
+    let (ev, _, f) = probe_prog(&prog, &[], n, &def, "ftt_vold", &lib);
+    assert_eq!(ev.len(), 0, "{}", f.stdout);
+}
+
+#[test]
+fn ifunc_is_refused_with_the_implementations_named() {
+    require_tracing!(UprobeEvents);
+    let f = run("uprobe", &["p:libc:strlen"]);
+    assert_eq!(f.code(), 2, "{}", f.stderr);
+    assert!(f.stderr.contains("IFUNC"), "{}", f.stderr);
+    assert!(f.stderr.contains("__strlen_"), "{}", f.stderr);
+    assert!(f.stderr.contains("-F"), "{}", f.stderr);
+    clean(&f);
+}
+
+// ---------------------------------------------------------------- real programs
+
+#[test]
+fn openssl_write_and_read_are_seen_in_clear() {
+    require_tracing!(UprobeEvents, Instances);
+    if !has("openssl") {
+        support::skip("needs the openssl command");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl req failed");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let msg = format!("ftt-secret-{}-{}", std::process::id(), port);
+
+    let mut t = ToolRun::start(
+        "uprobe",
+        &[
+            "-e",
+            "p:ftt_ssl_w libssl:SSL_write +0(%si):string",
+            "-e",
+            "r:ftt_ssl_r libssl:SSL_read $retval",
+        ],
+    );
+    t.wait_ready();
+
+    // The server reads commands on stdin and quits at its end: keep it open.
+    let mut server = Command::new("openssl")
+        .args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-naccept",
+            "1",
+        ])
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let s2 = Arc::clone(&seen);
+    let sout = server.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for l in BufReader::new(sout).lines().map_while(|l| l.ok()) {
+            s2.lock().unwrap().push_str(&format!("{l}\n"));
+        }
+    });
+    let wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !seen.lock().unwrap().contains(what) {
+            assert!(Instant::now() < deadline, "server never said {what:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_for("ACCEPT");
+    let mut client = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-quiet",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    client
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(format!("{msg}\n").as_bytes())
+        .unwrap();
+    wait_for(&msg);
+    let (cpid, spid) = (client.id(), server.id());
+    let _ = client.kill();
+    let _ = client.wait();
+    drop(server.stdin.take());
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = reader.join();
+
+    let f = t.stop();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let writes: Vec<&str> = events(&f, "ftt_ssl_w")
+        .into_iter()
+        .filter(|l| l.contains(&format!("-{cpid} ")))
+        .collect();
+    assert!(
+        writes
+            .iter()
+            .any(|l| l.contains(&format!("arg1=\"{msg}\\n"))),
+        "client {cpid} writes: {writes:?}\n{}",
+        f.stdout
+    );
+    // The server read the message exactly once (its length with the
+    // newline), whatever else it read.
+    let len = format!("arg1=0x{:x}", msg.len() + 1);
+    let reads: Vec<&str> = events(&f, "ftt_ssl_r")
+        .into_iter()
+        .filter(|l| l.contains(&format!("-{spid} ")))
+        .collect();
+    assert_eq!(
+        reads.iter().filter(|l| l.ends_with(&len)).count(),
+        1,
+        "server {spid} reads: {reads:?}"
+    );
+    clean(&f);
+}
+
+#[test]
+fn bash_readline_shows_the_typed_command() {
+    require_tracing!(UprobeEvents, Instances);
+    if !has("bash") || !has("script") {
+        support::skip("needs bash and script(1)");
+        return;
+    }
+    let cmd = format!("echo ftt-typed-{}", std::process::id());
+    let mut t = ToolRun::start("uprobe", &["r:ftt_rl bash:readline +0($retval):string"]);
+    t.wait_ready();
+    // An interactive bash on a pseudo-terminal (script's), reading our input.
+    let mut sh = Command::new("script")
+        .args(["-qfc", "bash --norc --noprofile -i", "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = sh.stdin.take().unwrap();
+    let mut out = sh.stdout.take().unwrap();
+    let typed = cmd.clone();
+    let echo = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    input.write_all(format!("{typed}\n").as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    input.write_all(b"exit\n").unwrap();
+    drop(input);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sh.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "bash did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let screen = echo.join().unwrap();
+    // Wait until the command has been read (the output lines of the tool
+    // are read at the end).
+    std::thread::sleep(Duration::from_millis(100));
+    let f = t.stop();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let hits: Vec<&str> = events(&f, "ftt_rl")
+        .into_iter()
+        .filter(|l| arg(l, "arg1") == Some(cmd.as_str()))
+        .collect();
+    assert_eq!(hits.len(), 1, "{}\nscreen: {screen}", f.stdout);
+    assert!(hits[0].trim_start().starts_with("bash-"), "{}", hits[0]);
+    clean(&f);
+}
+
+#[test]
+fn a_program_seen_only_in_a_private_mount_namespace_is_probed_with_pid() {
+    require_tracing!(UprobeEvents, Instances);
+    if !has("unshare") {
+        support::skip("needs unshare(1)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let inside = dir.path().join("mnt");
+    std::fs::create_dir(&inside).unwrap();
+    let wl = support::workload_bin();
+    let n = 400;
+    // In its own mount namespace: a tmpfs over `inside`, the workload copied
+    // there and run from there. Outside, `inside` stays empty.
+    let script = format!(
+        "mount -t tmpfs ftt-uprobe-test {d} && cp {wl} {d}/ftt-contained && exec {d}/ftt-contained --wait call {n}",
+        d = inside.display(),
+        wl = wl.display()
+    );
+    let mut p = Prog::start(Command::new("unshare").args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    let pid = p.pid();
+    let exe = inside.join("ftt-contained");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .as_deref()
+        != Some(exe.as_path())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the contained program did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!exe.exists(), "the file must not be visible outside");
+    // Without -p, the path means nothing here.
+    let def = format!("p:ftt_ns {}:ftt_probe_target", exe.display());
+    let f = run("uprobe", &["-d", "0.1", &def]);
+    assert_eq!(f.code(), 2, "{}", f.stderr);
+    clean(&f);
+    // With -p, it is the process's own file, through /proc/PID/root.
+    let pids = pid.to_string();
+    let mut t = ToolRun::start("uprobe", &["-p", &pids, &def]);
+    t.wait_ready();
+    assert!(
+        t_contains_root(&pids),
+        "the probe should go through /proc/{pid}/root"
+    );
+    p.go();
+    assert_eq!(p.wait().trim(), format!("done {n}"));
+    let f = t.stop();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert_eq!(events(&f, "ftt_ns").len(), n as usize, "{}", f.stderr);
+    assert!(
+        f.stderr.contains(&format!("/proc/{pid}/root")),
+        "{}",
+        f.stderr
+    );
+    clean(&f);
+}
+
+/// Whether a line of uprobe_events probes a file under /proc/PID/root.
+fn t_contains_root(pid: &str) -> bool {
+    let ue = std::fs::read_to_string(support::tracefs_root().join("uprobe_events")).unwrap();
+    ue.lines()
+        .any(|l| l.contains(&format!("/proc/{pid}/root/")))
+}
+
+// ---------------------------------------------------------------- bad input, signals
+
+#[test]
+fn bad_input_exits_2_with_one_line_and_leaves_nothing() {
+    require_tracing!(UprobeEvents, Instances);
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "just text\n").unwrap();
+    let wl = support::workload_bin();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["p:ftt-no-such-program:main".into()],
+            "no program or library named",
+        ),
+        (
+            vec!["p:libc:ftt_no_such_function".into()],
+            "no function named",
+        ),
+        (vec!["p:libc:mallocc".into()], "Did you mean: malloc"),
+        (
+            vec![format!("p:{}:main", text.display())],
+            "not an ELF file",
+        ),
+        (
+            vec![format!("p:{}:main", dir.path().display())],
+            "is a directory",
+        ),
+        (
+            vec![format!("p:{}:ftt_probe_target %zz", wl.display())],
+            "Invalid register name",
+        ),
+        (
+            vec![format!("p:{}:ftt_probe_target $retval", wl.display())],
+            "$retval",
+        ),
+        (
+            vec![format!(
+                "p:{}:ftt_probe_target\n-:ftrace_tools_1_1_1/x",
+                wl.display()
+            )],
+            "control character",
+        ),
+        (
+            vec![
+                format!("p:{}:ftt_probe_target", wl.display()),
+                "x == 1\n-:a/b".into(),
+            ],
+            "control character",
+        ),
+        (
+            vec![
+                format!("p:{}:ftt_probe_target", wl.display()),
+                "nosuchfield == 1".into(),
+            ],
+            "Field not found",
+        ),
+        (vec!["p:libc:malloc".into(), "p:libc:free".into()], "-e"),
+        (vec!["bash:readline".into()], "starts with p:"),
+        (
+            vec!["p:my-name bash:readline".into()],
+            "cannot be an event name",
+        ),
+        (vec!["p:libc:0x10".into()], "not executable"),
+        (
+            vec!["-p".into(), "999999999".into(), "p:libc:malloc".into()],
+            "no process with PID 999999999",
+        ),
+        (vec![], "no probe given"),
+    ];
+    for (args, want) in cases {
+        let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let f = run("uprobe", &a);
+        assert_eq!(f.code(), 2, "{a:?}: {}", f.stderr);
+        assert!(
+            f.stderr.contains(want),
+            "{a:?}: want {want:?} in {}",
+            f.stderr
+        );
+        let tool_lines = f
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("uprobe:"))
+            .count();
+        assert_eq!(tool_lines, 1, "{a:?}: {}", f.stderr);
+        assert!(!f.stderr.contains("Tracing"), "{a:?}: {}", f.stderr);
+        clean(&f);
+    }
+    // The kernel's error_log entry is shown for a rejected argument.
+    let f = run(
+        "uprobe",
+        &[&format!("p:{}:ftt_probe_target %zz", wl.display())],
+    );
+    assert!(
+        f.stderr.contains("Command: p:ftrace_tools_"),
+        "{}",
+        f.stderr
+    );
+}
+
+/// A small pseudo-random sequence, seeded from the clock and printed, so a
+/// failure can be replayed with FTT_SEED.
+fn rng() -> impl FnMut(u64) -> u64 {
+    let seed = std::env::var("FTT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos() as u64
+                ^ std::process::id() as u64
+        });
+    eprintln!("FTT_SEED={seed}");
+    let mut x = seed | 1;
+    move |n| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n.max(1)
+    }
+}
+
+#[test]
+fn signals_at_random_moments_end_quickly_and_leave_nothing() {
+    require_tracing!(UprobeEvents, Instances);
+    let mut r = rng();
+    let def = wl_def('r', "ftt_sig", "$retval");
+    let mut w = Workload::waiting(&["spin-call", "30"]);
+    let pid = w.pid().to_string();
+    w.go();
+    for sig in [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGPIPE,
+    ] {
+        for _ in 0..3 {
+            let t = ToolRun::start("uprobe", &["-p", &pid, &def]);
+            // Anywhere from before setup to well into tracing.
+            std::thread::sleep(Duration::from_millis(r(120)));
+            t.signal(sig);
+            let f = t.finish(Duration::from_secs(10));
+            assert!(
+                f.exit_time < Duration::from_secs(1),
+                "signal {sig}: took {:?}",
+                f.exit_time
+            );
+            if let Some(code) = f.status.code() {
+                assert_eq!(code, 0, "signal {sig}: {}", f.stderr);
+            }
+            clean(&f);
+        }
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_the_run_with_status_0() {
+    require_tracing!(UprobeEvents, Instances);
+    let mut w = Workload::waiting(&["spin-call", "20"]);
+    let pid = w.pid().to_string();
+    let mut child = Command::new(support::bin("uprobe"))
+        .args(["-p", &pid, &wl_def('p', "ftt_head", "")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let tool_pid = child.id();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.starts_with("Tracing"), "{line}");
+    w.go();
+    {
+        // `| head -3`.
+        let mut r = BufReader::new(child.stdout.take().unwrap());
+        for _ in 0..3 {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            assert!(line.contains("ftt_head:"), "{line}");
+        }
+    }
+    let t0 = Instant::now();
+    let st = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "uprobe kept running after its reader left"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(st.code(), Some(0));
+    support::assert_nothing_left(tool_pid);
+    drop(w);
+}
+
+#[test]
+fn event_names_default_like_perf_tools() {
+    require_tracing!(UprobeEvents);
+    let f = run("uprobe", &["-v", "p:libc:malloc", "-e", "r:bash:readline"]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let names: BTreeMap<&str, ()> = f
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("name: "))
+        .map(|n| (n, ()))
+        .collect();
+    assert_eq!(
+        names.keys().copied().collect::<Vec<_>>(),
+        ["p_libc_malloc", "r_bash_readline"]
+    );
+    clean(&f);
+}

@@ -1,0 +1,710 @@
+//! uprobe - trace user-space function calls and returns (uprobes), one event
+//! per line.
+//!
+//! USAGE: uprobe [-FhHsv] [-d secs] [-p PID] [-L TID] [-M N] [-j]
+//!               {-l target [glob] | [-e definition]... [definition [filter]]}
+//!
+//! A definition is `{p|r}:[NAME ]TARGET:SYMBOL[+OFFSET]|0xADDR [ARGS]`, as in
+//! perf-tools: `p:bash:readline`, `'r:bash:readline +0($retval):string'`,
+//! `'p:libssl:SSL_write +0(%si):string'`. TARGET is a path, a program on
+//! PATH, or a library name (`libc` finds libc.so.6 through the ld.so cache);
+//! with -p, the file that process really maps, through /proc/PID/root so
+//! that a process in a container works. Symbols are resolved to file
+//! offsets from the ELF symbol tables, in Rust (no objdump, ldconfig or
+//! file); IFUNCs (strlen, memcpy) are explained rather than probed. Events
+//! are read from the binary per-CPU buffers of a private ftrace instance and
+//! printed in ftrace's text shape: `comm-pid [cpu] ts: NAME: (0xaddr) args`,
+//! and for return probes `(0xret <- 0xfunc)`.
+//!
+//! REQUIREMENTS: uprobe events (CONFIG_UPROBE_EVENTS), tracefs (mounted by
+//! uprobe if needed), instances, root.
+//!
+//! OVERHEAD: every hit of a uprobe is a breakpoint trap handled by the
+//! kernel: about 5 to 8 us here, in every process that runs the probed code,
+//! whether or not -p/-L or a filter keep the event. Probing malloc() of libc
+//! slows every process on the machine down. Probe rarely called functions,
+//! or for a short time (-d).
+//!
+//! WARNINGS: -F allows probing raw addresses that are not instruction
+//! boundaries, or IFUNC resolvers; a probe in the middle of an instruction
+//! corrupts the traced program.
+
+mod render;
+mod spec;
+
+use clap::Parser;
+use ftrace_common::cli::{self, CommonArgs};
+use ftrace_common::dynevent::{ProbeDef, ProbeGroup, ProbeKind};
+use ftrace_common::format::{EventFormat, Field};
+use ftrace_common::glob::Glob;
+use ftrace_common::instance::Instance;
+use ftrace_common::output::Output;
+use ftrace_common::proc::{self, CommCache};
+use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
+use ftrace_common::sym::elf::{ElfFile, Resolved};
+use ftrace_common::sym::symbolize::UserSymbols;
+use ftrace_common::sym::target::{resolve_target, Target};
+use ftrace_common::tracefs::Tracefs;
+use ftrace_common::{caps, sweep, Error, ErrorKind, Result};
+use render::ArgStyles;
+use spec::{Definition, Kind};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+const EXAMPLES: &str = "\
+Examples:
+  uprobe p:bash:readline                 # trace readline() calls in bash
+  uprobe 'r:bash:readline +0($retval):string'
+                                         # commands typed in every bash
+  uprobe 'p:libssl:SSL_write +0(%si):string'
+                                         # what is sent through OpenSSL
+  uprobe -e 'p:libssl:SSL_write +0(%si):string' -e 'r:libssl:SSL_read'
+                                         # two probes in one run
+  uprobe 'p:libc:sleep %di'              # sleep() with its argument
+  uprobe p:libc:0xbf130                  # an address, as objdump shows it
+  uprobe -p 1182 p:libc:gettimeofday     # one process (even in a container)
+  uprobe 'r:libc:fopen file=$retval' 'file == 0'
+                                         # failed fopen()s
+  uprobe -e 'r:libc:fopen file=$retval if file == 0' -e p:libc:fclose
+                                         # several probes, each its filter
+  uprobe -s p:libc:abort                 # with symbolized user stacks
+  uprobe -v 'p:libc:open +0(%di):string' # show the event format and exit
+  uprobe -l libssl 'SSL_*'               # list functions of a library
+  uprobe --json -d 5 p:bash:readline     # JSON lines for 5 seconds";
+
+/// Trace user-space function calls and returns (uprobes).
+#[derive(Debug, Parser)]
+#[command(
+    name = "uprobe",
+    version,
+    about = "Trace user-space function calls and returns with uprobes",
+    long_about = "Trace user-space function calls and returns with uprobes, printing one \
+line per event from ftrace's binary buffers in a private instance. A definition is \
+{p|r}:[NAME ]TARGET:SYMBOL[+OFFSET]|0xADDR [ARGS], as in perf-tools: p: probes the \
+entry, r: the return; if the first word is followed by a word that is not a fetch \
+argument, the first word is the event NAME (default: p_TARGET_SYMBOL). TARGET is a \
+path, a program on PATH, or a library name (libc, libssl); SYMBOL is a function \
+(also a demangled C++ or Rust name, or name@VERSION), name+OFFSET, or an address as \
+objdump shows it. ARGS are the kernel's fetch arguments, passed on as given: %di, \
++0(%si):string, $retval, file=$retval, +8($stack):u32. The FILTER uses the kernel's \
+event filter syntax on the argument names (e.g. 'file == 0'). Several probes: give \
+each with -e; a definition given with -e may end with `if FILTER`. Lost events are \
+always reported.",
+    after_help = EXAMPLES
+)]
+struct Args {
+    /// Force: probe IFUNC resolvers, offsets past a function's end, and
+    /// addresses outside the executable segments.
+    #[arg(short = 'F', long = "force")]
+    force: bool,
+    /// Print column headers.
+    #[arg(short = 'H', long = "headers")]
+    headers: bool,
+    /// Print the user stack (symbolized) after each event.
+    #[arg(short = 's', long = "stacks")]
+    stacks: bool,
+    /// Create the probes, show their event formats, remove them and exit.
+    #[arg(short = 'v', long = "view")]
+    view: bool,
+    /// Trace for this many seconds, then end (output streams meanwhile).
+    #[arg(short = 'd', long = "duration", value_name = "SECS", value_parser = cli::parse_secs)]
+    duration: Option<Duration>,
+    /// Trace this process only (all its threads, also ones created later),
+    /// in the files it maps.
+    #[arg(short = 'p', long = "pid", value_name = "PID", value_parser = cli::parse_pid, conflicts_with = "tid")]
+    pid: Option<u32>,
+    /// Trace this thread only.
+    #[arg(short = 'L', long = "tid", value_name = "TID", value_parser = cli::parse_pid)]
+    tid: Option<u32>,
+    /// List the functions of TARGET (matching an optional glob, given as
+    /// the next argument) and exit.
+    #[arg(short = 'l', long = "list", value_name = "TARGET")]
+    list: Option<String>,
+    /// A probe definition; repeat for several probes. May end with
+    /// `if FILTER`.
+    #[arg(short = 'e', long = "probe", value_name = "DEFINITION")]
+    probes: Vec<String>,
+    /// Stop after this many events.
+    #[arg(short = 'M', long = "max-events", value_name = "N")]
+    max_events: Option<u64>,
+    /// Print events as JSON lines.
+    #[arg(short = 'j', long = "json")]
+    json: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The probe: {p|r}:[NAME ]TARGET:SYMBOL[+OFFSET]|0xADDR [ARGS];
+    /// with -l, an optional glob of function names.
+    #[arg(value_name = "DEFINITION")]
+    definition: Option<String>,
+    /// An event filter in the kernel's syntax on the probe's arguments,
+    /// e.g. 'file == 0'.
+    #[arg(value_name = "FILTER")]
+    filter: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let args = match cli::parse_or_exit::<Args>() {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    cli::run("uprobe", || uprobe(args))
+}
+
+/// Phase timings on stderr when FTRACE_TOOLS_TIMING is set (benchmarks).
+struct Timing {
+    on: bool,
+    start: Instant,
+}
+
+impl Timing {
+    fn new() -> Timing {
+        Timing {
+            on: std::env::var_os("FTRACE_TOOLS_TIMING").is_some(),
+            start: Instant::now(),
+        }
+    }
+
+    fn mark(&self, what: &str) {
+        if self.on {
+            eprintln!(
+                "timing: {what} at {:.3} ms",
+                self.start.elapsed().as_secs_f64() * 1e3
+            );
+        }
+    }
+}
+
+/// A probe resolved to a file offset, ready to be created.
+struct Planned {
+    def: Definition,
+    target: Target,
+    at: Resolved,
+    probe: ProbeDef,
+    filter: Option<String>,
+}
+
+/// The definitions given: the positional one (with the positional filter)
+/// and every -e.
+fn definitions(args: &Args) -> Result<Vec<(Definition, Option<String>)>> {
+    let mut out = Vec::new();
+    if let Some(text) = &args.definition {
+        let d = spec::parse(text)?;
+        if let Some(f) = &args.filter {
+            if spec::parse(f).is_ok() || f.starts_with("p:") || f.starts_with("r:") {
+                return Err(Error::usage(format!(
+                    "'{f}' looks like a second probe definition, but the second argument is the FILTER; give several probes with -e, e.g. uprobe -e '{text}' -e '{f}'"
+                )));
+            }
+            if d.filter.is_some() {
+                return Err(Error::usage(
+                    "the definition already ends with `if FILTER`; give the filter once",
+                ));
+            }
+        }
+        let filter = args.filter.clone().or_else(|| d.filter.clone());
+        out.push((d, filter));
+    } else if args.filter.is_some() {
+        return Err(Error::usage("a FILTER needs a definition before it"));
+    }
+    for text in &args.probes {
+        let d = spec::parse(text)?;
+        let f = d.filter.clone();
+        out.push((d, f));
+    }
+    if out.is_empty() {
+        return Err(Error::usage(
+            "no probe given: e.g. uprobe p:bash:readline (see uprobe -h; uprobe -l TARGET lists functions)",
+        ));
+    }
+    Ok(out)
+}
+
+/// Resolves each definition to a file and offset. Files are parsed once
+/// even when several probes are in the same one.
+fn plan(
+    defs: Vec<(Definition, Option<String>)>,
+    pid: Option<u32>,
+    force: bool,
+) -> Result<Vec<Planned>> {
+    let mut files: HashMap<PathBuf, ElfFile> = HashMap::new();
+    let mut out = Vec::new();
+    for (def, filter) in defs {
+        let target = resolve_target(&def.target, pid)?;
+        if !files.contains_key(&target.path) {
+            let elf = ElfFile::open(&target.path)?.with_name(&target.display_path);
+            files.insert(target.path.clone(), elf);
+        }
+        let at = files[&target.path].resolve(&def.symbol, force)?;
+        let name = def.name.clone().unwrap_or_else(|| spec::default_name(&def));
+        let probe = ProbeDef {
+            kind: match def.kind {
+                Kind::Entry => ProbeKind::Uprobe,
+                Kind::Return => ProbeKind::Uretprobe,
+            },
+            name,
+            location: format!("{}:{:#x}", target.path.display(), at.offset),
+            args: def.args.clone(),
+        };
+        // Refuse a line that could not be written before touching tracefs.
+        probe.line("ftrace_tools_check")?;
+        out.push(Planned {
+            def,
+            target,
+            at,
+            probe,
+            filter,
+        });
+    }
+    Ok(out)
+}
+
+fn uprobe(args: Args) -> Result<()> {
+    let timing = Timing::new();
+    // Options.
+    if let Some(target) = &args.list {
+        if !args.probes.is_empty() || args.filter.is_some() {
+            return Err(Error::usage(
+                "-l lists functions: give it a TARGET and at most a glob",
+            ));
+        }
+        return list(target, args.definition.as_deref(), args.pid.or(args.tid));
+    }
+    let defs = definitions(&args)?;
+
+    // Checks.
+    let tfs = Tracefs::open()?;
+    caps::require(&tfs, caps::Feature::UprobeEvents)?;
+    let pid = match (args.pid, args.tid) {
+        (Some(p), _) => {
+            proc::require_exists(p)?;
+            Some(p)
+        }
+        (_, Some(t)) => {
+            proc::require_exists(t)?;
+            Some(proc::tgid(t).unwrap_or(t))
+        }
+        _ => None,
+    };
+    if args.stacks {
+        caps::require(&tfs, caps::Feature::UserStacks)?;
+    }
+    let planned = plan(defs, pid, args.force)?;
+    timing.mark("resolved");
+    for p in &planned {
+        if let (Some(pid), Some(false)) = (pid, p.target.mapped) {
+            eprintln!(
+                "uprobe: note: PID {pid} does not map {} now: {} fires only if it loads it later",
+                p.target.display_path.display(),
+                p.probe.name
+            );
+        }
+    }
+    sweep::sweep_dead(&tfs);
+    timing.mark("swept");
+
+    // Setup. The group is declared before the instance, so that the
+    // instance (which disables the events) is dropped first.
+    let mut group = ProbeGroup::new(&tfs);
+    let mut created = Vec::new();
+    for p in &planned {
+        let made = group.add(&p.probe)?;
+        created.push((made.name.clone(), made.line.clone()));
+    }
+    timing.mark("probes created");
+    if args.view {
+        let mut out = Output::new();
+        for (i, (name, line)) in created.iter().enumerate() {
+            let text = tfs.read(format!("events/{}/{name}/format", group.group()))?;
+            if i > 0 {
+                out.line("");
+            }
+            out.line(&format!("# {line}"));
+            if out.text(&text) == Flow::Stop {
+                break;
+            }
+        }
+        out.flush();
+        return Ok(());
+    }
+    let mut inst = Instance::create(&tfs, "uprobe", args.common.buffer_kb)?;
+    timing.mark("instance created");
+    let mut probes = Vec::new();
+    for (p, (name, _)) in planned.iter().zip(&created) {
+        let fmt = inst.event_format(group.group(), name)?;
+        if let Some(f) = &p.filter {
+            inst.set_filter(group.group(), name, f)?;
+        }
+        probes.push((fmt.id, ProbeOut::new(name.clone(), p.def.kind, &fmt)?));
+    }
+    if let Some(pid) = args.pid {
+        inst.set_event_pids(&proc::threads(pid)?, true)?;
+        // Threads started while the list was written.
+        inst.add_event_pids(&proc::threads(pid).unwrap_or_default())?;
+    } else if let Some(tid) = args.tid {
+        inst.set_event_pids(&[tid], false)?;
+    }
+    let stack_fmt = if args.stacks {
+        inst.set_option("userstacktrace", true)?;
+        Some(inst.event_format("ftrace", "user_stack")?)
+    } else {
+        None
+    };
+    for (name, _) in &created {
+        inst.enable_event(group.group(), name)?;
+    }
+    timing.mark("events enabled");
+    let mut reader = Reader::open(&inst)?;
+    inst.start()?;
+    timing.mark("armed");
+    eprintln!("{}", tracing_line(&planned, &created, &args));
+
+    // Trace.
+    let mut out = Output::new();
+    if args.headers && !args.json {
+        out.line("#            TASK-PID     CPU#   TIMESTAMP  FUNCTION");
+        out.line("#               | |         |       |         |");
+    }
+    let mut users = UserSymbols::new();
+    if let (true, Some(pid)) = (args.stacks, pid) {
+        // Read the process's maps now, so that stacks of events it records
+        // just before it exits can still be symbolized.
+        users.lookup(pid, 0);
+    }
+    let mut printer = Printer {
+        out,
+        by_id: probes.into_iter().collect(),
+        stack_fmt,
+        users,
+        comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
+        json: args.json,
+        left: args.max_events,
+        line: String::new(),
+    };
+    let summary = stream(
+        &mut reader,
+        &mut printer,
+        StreamOpts {
+            duration: args.duration,
+            ordered: true,
+            ..StreamOpts::default()
+        },
+    )?;
+
+    // Summary; cleanup is done by the guards (instance, then probes).
+    printer.out.flush();
+    if let Some(e) = printer.out.take_error() {
+        return Err(Error::new(ErrorKind::Io, format!("writing output: {e}")));
+    }
+    if let Some(w) = summary.lost_warning() {
+        eprintln!("uprobe: {w}");
+    }
+    Ok(())
+}
+
+/// `Tracing uprobe NAME (LINE) for PID N. Ctrl-C to end.`
+fn tracing_line(planned: &[Planned], created: &[(String, String)], args: &Args) -> String {
+    let what: Vec<String> = planned
+        .iter()
+        .zip(created)
+        .map(|(p, (name, _))| {
+            let mut s = format!(
+                "{name} ({}:{name} {}",
+                p.def.kind.letter(),
+                p.probe.location
+            );
+            for a in &p.probe.args {
+                s.push(' ');
+                s.push_str(a);
+            }
+            s.push(')');
+            // A raw address: say which function it is in.
+            if let (true, Some(sym)) = (p.def.symbol.starts_with("0x"), &p.at.symbol) {
+                s.push_str(&format!(" [{sym}+{:#x}]", p.at.symbol_offset));
+            }
+            s
+        })
+        .collect();
+    format!(
+        "Tracing uprobe{} {}{}. Ctrl-C to end.",
+        if what.len() > 1 { "s" } else { "" },
+        what.join(", "),
+        match (args.pid, args.tid, args.duration) {
+            (Some(p), _, _) => format!(" for PID {p}"),
+            (_, Some(t), _) => format!(" for TID {t}"),
+            (_, _, Some(d)) => format!(" for {} s", d.as_secs_f64()),
+            _ => String::new(),
+        }
+    )
+}
+
+/// `-l TARGET [GLOB]`: the functions of the file, demangled, one a line.
+fn list(target: &str, pattern: Option<&str>, pid: Option<u32>) -> Result<()> {
+    let glob = pattern.map(Glob::new).transpose()?;
+    let pid = match pid {
+        Some(p) => {
+            proc::require_exists(p)?;
+            Some(proc::tgid(p).unwrap_or(p))
+        }
+        None => None,
+    };
+    let t = resolve_target(target, pid)?;
+    let elf = ElfFile::open(&t.path)?.with_name(&t.display_path);
+    let funcs = elf.functions(glob.as_ref());
+    if funcs.is_empty() {
+        return Err(Error::usage(match pattern {
+            Some(p) => format!("no function in {} matches '{p}'", t.display_path.display()),
+            None => format!("{} has no function symbols", t.display_path.display()),
+        }));
+    }
+    let mut out = Output::new();
+    let mut last = String::new();
+    for f in funcs {
+        let name = f.display_name();
+        // Aliases at other addresses print once: the name is what one
+        // types.
+        if name == last {
+            continue;
+        }
+        if out.line(&name) == Flow::Stop {
+            break;
+        }
+        last = name;
+    }
+    out.flush();
+    if let Some(e) = out.take_error() {
+        return Err(Error::new(ErrorKind::Io, format!("writing output: {e}")));
+    }
+    Ok(())
+}
+
+/// Where the addresses of an event are: `__probe_ip` for entries,
+/// `__probe_func` and `__probe_ret_ip` for returns.
+enum Addrs {
+    Entry(Field),
+    Return { func: Field, ret: Field },
+}
+
+/// One created probe, as the printer needs it.
+struct ProbeOut {
+    name: String,
+    addrs: Addrs,
+    args: Vec<Field>,
+    styles: ArgStyles,
+}
+
+impl ProbeOut {
+    fn new(name: String, kind: Kind, fmt: &EventFormat) -> Result<ProbeOut> {
+        let addrs = match kind {
+            Kind::Entry => Addrs::Entry(fmt.require("__probe_ip")?.clone()),
+            Kind::Return => Addrs::Return {
+                func: fmt.require("__probe_func")?.clone(),
+                ret: fmt.require("__probe_ret_ip")?.clone(),
+            },
+        };
+        let args = fmt
+            .fields
+            .iter()
+            .filter(|f| !f.name.starts_with("__probe_"))
+            .cloned()
+            .collect();
+        Ok(ProbeOut {
+            name,
+            addrs,
+            args,
+            styles: ArgStyles::parse(&fmt.print_fmt),
+        })
+    }
+}
+
+struct Printer {
+    out: Output,
+    by_id: HashMap<u16, ProbeOut>,
+    stack_fmt: Option<EventFormat>,
+    users: UserSymbols,
+    comms: CommCache,
+    json: bool,
+    left: Option<u64>,
+    line: String,
+}
+
+fn hex(v: u64) -> String {
+    format!("0x{v:x}")
+}
+
+impl Printer {
+    fn stack(&mut self, ev: &Event) -> Flow {
+        let Some(sf) = &self.stack_fmt else {
+            return Flow::Continue;
+        };
+        let (tgid, addrs) = ftrace_common::stack::user_stack(sf, ev.data);
+        let tgid = if tgid == 0 { ev.pid as u32 } else { tgid };
+        let frames: Vec<String> = addrs
+            .iter()
+            .map(|&a| {
+                let f = self.users.lookup(tgid, a);
+                match (&f.function, &f.object) {
+                    (Some(func), Some(obj)) => format!("{func}+{:#x} ({obj})", f.offset),
+                    (None, None) => format!("{a:#x} [unknown]"),
+                    _ => f.to_string(),
+                }
+            })
+            .collect();
+        if self.json {
+            return self.out.json(&serde_json::json!({
+                "ts": ev.ts, "cpu": ev.cpu, "pid": ev.pid, "user_stack": frames,
+            }));
+        }
+        for f in frames {
+            if self.out.line(&format!(" => {f}")) == Flow::Stop {
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
+}
+
+impl Sink for Printer {
+    fn event(&mut self, ev: &Event) -> Flow {
+        let Some(p) = self.by_id.get(&ev.id) else {
+            if self.stack_fmt.as_ref().map(|f| f.id) == Some(ev.id) {
+                return self.stack(ev);
+            }
+            return Flow::Continue;
+        };
+        let comm = self.comms.get(ev.pid);
+        let flow = if self.json {
+            let mut args = serde_json::Map::new();
+            for f in &p.args {
+                args.insert(f.name.clone(), p.styles.json(f, ev.data));
+            }
+            let mut v = serde_json::json!({
+                "ts": ev.ts, "cpu": ev.cpu, "pid": ev.pid, "comm": comm,
+                "event": p.name,
+            });
+            match &p.addrs {
+                Addrs::Entry(ip) => {
+                    v["ip"] = hex(ip.u64(ev.data).unwrap_or(0)).into();
+                }
+                Addrs::Return { func, ret } => {
+                    v["func"] = hex(func.u64(ev.data).unwrap_or(0)).into();
+                    v["ret"] = hex(ret.u64(ev.data).unwrap_or(0)).into();
+                }
+            }
+            v["args"] = serde_json::Value::Object(args);
+            self.out.json(&v)
+        } else {
+            use std::fmt::Write;
+            self.line.clear();
+            let _ = write!(
+                self.line,
+                "{comm:>16}-{:<7} [{:03}] {}.{:06}: {}: ",
+                ev.pid,
+                ev.cpu,
+                ev.ts / 1_000_000_000,
+                (ev.ts % 1_000_000_000) / 1000,
+                p.name
+            );
+            let _ = match &p.addrs {
+                Addrs::Entry(ip) => write!(self.line, "(0x{:x})", ip.u64(ev.data).unwrap_or(0)),
+                Addrs::Return { func, ret } => write!(
+                    self.line,
+                    "(0x{:x} <- 0x{:x})",
+                    ret.u64(ev.data).unwrap_or(0),
+                    func.u64(ev.data).unwrap_or(0)
+                ),
+            };
+            for f in &p.args {
+                self.line.push(' ');
+                p.styles.write(f, ev.data, &mut self.line);
+            }
+            self.out.line(&self.line)
+        };
+        if flow == Flow::Stop {
+            return Flow::Stop;
+        }
+        if let Some(left) = self.left.as_mut() {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                // The user stack of this last event follows it: let the
+                // next round (or the final drain) print it first.
+                if self.stack_fmt.is_none() {
+                    return Flow::Stop;
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    fn lost(&mut self, cpu: u32, count: Option<u64>) -> Flow {
+        if self.json {
+            return self
+                .out
+                .json(&serde_json::json!({"cpu": cpu, "lost": count}));
+        }
+        match count {
+            Some(n) => self.out.line(&format!("CPU:{cpu} [LOST {n} EVENTS]")),
+            None => self.out.line(&format!("CPU:{cpu} [LOST EVENTS]")),
+        }
+    }
+
+    fn round_end(&mut self) -> Flow {
+        let f = self.out.flush();
+        if self.left == Some(0) {
+            return Flow::Stop;
+        }
+        f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn man_page_is_fresh() {
+        cli::check_man_page(Args::command(), env!("CARGO_MANIFEST_DIR")).unwrap();
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    fn args(v: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("uprobe").chain(v.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn definitions_positional_and_repeated() {
+        let d = definitions(&args(&["r:libc:fopen file=$retval", "file == 0"])).unwrap();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].1.as_deref(), Some("file == 0"));
+        let d = definitions(&args(&[
+            "-e",
+            "p:libssl:SSL_write +0(%si):string",
+            "-e",
+            "r:libssl:SSL_read if arg1 > 0",
+        ]))
+        .unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[1].1.as_deref(), Some("arg1 > 0"));
+        let d = definitions(&args(&[
+            "-e",
+            "p:libc:free",
+            "p:libc:malloc",
+            "common_pid == 1",
+        ]))
+        .unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].1.as_deref(), Some("common_pid == 1"));
+        assert_eq!(d[1].1, None);
+        // A second definition where the filter goes is explained.
+        let e = definitions(&args(&["p:libc:malloc", "p:libc:free"])).unwrap_err();
+        assert!(e.to_string().contains("-e"), "{e}");
+        assert!(definitions(&args(&[])).is_err());
+        assert!(definitions(&args(&["p:libc:malloc if arg1 > 1", "arg1 > 2"])).is_err());
+    }
+}

@@ -1,0 +1,363 @@
+//! Parsing a uprobe definition: `{p|r}:[NAME ]TARGET:SYMBOL [ARGS] [if FILTER]`.
+//!
+//! This is perf-tools' form, kept word for word:
+//! - `p:` probes the entry, `r:` the return;
+//! - if the first word is followed by a second word that does not look like
+//!   a fetch argument, the first word is the event NAME
+//!   (`p:rl bash:readline`); otherwise there is no NAME
+//!   (`p:bash:readline %di`);
+//! - TARGET is a path, a program on PATH or a library name; SYMBOL is a
+//!   name, `name+OFFSET` or `0xADDR`;
+//! - ARGS are the kernel's fetch arguments, passed on as given (`%di`,
+//!   `+0(%si):string`, `$retval`, `file=$retval`).
+//!
+//! One addition: a definition given with `-e` can carry its own filter after
+//! a standalone word `if` (`-e 'r:libc:fopen file=$retval if file == 0'`),
+//! since several `-e` definitions cannot share the positional FILTER. A
+//! word `if` can never be a fetch argument, so nothing valid changes
+//! meaning.
+//!
+//! Parsing is pure and never panics (see the property test).
+
+use ftrace_common::{Error, Result};
+
+/// Entry or return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `p:` the function's entry (or an instruction in it).
+    Entry,
+    /// `r:` the function's return.
+    Return,
+}
+
+impl Kind {
+    /// `p` or `r`.
+    pub fn letter(self) -> char {
+        match self {
+            Kind::Entry => 'p',
+            Kind::Return => 'r',
+        }
+    }
+}
+
+/// A parsed definition, not yet resolved against any file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    /// Entry or return.
+    pub kind: Kind,
+    /// The event name the user gave, if any.
+    pub name: Option<String>,
+    /// TARGET as given (`bash`, `libc`, `/usr/bin/bash`).
+    pub target: String,
+    /// SYMBOL as given (`readline`, `malloc+0x10`, `0xbf130`).
+    pub symbol: String,
+    /// Fetch arguments, as given.
+    pub args: Vec<String>,
+    /// The filter after `if`, if any.
+    pub filter: Option<String>,
+}
+
+/// Whether a word is a fetch argument rather than an event location
+/// (perf-tools looked for `=`, `%` and `$`; a leading `+`, `-`, `@` or `\`
+/// is fetch-argument syntax too). `@` and `(` elsewhere belong to locations
+/// (`libc:memcpy@GLIBC_2.2.5`, `prog:ns::f(int)`).
+pub fn looks_like_arg(word: &str) -> bool {
+    word.contains(['=', '%', '$']) || word.starts_with(['+', '-', '@', '\\'])
+}
+
+/// Splits into words at whitespace, keeping a parenthesised group together
+/// (a demangled C++ name such as `ns::f(int, char)` is one word). Returns
+/// each word with its byte offset.
+fn words(s: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        if c.is_whitespace() && depth == 0 {
+            if let Some(st) = start.take() {
+                out.push((st, &s[st..i]));
+            }
+            continue;
+        }
+        if start.is_none() {
+            start = Some(i);
+        }
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if let Some(st) = start {
+        out.push((st, &s[st..]));
+    }
+    out
+}
+
+const FORM: &str = "{p|r}:[NAME ]TARGET:SYMBOL[+OFFSET]|0xADDR [ARGS]";
+
+/// Parses a definition.
+pub fn parse(def: &str) -> Result<Definition> {
+    if let Some(c) = def.chars().find(|c| c.is_control() && *c != '\t') {
+        return Err(Error::usage(format!(
+            "the probe definition '{}' contains a control character ({c:?}): a probe must be one line",
+            def.escape_debug()
+        )));
+    }
+    let def = def.trim();
+    let (kind, rest) = if let Some(r) = def.strip_prefix("p:") {
+        (Kind::Entry, r)
+    } else if let Some(r) = def.strip_prefix("r:") {
+        (Kind::Return, r)
+    } else {
+        return Err(Error::usage(format!(
+            "'{def}' is not a uprobe definition: it starts with p: (entry) or r: (return), as in {FORM}, e.g. p:bash:readline"
+        )));
+    };
+    if rest.starts_with(char::is_whitespace) {
+        return Err(Error::usage(format!(
+            "'{def}': nothing may follow {}: but a name or TARGET:SYMBOL ({FORM})",
+            kind.letter()
+        )));
+    }
+    let all = words(rest);
+    // A standalone `if` after the first word starts the filter.
+    let (ws, filter) = match all.iter().skip(1).position(|(_, w)| *w == "if") {
+        Some(p) => {
+            let (off, _) = all[p + 1];
+            let f = rest[off + 2..].trim();
+            if f.is_empty() {
+                return Err(Error::usage(format!("'{def}': no filter after 'if'")));
+            }
+            (&all[..p + 1], Some(f.to_string()))
+        }
+        None => (&all[..], None),
+    };
+    let Some(&(_, first)) = ws.first() else {
+        return Err(Error::usage(format!(
+            "'{def}': no TARGET:SYMBOL given ({FORM})"
+        )));
+    };
+    let (name, loc, args) = match ws.get(1) {
+        Some(&(_, second)) if !looks_like_arg(second) => (Some(first), second, &ws[2..]),
+        _ => (None, first, &ws[1..]),
+    };
+    if let Some(n) = name {
+        if n.contains('/') {
+            return Err(Error::usage(format!(
+                "event name '{n}': uprobe puts its events in a group of its own; give a plain NAME"
+            )));
+        }
+        ftrace_common::dynevent::check_event_name(n)?;
+    }
+    let Some((target, symbol)) = split_location(loc) else {
+        return Err(Error::usage(format!(
+            "'{loc}' is not TARGET:SYMBOL (e.g. bash:readline, libc:malloc, /usr/bin/bash:0x8db60)"
+        )));
+    };
+    if target.is_empty() {
+        return Err(Error::usage(format!(
+            "'{loc}': no TARGET before ':' (a program, a library or a path)"
+        )));
+    }
+    if symbol.is_empty() {
+        return Err(Error::usage(format!(
+            "'{loc}': no SYMBOL after '{target}:' (a function, function+OFFSET or 0xADDR; uprobe -l {target} lists them)"
+        )));
+    }
+    Ok(Definition {
+        kind,
+        name: name.map(str::to_string),
+        target: target.to_string(),
+        symbol: symbol.to_string(),
+        args: args.iter().map(|(_, w)| w.to_string()).collect(),
+        filter,
+    })
+}
+
+/// Splits `TARGET:SYMBOL` at the first `:` (C++ symbols hold `::`). A path
+/// that itself holds a `:` is split after the longest existing prefix.
+fn split_location(loc: &str) -> Option<(&str, &str)> {
+    let (t, s) = loc.split_once(':')?;
+    if t.contains('/') && !std::path::Path::new(t).exists() {
+        let mut best = None;
+        for (i, _) in loc.match_indices(':').skip(1) {
+            if std::path::Path::new(&loc[..i]).is_file() {
+                best = Some((&loc[..i], &loc[i + 1..]));
+            }
+        }
+        if best.is_some() {
+            return best;
+        }
+    }
+    Some((t, s))
+}
+
+/// Turns text into part of an event name: letters, digits and single `_`.
+pub fn sanitize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let c = if c.is_ascii_alphanumeric() { c } else { '_' };
+        if c == '_' && (out.is_empty() || out.ends_with('_')) {
+            continue;
+        }
+        out.push(c);
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    out
+}
+
+/// The longest event name we make up: the kernel allows 63 bytes, and a
+/// second probe of the same name gets `_N` appended.
+const MAX_DEFAULT_NAME: usize = 56;
+
+/// The default event name, as perf-tools made it: `p_bash_readline`,
+/// `r_libc_fopen`, `p_libc_0xbf130` (TARGET's file name, the symbol).
+pub fn default_name(d: &Definition) -> String {
+    let base = d.target.rsplit('/').next().unwrap_or(&d.target);
+    let mut name = format!(
+        "{}_{}_{}",
+        d.kind.letter(),
+        sanitize(base),
+        sanitize(&d.symbol)
+    );
+    if name.len() > MAX_DEFAULT_NAME {
+        name.truncate(MAX_DEFAULT_NAME);
+        while name.ends_with('_') {
+            name.pop();
+        }
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn p(s: &str) -> Definition {
+        parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn perf_tools_examples() {
+        let d = p("p:bash:readline");
+        assert_eq!(
+            (d.kind, d.name.as_deref(), &*d.target, &*d.symbol),
+            (Kind::Entry, None, "bash", "readline")
+        );
+        assert_eq!(default_name(&d), "p_bash_readline");
+        let d = p("p:/bin/bash:readline");
+        assert_eq!(d.target, "/bin/bash");
+        assert_eq!(default_name(&d), "p_bash_readline");
+        let d = p("r:bash:readline +0($retval):string");
+        assert_eq!(d.kind, Kind::Return);
+        assert_eq!(d.args, ["+0($retval):string"]);
+        assert_eq!(default_name(&d), "r_bash_readline");
+        let d = p("p:libc:sleep %di");
+        assert_eq!((d.name, d.args), (None, vec!["%di".to_string()]));
+        let d = p("p:libc:0xbf130");
+        assert_eq!(d.symbol, "0xbf130");
+        assert_eq!(default_name(&d), "p_libc_0xbf130");
+        let d = p("r:libc:fopen file=$retval");
+        assert_eq!(d.args, ["file=$retval"]);
+        let d = p("p:libssl:SSL_write +0(%si):string");
+        assert_eq!(default_name(&d), "p_libssl_SSL_write");
+    }
+
+    #[test]
+    fn a_second_word_that_is_not_an_argument_makes_the_first_a_name() {
+        let d = p("p:rl bash:readline");
+        assert_eq!(d.name.as_deref(), Some("rl"));
+        assert_eq!((&*d.target, &*d.symbol), ("bash", "readline"));
+        let d = p("r:myopen libc:fopen file=$retval +0(%di):string");
+        assert_eq!(d.name.as_deref(), Some("myopen"));
+        assert_eq!(d.args.len(), 2);
+        // The name must be an identifier.
+        assert_eq!(parse("p:my-name bash:readline").unwrap_err().exit_code(), 2);
+        assert_eq!(parse("p:g/n bash:readline").unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn filters_after_if() {
+        let d = p("r:libc:fopen file=$retval if file == 0");
+        assert_eq!(d.args, ["file=$retval"]);
+        assert_eq!(d.filter.as_deref(), Some("file == 0"));
+        let d = p("p:libc:malloc if common_pid == 1");
+        assert_eq!(d.name, None);
+        assert_eq!(d.symbol, "malloc");
+        assert_eq!(d.filter.as_deref(), Some("common_pid == 1"));
+        // A name `if` is still a name.
+        let d = p("p:if libc:malloc");
+        assert_eq!(d.name.as_deref(), Some("if"));
+        assert!(parse("p:libc:malloc if ").is_err());
+    }
+
+    #[test]
+    fn cpp_names_and_offsets() {
+        let d = p("p:./prog:ns::Klass::method(int, char const*) %di");
+        assert_eq!(d.target, "./prog");
+        assert_eq!(d.symbol, "ns::Klass::method(int, char const*)");
+        assert_eq!(d.args, ["%di"]);
+        assert_eq!(default_name(&d), "p_prog_ns_Klass_method_int_char_const");
+        let d = p("p:libc:malloc+0x10");
+        assert_eq!(default_name(&d), "p_libc_malloc_0x10");
+        // Versions and parameter lists do not make a location an argument.
+        let d = p("p:old libfoo:vfunc@V1");
+        assert_eq!((d.name.as_deref(), &*d.symbol), (Some("old"), "vfunc@V1"));
+        let d = p("p:m ./prog:ns::f(int) +0(%di):u32");
+        assert_eq!((d.name.as_deref(), &*d.symbol), (Some("m"), "ns::f(int)"));
+        assert_eq!(d.args, ["+0(%di):u32"]);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_definition() {
+        for bad in [
+            "",
+            "bash:readline",
+            "x:bash:readline",
+            "p:",
+            "p: bash:readline",
+            "p:bash",
+            "p:bash:",
+            "p::readline",
+            "p:bash:readline\n-:uprobes/x",
+            "p:bash:readline\r",
+            "p:name %di",
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn default_names_are_valid_and_bounded() {
+        let d = p("p:/opt/my-app.v2/bin/a.out:0x1000");
+        assert_eq!(default_name(&d), "p_a_out_0x1000");
+        let long = format!("p:libc:{}", "x".repeat(200));
+        let n = default_name(&p(&long));
+        assert!(n.len() <= MAX_DEFAULT_NAME);
+        ftrace_common::dynevent::check_event_name(&n).unwrap();
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_never_panics_and_yields_one_line(s in "\\PC{0,60}") {
+            if let Ok(d) = parse(&s) {
+                prop_assert!(!d.target.is_empty() && !d.symbol.is_empty());
+                prop_assert!(!d.target.contains('\n') && !d.symbol.contains('\n'));
+                let n = default_name(&d);
+                prop_assert!(ftrace_common::dynevent::check_event_name(&n).is_ok(), "{}", n);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(s in proptest::collection::vec(any::<char>(), 0..40)) {
+            let s: String = s.into_iter().collect();
+            let _ = parse(&s);
+            let _ = sanitize(&s);
+        }
+    }
+}
