@@ -126,6 +126,9 @@ pub struct Reader<'i> {
     cpus: Vec<CpuBuf>,
     page: Vec<u8>,
     ordered_clock: bool,
+    /// The earliest last time stamp of the CPUs that the last drain left
+    /// with data (the page cap): events after it are not read yet.
+    behind: Option<u64>,
     /// What has been read so far.
     pub stats: ReadStats,
 }
@@ -165,6 +168,7 @@ impl<'i> Reader<'i> {
             layout,
             cpus,
             ordered_clock,
+            behind: None,
             stats: ReadStats::default(),
         })
     }
@@ -200,8 +204,13 @@ impl<'i> Reader<'i> {
         for i in 0..self.cpus.len() {
             // Bound the pages per CPU per round so that one busy CPU cannot
             // starve the others (or the stop flag).
+            let mut drained = false;
+            let mut last_ts = None;
             for _ in 0..256 {
-                let Some(len) = self.read_page(i)? else { break };
+                let Some(len) = self.read_page(i)? else {
+                    drained = true;
+                    break;
+                };
                 let cpu = self.cpus[i].cpu;
                 self.stats.pages += 1;
                 let Ok(mut page) = Page::parse(self.layout, &self.page[..len]) else {
@@ -241,6 +250,7 @@ impl<'i> Reader<'i> {
                     }
                 }
                 for rec in page.by_ref() {
+                    last_ts = Some(rec.ts);
                     let Some(ev) = Event::from_record(cpu, rec.ts, rec.data) else {
                         continue;
                     };
@@ -253,6 +263,11 @@ impl<'i> Reader<'i> {
                 if page.error().is_some() {
                     self.stats.bad_pages += 1;
                 }
+            }
+            // This CPU still has older events than the others may have read
+            // past: the ordered merge must not release beyond its last one.
+            if let (false, Some(t)) = (drained, last_ts) {
+                self.behind = Some(self.behind.map_or(t, |b| b.min(t)));
             }
         }
         Ok((n, Flow::Continue))
@@ -461,11 +476,14 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
             break;
         }
         if ordered {
-            let upto = if reader.ordered_clock {
+            let mut upto = if reader.ordered_clock {
                 round_start.saturating_sub(ORDER_SLACK_NS)
             } else {
                 u64::MAX
             };
+            if let Some(b) = reader.behind.take() {
+                upto = upto.min(b.saturating_sub(1));
+            }
             if merge.release(upto, sink, &mut summary.events) == Flow::Stop {
                 stopped = true;
                 summary.stopped_by_sink = true;
