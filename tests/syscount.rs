@@ -181,14 +181,36 @@ fn command_mode_by_process_name_and_exit_status() {
     support::assert_nothing_left(f.pid);
 }
 
+/// Runs the `nanosleep-timed` workload (N sleeps of MS ms) under
+/// `syscount ARGS -p`; returns the output and the workload's own average
+/// time per sleep in ns (measured around each sleep, in the process).
+fn timed_sleeps(n: u64, ms: u64, args: &[&str]) -> (Finished, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("total");
+    let p = path.to_str().unwrap();
+    let (f, made) = count_workload(
+        &["nanosleep-timed", &n.to_string(), &ms.to_string(), p],
+        args,
+    );
+    assert_eq!(made, n);
+    let total: f64 = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    (f, total / n as f64)
+}
+
+/// The `clock_nanosleep` row (std's sleep on Linux) split in words.
+fn sleep_row(out: &str) -> Vec<String> {
+    out.lines()
+        .find(|l| l.starts_with("clock_nanosleep "))
+        .unwrap_or_else(|| panic!("no clock_nanosleep row:\n{out}"))
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 fn latency_of_sleeps_is_measured() {
     require_tracing!(RawSyscalls, Instances);
-    let (f, made) = count_workload(
-        &["nanosleep", "100", "10"],
-        &["-c", "-L", "--hist", "clock_nanosleep"],
-    );
-    assert_eq!(made, 100);
+    let (f, real_ns) = timed_sleeps(100, 10, &["-c", "-L", "--hist", "clock_nanosleep"]);
     assert_eq!(f.code(), 0, "{}", f.stderr);
     let head = f.stdout.lines().next().unwrap();
     assert_eq!(
@@ -198,21 +220,21 @@ fn latency_of_sleeps_is_measured() {
             "SYSCALL", "COUNT", "TIME (us)", "AVG (us)"
         )
     );
-    // std's sleep is clock_nanosleep on Linux.
-    let line = f
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("clock_nanosleep "))
-        .unwrap_or_else(|| panic!("{}", f.stdout));
-    let w: Vec<&str> = line.split_whitespace().collect();
-    assert_eq!(w[1], "100", "{line}");
+    let w = sleep_row(&f.stdout);
+    assert_eq!(w[1], "100", "{w:?}");
     let avg: f64 = w[3].parse().unwrap();
+    let real = real_ns / 1000.0;
+    // Never shorter than asked, and what the sleeping process saw itself
+    // (a loaded VM oversleeps: that is real, and measured as such).
     assert!(
-        (avg - 10_000.0).abs() <= 1_000.0,
-        "average {avg} us: {line}"
+        avg >= 10_000.0 && (avg - real).abs() <= real * 0.1,
+        "average {avg} us, the workload saw {real:.0} us per sleep: {w:?}"
     );
-    // The histogram holds all 100 calls, in the 8192-16383 us bucket
-    // unless the machine is very slow.
+    if real <= 10_500.0 {
+        // A machine that sleeps on time: within 10% of 10 ms.
+        assert!((avg - 10_000.0).abs() <= 1_000.0, "{w:?}");
+    }
+    // The histogram holds all 100 calls.
     assert!(
         f.stdout.contains("syscall = clock_nanosleep"),
         "{}",
@@ -238,16 +260,16 @@ fn latency_of_sleeps_is_measured() {
 #[test]
 fn latency_in_milliseconds() {
     require_tracing!(RawSyscalls, Instances);
-    let (f, _) = count_workload(&["nanosleep", "5", "20"], &["-c", "-L", "-m"]);
+    let (f, real_ns) = timed_sleeps(5, 20, &["-c", "-L", "-m"]);
     assert_eq!(f.code(), 0, "{}", f.stderr);
-    let line = f
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("clock_nanosleep "))
-        .unwrap_or_else(|| panic!("{}", f.stdout));
-    let avg: f64 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
-    assert!((avg - 20.0).abs() <= 2.0, "{line}");
     assert!(f.stdout.contains("TIME (ms)"));
+    let w = sleep_row(&f.stdout);
+    let avg: f64 = w[3].parse().unwrap();
+    let real = real_ns / 1e6;
+    assert!(
+        avg >= 20.0 && (avg - real).abs() <= real * 0.1,
+        "{w:?} ({real:.1} ms)"
+    );
 }
 
 #[test]
@@ -258,7 +280,13 @@ fn intervals_print_one_summary_each() {
     let took = t0.elapsed();
     assert_eq!(f.code(), 0, "{}", f.stderr);
     assert_eq!(f.count("SYSCALL"), 3, "{}", f.stdout);
-    assert_eq!(f.stdout.lines().filter(|l| l.starts_with('[')).count(), 3);
+    let stamp = regex::Regex::new(r"^\[\d\d:\d\d:\d\d\]$").unwrap();
+    assert_eq!(
+        f.stdout.lines().filter(|l| stamp.is_match(l)).count(),
+        3,
+        "{}",
+        f.stdout
+    );
     assert!(took < Duration::from_secs(10), "{took:?}");
     support::assert_nothing_left(f.pid);
 }
@@ -389,7 +417,9 @@ fn sigint_prints_the_summary_and_leaves_nothing() {
     let f = t.stop();
     assert_eq!(f.code(), 0, "{}", f.stderr);
     assert!(f.stdout.starts_with("SYSCALL"), "{}", f.stdout);
-    assert!(f.exit_time < Duration::from_secs(2), "{:?}", f.exit_time);
+    // Generous: removing an instance takes a second in a loaded TCG guest
+    // (tpoint's tests hold the signal timing to 1 s on the host).
+    assert!(f.exit_time < Duration::from_secs(10), "{:?}", f.exit_time);
     support::assert_nothing_left(f.pid);
 }
 

@@ -16,6 +16,9 @@
 //!   ftt-workload [--wait] direct-read PATH N
 //!                                         N reads of 4096 bytes with O_DIRECT,
 //!                                         cycling through the file (block I/O)
+//!   ftt-workload [--wait] nanosleep-timed N MS PATH
+//!                                         like nanosleep, and writes to PATH the
+//!                                         total ns the sleeps took by its own clock
 
 use std::io::BufRead;
 use std::time::{Duration, Instant};
@@ -134,6 +137,19 @@ fn main() {
                 f.read_exact_at(buf, (i % blocks) * 4096)
                     .expect("direct read");
             }
+            n
+        }
+        "nanosleep-timed" => {
+            let n = num(args.get(1), "count");
+            let ms = num(args.get(2), "milliseconds");
+            let path = args.get(3).expect("path").clone();
+            let mut total = Duration::ZERO;
+            for _ in 0..n {
+                let t0 = Instant::now();
+                std::thread::sleep(Duration::from_millis(ms));
+                total += t0.elapsed();
+            }
+            std::fs::write(&path, total.as_nanos().to_string()).expect("write the total");
             n
         }
         other => {
