@@ -28,6 +28,27 @@ pub fn default_buffer_kb(ncpus: usize) -> u32 {
     per_cpu.clamp(1024, 8192)
 }
 
+/// Choices for [`Instance::create_with`]. The default is what
+/// [`Instance::create`] does.
+///
+/// Two of the usual set-up steps cost the kernel an RCU grace period or
+/// more (tens of milliseconds on a busy machine): resizing the buffers, and
+/// a PID list (`set_event_notrace_pid`), whose removal at the end waits for
+/// the scheduler hooks it installed. A tool whose events cannot come fast
+/// enough to need more than the kernel's default buffer, or that cannot
+/// trace itself (or filters itself out by other means), may skip them.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceOptions {
+    /// Per-CPU buffer in KiB; `None`: [`default_buffer_kb`], or the
+    /// kernel's default with `kernel_buffer`.
+    pub buffer_kb: Option<u32>,
+    /// Keep the kernel's default buffer size when `buffer_kb` is `None`
+    /// (about 1.4 MB per CPU): no resize.
+    pub kernel_buffer: bool,
+    /// Do not put this process in `set_event_notrace_pid`.
+    pub trace_self: bool,
+}
+
 /// A running tool's private instance.
 #[derive(Debug)]
 pub struct Instance {
@@ -44,6 +65,19 @@ impl Instance {
     /// the `mono` clock and `buffer_kb` KiB per CPU (default: see
     /// [`default_buffer_kb`]).
     pub fn create(tfs: &Tracefs, tool: &str, buffer_kb: Option<u32>) -> Result<Instance> {
+        Instance::create_with(
+            tfs,
+            tool,
+            &InstanceOptions {
+                buffer_kb,
+                ..InstanceOptions::default()
+            },
+        )
+    }
+
+    /// Like [`Instance::create`], with the choices of [`InstanceOptions`].
+    pub fn create_with(tfs: &Tracefs, tool: &str, opts: &InstanceOptions) -> Result<Instance> {
+        let buffer_kb = opts.buffer_kb;
         crate::caps::require(tfs, crate::caps::Feature::Instances)?;
         let name = Owner::current().instance_name(tool);
         let dir = tfs.path("instances").join(&name);
@@ -59,14 +93,17 @@ impl Instance {
         inst.write("tracing_on", "0")?;
         let kb = match buffer_kb {
             Some(0) => return Err(Error::usage("the buffer size must be at least 1 KiB")),
-            Some(kb) => kb,
-            None => default_buffer_kb(inst.cpus().len()),
+            Some(kb) => Some(kb),
+            None if opts.kernel_buffer => None,
+            None => Some(default_buffer_kb(inst.cpus().len())),
         };
-        inst.write("buffer_size_kb", &kb.to_string()).map_err(|e| {
-            e.context(format!(
-                "cannot get a {kb} KiB per-CPU trace buffer (try a smaller -b)"
-            ))
-        })?;
+        if let Some(kb) = kb {
+            inst.write("buffer_size_kb", &kb.to_string()).map_err(|e| {
+                e.context(format!(
+                    "cannot get a {kb} KiB per-CPU trace buffer (try a smaller -b)"
+                ))
+            })?;
+        }
         if inst
             .read("trace_clock")
             .map(|c| c.contains(CLOCK))
@@ -76,7 +113,7 @@ impl Instance {
         }
         // Never trace ourselves: our own reads of /proc and tracefs would
         // otherwise feed back into what we trace.
-        if inst.exists("set_event_notrace_pid") {
+        if !opts.trace_self && inst.exists("set_event_notrace_pid") {
             inst.write("set_event_notrace_pid", &std::process::id().to_string())?;
         }
         // Wake a waiting reader well before a buffer can fill up.
@@ -243,13 +280,27 @@ impl Instance {
             return Ok(());
         }
         let _ = self.write("tracing_on", "0");
-        for rel in std::mem::take(&mut self.enabled).iter().rev() {
-            let _ = self.write(rel, "0");
+        // Removing the directory disables every event of the instance and
+        // frees its filters and PID lists at once, after one wait for the
+        // tracepoint users; disabling each event first would cost a wait
+        // per event. Only if the kernel refuses (a reader still closing)
+        // is each change undone by hand before trying again.
+        match fs::remove_dir(&self.dir) {
+            Ok(()) => {
+                self.enabled.clear();
+                self.filtered.clear();
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(_) => {
+                for rel in std::mem::take(&mut self.enabled).iter().rev() {
+                    let _ = self.write(rel, "0");
+                }
+                for rel in std::mem::take(&mut self.filtered) {
+                    let _ = self.write(&rel, "0");
+                }
+                remove_instance_dir(&self.dir)?;
+            }
         }
-        for rel in std::mem::take(&mut self.filtered) {
-            let _ = self.write(&rel, "0");
-        }
-        remove_instance_dir(&self.dir)?;
         self.removed = true;
         Ok(())
     }
