@@ -1004,3 +1004,55 @@ fn event_names_default_like_perf_tools() {
     );
     clean(&f);
 }
+
+#[test]
+fn never_traces_itself_in_libc_it_also_runs() {
+    require_tracing!(UprobeEvents, Instances);
+    // Every printed line costs the tool calls into libc; none may show.
+    let mut w = Workload::waiting(&["call", "2000"]);
+    let mut t = ToolRun::start("uprobe", &["-d", "1", "p:ftt_self libc:malloc"]);
+    t.wait_ready();
+    w.go();
+    w.wait();
+    let f = t.finish(Duration::from_secs(60));
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(!events(&f, "ftt_self").is_empty(), "no malloc at all?");
+    let mine = format!("-{} ", f.pid);
+    assert!(
+        !events(&f, "ftt_self").iter().any(|l| l.contains(&mine)),
+        "the tool traced itself"
+    );
+    clean(&f);
+}
+
+#[test]
+fn buffer_size_is_the_kernels_unless_asked() {
+    require_tracing!(UprobeEvents, Instances);
+    let root = support::tracefs_root();
+    let size_of = |pid: u32| {
+        let inst = std::fs::read_dir(root.join("instances"))
+            .unwrap()
+            .flatten()
+            .find(|e| {
+                ftrace_common::owner::Owner::from_instance_name(&e.file_name().to_string_lossy())
+                    .is_some_and(|(_, o)| o.pid == pid)
+            })
+            .expect("the run's instance");
+        std::fs::read_to_string(inst.path().join("buffer_size_kb")).unwrap()
+    };
+    let w = Workload::waiting(&["call", "1"]);
+    let pid = w.pid().to_string();
+    let def = wl_def('p', "ftt_buf", "");
+    let mut t = ToolRun::start("uprobe", &["-p", &pid, "-b", "3000", &def]);
+    t.wait_ready();
+    assert_eq!(size_of(t.pid()).trim(), "3000");
+    clean(&t.stop());
+    let mut t = ToolRun::start("uprobe", &["-p", &pid, &def]);
+    t.wait_ready();
+    let kernel_default = size_of(t.pid());
+    assert!(
+        kernel_default.trim().parse::<u32>().unwrap() < 8192,
+        "{kernel_default}"
+    );
+    clean(&t.stop());
+}

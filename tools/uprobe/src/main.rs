@@ -33,11 +33,11 @@ mod render;
 mod spec;
 
 use clap::Parser;
-use ftrace_common::cli::{self, CommonArgs};
+use ftrace_common::cli;
 use ftrace_common::dynevent::{ProbeDef, ProbeGroup, ProbeKind};
 use ftrace_common::format::{EventFormat, Field};
 use ftrace_common::glob::Glob;
-use ftrace_common::instance::Instance;
+use ftrace_common::instance::{Instance, InstanceOptions};
 use ftrace_common::output::Output;
 use ftrace_common::proc::{self, CommCache};
 use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
@@ -132,8 +132,11 @@ struct Args {
     /// Print events as JSON lines.
     #[arg(short = 'j', long = "json")]
     json: bool,
-    #[command(flatten)]
-    common: CommonArgs,
+    /// Per-CPU trace buffer size in KiB for this run's private instance
+    /// (default: the kernel's, about 1.4 MB per CPU, which keeps up with
+    /// the rate of breakpoint traps; more for big string arguments).
+    #[arg(short = 'b', long = "buffer-kb", value_name = "KB")]
+    buffer_kb: Option<u32>,
     /// The probe: {p|r}:[NAME ]TARGET:SYMBOL[+OFFSET]|0xADDR [ARGS];
     /// with -l, an optional glob of function names.
     #[arg(value_name = "DEFINITION")]
@@ -328,13 +331,40 @@ fn uprobe(args: Args) -> Result<()> {
         out.flush();
         return Ok(());
     }
-    let mut inst = Instance::create(&tfs, "uprobe", args.common.buffer_kb)?;
+    // Uprobe events come at most at the rate of breakpoint traps (about
+    // 150 000/s per CPU here): the kernel's default buffer keeps up, and a
+    // resize would cost start-up time. Instead of a notrace PID list (whose
+    // removal waits for the scheduler hooks it installed), a filter keeps
+    // our own calls out, where we run the probed code ourselves (libc).
+    let mut inst = Instance::create_with(
+        &tfs,
+        "uprobe",
+        &InstanceOptions {
+            buffer_kb: args.buffer_kb,
+            kernel_buffer: true,
+            trace_self: true,
+        },
+    )?;
     timing.mark("instance created");
+    let me = std::process::id();
     let mut probes = Vec::new();
     for (p, (name, _)) in planned.iter().zip(&created) {
         let fmt = inst.event_format(group.group(), name)?;
-        if let Some(f) = &p.filter {
-            inst.set_filter(group.group(), name, f)?;
+        let mut extra = Vec::new();
+        if maps_file_of(me, &p.target.path) {
+            extra.push(format!("common_pid != {me}"));
+        }
+        if let Some(tid) = args.tid {
+            extra.push(format!("common_pid == {tid}"));
+        }
+        if let Some(f) = combined_filter(p.filter.as_deref(), &extra) {
+            if let Err(e) = inst.set_filter(group.group(), name, &f) {
+                // Show the kernel's complaint about the user's own text.
+                if let Some(user) = &p.filter {
+                    inst.set_filter(group.group(), name, user)?;
+                }
+                return Err(e);
+            }
         }
         probes.push((fmt.id, ProbeOut::new(name.clone(), p.def.kind, &fmt)?));
     }
@@ -342,8 +372,6 @@ fn uprobe(args: Args) -> Result<()> {
         inst.set_event_pids(&proc::threads(pid)?, true)?;
         // Threads started while the list was written.
         inst.add_event_pids(&proc::threads(pid).unwrap_or_default())?;
-    } else if let Some(tid) = args.tid {
-        inst.set_event_pids(&[tid], false)?;
     }
     let stack_fmt = if args.stacks {
         inst.set_option("userstacktrace", true)?;
@@ -392,7 +420,8 @@ fn uprobe(args: Args) -> Result<()> {
         },
     )?;
 
-    // Summary; cleanup is done by the guards (instance, then probes).
+    // Summary.
+    timing.mark("stopped");
     printer.out.flush();
     if let Some(e) = printer.out.take_error() {
         return Err(Error::new(ErrorKind::Io, format!("writing output: {e}")));
@@ -400,7 +429,42 @@ fn uprobe(args: Args) -> Result<()> {
     if let Some(w) = summary.lost_warning() {
         eprintln!("uprobe: {w}");
     }
+
+    // Cleanup, in the order the kernel needs: the instance disables the
+    // events and goes, then the probes can be removed. (On an error above,
+    // the guards do the same when they drop.)
+    drop(reader);
+    drop(inst);
+    timing.mark("instance removed");
+    drop(group);
+    timing.mark("probes removed");
     Ok(())
+}
+
+/// Whether process `pid` maps the file at `path` (same device and inode).
+fn maps_file_of(pid: u32, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(md) = std::fs::metadata(path) else {
+        return false;
+    };
+    let (major, minor) = (libc::major(md.dev()), libc::minor(md.dev()));
+    ftrace_common::sym::maps::read_maps(std::path::Path::new("/proc"), Some(pid))
+        .map(|maps| {
+            maps.iter()
+                .any(|m| m.inode == md.ino() && (m.dev_major, m.dev_minor) == (major, minor))
+        })
+        .unwrap_or(true)
+}
+
+/// The user's filter and ours, joined with `&&`.
+fn combined_filter(user: Option<&str>, extra: &[String]) -> Option<String> {
+    let mut parts: Vec<String> = user.map(|u| format!("({u})")).into_iter().collect();
+    parts.extend(extra.iter().cloned());
+    match parts.len() {
+        0 => None,
+        1 if extra.is_empty() => user.map(str::to_string),
+        _ => Some(parts.join(" && ")),
+    }
 }
 
 /// `Tracing uprobe NAME (LINE) for PID N. Ctrl-C to end.`
@@ -706,5 +770,23 @@ mod tests {
         assert!(e.to_string().contains("-e"), "{e}");
         assert!(definitions(&args(&[])).is_err());
         assert!(definitions(&args(&["p:libc:malloc if arg1 > 1", "arg1 > 2"])).is_err());
+    }
+
+    #[test]
+    fn filters_are_joined() {
+        let me = vec!["common_pid != 7".to_string()];
+        assert_eq!(combined_filter(None, &[]), None);
+        assert_eq!(
+            combined_filter(Some("a == 1"), &[]).as_deref(),
+            Some("a == 1")
+        );
+        assert_eq!(
+            combined_filter(None, &me).as_deref(),
+            Some("common_pid != 7")
+        );
+        assert_eq!(
+            combined_filter(Some("a == 1 || b"), &me).as_deref(),
+            Some("(a == 1 || b) && common_pid != 7")
+        );
     }
 }
