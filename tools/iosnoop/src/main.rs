@@ -31,7 +31,7 @@ use ftrace_common::block::{self, DevSel, DevTable, Done, RqEvent, Tracker};
 use ftrace_common::cli::{self, CommonArgs};
 use ftrace_common::format::{EventFormat, Field};
 use ftrace_common::glob::{self, Glob};
-use ftrace_common::instance::Instance;
+use ftrace_common::instance::{Instance, InstanceOptions};
 use ftrace_common::output::{ts_secs, Log2Hist, Output};
 use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
 use ftrace_common::tracefs::Tracefs;
@@ -404,12 +404,18 @@ its I/O shows on the disks beneath it, not as {}",
     sweep::sweep_dead(&tfs);
 
     // Setup, in a private instance that is removed when `inst` drops.
-    let mut inst = Instance::create(&tfs, "iosnoop", args.common.buffer_kb)?;
-    // Completions fire in interrupt context on whatever task is running;
-    // excluding our own PID would drop those that land while we run.
-    if inst.exists("set_event_notrace_pid") {
-        inst.write("set_event_notrace_pid", "")?;
-    }
+    // Completions fire in interrupt context on whatever task is running:
+    // a notrace PID list with our PID would drop those that land while we
+    // run, so the instance traces us too (our own I/O is rare and real).
+    let mut inst = Instance::create_with(
+        &tfs,
+        "iosnoop",
+        &InstanceOptions {
+            buffer_kb: args.common.buffer_kb,
+            trace_self: true,
+            ..InstanceOptions::default()
+        },
+    )?;
     // The submitter's process ID (-p, JSON) outlives short-lived threads
     // only in the kernel's saved_tgids, which record-tgid fills.
     let want_tgids = args.pid.is_some() || args.json;
