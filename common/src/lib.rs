@@ -20,6 +20,7 @@ pub mod signals;
 pub mod stack;
 pub mod sweep;
 pub mod sym;
+pub mod syscalls;
 pub mod tracefs;
 
 pub use error::{Error, ErrorKind, Result};
