@@ -94,7 +94,11 @@ impl CommCache {
             .saved_at
             .map(|t| t.elapsed() > std::time::Duration::from_millis(50))
             .unwrap_or(true);
-        let missing = self.saved.as_ref().map(|m| !m.contains_key(&pid)).unwrap_or(true);
+        let missing = self
+            .saved
+            .as_ref()
+            .map(|m| !m.contains_key(&pid))
+            .unwrap_or(true);
         if missing && stale {
             self.saved = None;
         }
@@ -118,7 +122,6 @@ impl CommCache {
         }
         self.saved.as_ref()?.get(&pid).cloned()
     }
-
 }
 
 /// Number of online CPUs as the kernel lists them.

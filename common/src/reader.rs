@@ -237,9 +237,7 @@ impl<'i> Reader<'i> {
                                 .unwrap_or_default(),
                         );
                         let cb = &mut self.cpus[i];
-                        let count = total
-                            .checked_sub(cb.reported_lost)
-                            .filter(|d| *d > 0);
+                        let count = total.checked_sub(cb.reported_lost).filter(|d| *d > 0);
                         cb.reported_lost = cb.reported_lost.max(total);
                         if let Some(d) = count {
                             self.stats.flagged_lost += d;
@@ -461,15 +459,8 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
 
     loop {
         let round_start = now_mono_ns();
-        let (_, flow) = reader.drain(&mut |item| {
-            handle(
-                item,
-                ordered,
-                &mut merge,
-                &mut summary.events,
-                sink,
-            )
-        })?;
+        let (_, flow) = reader
+            .drain(&mut |item| handle(item, ordered, &mut merge, &mut summary.events, sink))?;
         if flow == Flow::Stop {
             stopped = true;
             summary.stopped_by_sink = true;
@@ -538,15 +529,8 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
     reader.inst.stop()?;
     if !stopped {
         loop {
-            let (n, flow) = reader.drain(&mut |item| {
-                handle(
-                    item,
-                    ordered,
-                    &mut merge,
-                    &mut summary.events,
-                    sink,
-                )
-            })?;
+            let (n, flow) = reader
+                .drain(&mut |item| handle(item, ordered, &mut merge, &mut summary.events, sink))?;
             if flow == Flow::Stop {
                 summary.stopped_by_sink = true;
                 break;
