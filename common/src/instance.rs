@@ -47,6 +47,11 @@ pub struct InstanceOptions {
     pub kernel_buffer: bool,
     /// Do not put this process in `set_event_notrace_pid`.
     pub trace_self: bool,
+    /// Keep the kernel's default trace clock (`local`) instead of [`CLOCK`]:
+    /// setting a clock resets the buffers (an RCU wait). For tools that
+    /// never merge CPUs by time stamp nor compare them with user space
+    /// (counting only).
+    pub keep_clock: bool,
 }
 
 /// A running tool's private instance.
@@ -104,10 +109,11 @@ impl Instance {
                 ))
             })?;
         }
-        if inst
-            .read("trace_clock")
-            .map(|c| c.contains(CLOCK))
-            .unwrap_or(false)
+        if !opts.keep_clock
+            && inst
+                .read("trace_clock")
+                .map(|c| c.contains(CLOCK))
+                .unwrap_or(false)
         {
             inst.write("trace_clock", CLOCK)?;
         }

@@ -39,7 +39,7 @@ use clap::Parser;
 use ftrace_common::cli::{self, CommonArgs};
 use ftrace_common::format::{EventFormat, Field};
 use ftrace_common::hist::{HistSpec, HistTrigger};
-use ftrace_common::instance::Instance;
+use ftrace_common::instance::{Instance, InstanceOptions};
 use ftrace_common::output::Output;
 use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
 use ftrace_common::syscalls::{self, errno, Table};
@@ -336,7 +336,22 @@ fn syscount(args: Args) -> Result<Option<u8>> {
     };
 
     // Setup, in a private instance that is removed when `inst` drops.
-    let mut inst = Instance::create(&tfs, "syscount", args.common.buffer_kb)?;
+    // Counting needs no common clock (latency does), and in the kernel no
+    // big buffer (only task events go there): each skipped step saves an
+    // RCU wait at start.
+    let mut inst = Instance::create_with(
+        &tfs,
+        "syscount",
+        &InstanceOptions {
+            buffer_kb: args
+                .common
+                .buffer_kb
+                .or((!in_kernel).then(|| default_buffer_kb(proc::online_cpus()))),
+            kernel_buffer: in_kernel,
+            keep_clock: !plan.latency,
+            ..InstanceOptions::default()
+        },
+    )?;
     let mut tasks = Tasks::new(Some(tfs.path("saved_cmdlines")));
     if let Some(pid) = args.pid {
         let threads = proc::threads(pid)?;
@@ -541,6 +556,14 @@ fn syscount(args: Args) -> Result<Option<u8>> {
             Ok(None)
         }
     }
+}
+
+/// The per-CPU buffer when counting from the buffer: a getppid loop makes
+/// about 300 MB/s of raw_syscalls records on one CPU, so 32 MiB is 0.1 s
+/// for the reader to be late by (a busy machine's scheduler can be), with
+/// at most 256 MiB in all.
+fn default_buffer_kb(ncpus: usize) -> u32 {
+    (262_144 / ncpus.max(1) as u32).clamp(1024, 32_768)
 }
 
 /// Whether a process or thread still runs (a zombie does not).
