@@ -196,19 +196,23 @@ impl ErrFilter {
         self.failed || self.errno.is_some()
     }
 
+    /// Whether a `sys_exit` of call `nr` returning `ret` is kept. An exit
+    /// numbered -1 is no call's failure: `rt_sigreturn` sets the number to
+    /// -1 while it restores the registers (and the return value) of the
+    /// call a signal interrupted, and a tracer sets -1 to skip a call.
     #[inline]
-    fn keeps(&self, ret: i64) -> bool {
+    fn keeps(&self, nr: i64, ret: i64) -> bool {
         match self.errno {
-            Some(e) => ret == -(e as i64),
-            None => !self.failed || (-4095..0).contains(&ret),
+            Some(e) => ret == -(e as i64) && nr != -1,
+            None => !self.failed || ((-4095..0).contains(&ret) && nr != -1),
         }
     }
 
-    /// The same test in the kernel's filter syntax, on `ret`.
+    /// The same test in the kernel's filter syntax, on `ret` and `id`.
     fn kernel_filter(&self) -> Option<String> {
         match self.errno {
-            Some(e) => Some(format!("ret == -{e}")),
-            None if self.failed => Some("ret < 0 && ret >= -4095".to_string()),
+            Some(e) => Some(format!("ret == -{e} && id != -1")),
+            None if self.failed => Some("ret < 0 && ret >= -4095 && id != -1".to_string()),
             None => None,
         }
     }
@@ -595,7 +599,8 @@ fn tracing_line(args: &Args, plan: &Plan, child: Option<&Child>, in_kernel: bool
     } else if let Some(t) = args.tid {
         s.push_str(&format!(" of TID {t}"));
     } else if child.is_some() {
-        s.push_str(&format!(" while running: \"{}\"", args.command.join(" ")));
+        let words: Vec<String> = args.command.iter().map(|w| shell_word(w)).collect();
+        s.push_str(&format!(" while running: {}", words.join(" ")));
     }
     if let Some(d) = args.duration {
         s.push_str(&format!(" for {} seconds", d.as_secs_f64()));
@@ -612,6 +617,18 @@ fn tracing_line(args: &Args, plan: &Plan, child: Option<&Child>, in_kernel: bool
         s.push_str(" Ctrl-C to end.");
     }
     s
+}
+
+/// A word as a shell would need it quoted.
+fn shell_word(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+%@".contains(c));
+    if plain {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
 }
 
 fn list(table: &Table) -> Result<()> {
@@ -743,10 +760,12 @@ impl Report {
             let skip = rows.len().saturating_sub(n);
             rows.drain(..skip);
         }
+        // Numbers the table lacks (not -1: no call has it).
         if rows.iter().any(|r| {
-            r.syscall
-                .as_deref()
-                .is_some_and(|s| s.starts_with("[unknown"))
+            r.nr.is_some_and(|n| n >= 0)
+                && r.syscall
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with("[unknown"))
         }) {
             self.unknown_seen = true;
         }
@@ -989,13 +1008,16 @@ impl Sink for Counter<'_> {
             };
             if self.latency {
                 // Only calls whose start was seen: their time is known.
+                // rt_sigreturn ends with the number -1 (see ErrFilter::keeps).
                 match self.pending.remove(&ev.pid) {
-                    Some((t0, n0)) if n0 == nr && ev.ts >= t0 && self.err.keeps(ret) => {
-                        self.agg.add_latency(ev.pid, nr, ev.ts - t0);
+                    Some((t0, n0))
+                        if (n0 == nr || nr == -1) && ev.ts >= t0 && self.err.keeps(n0, ret) =>
+                    {
+                        self.agg.add_latency(ev.pid, n0, ev.ts - t0);
                     }
                     _ => {}
                 }
-            } else if self.err.keeps(ret) {
+            } else if self.err.keeps(nr, ret) {
                 self.agg.add(ev.pid, nr, 1, 0);
             }
         } else {
@@ -1062,20 +1084,35 @@ mod tests {
     }
 
     #[test]
+    fn command_words_are_quoted_like_a_shell_would() {
+        assert_eq!(shell_word("ls"), "ls");
+        assert_eq!(shell_word("/bin/x=1"), "/bin/x=1");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
+
+    #[test]
     fn error_filters() {
         let f = ErrFilter {
             failed: true,
             errno: None,
         };
-        assert!(f.keeps(-9) && f.keeps(-4095) && !f.keeps(0) && !f.keeps(-4096) && !f.keeps(3));
-        assert_eq!(f.kernel_filter().unwrap(), "ret < 0 && ret >= -4095");
+        assert!(f.keeps(3, -9) && f.keeps(3, -4095));
+        assert!(!f.keeps(3, 0) && !f.keeps(3, -4096) && !f.keeps(3, 3) && !f.keeps(-1, -4));
+        assert_eq!(
+            f.kernel_filter().unwrap(),
+            "ret < 0 && ret >= -4095 && id != -1"
+        );
         let e = ErrFilter {
             failed: true,
             errno: Some(9),
         };
-        assert!(e.keeps(-9) && !e.keeps(-2));
-        assert_eq!(e.kernel_filter().unwrap(), "ret == -9");
-        assert!(ErrFilter::default().keeps(5) && ErrFilter::default().kernel_filter().is_none());
+        assert!(e.keeps(3, -9) && !e.keeps(3, -2) && !e.keeps(-1, -9));
+        assert_eq!(e.kernel_filter().unwrap(), "ret == -9 && id != -1");
+        assert!(
+            ErrFilter::default().keeps(-1, 5) && ErrFilter::default().kernel_filter().is_none()
+        );
     }
 
     #[test]
