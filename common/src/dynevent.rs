@@ -230,6 +230,9 @@ impl ProbeGroup {
             let kind = match e.raw_os_error() {
                 Some(libc::ENOENT) | Some(libc::EINVAL) | Some(libc::E2BIG) => ErrorKind::Rejected,
                 Some(libc::EEXIST) => ErrorKind::Rejected,
+                // A kprobe offset that is not an instruction boundary, a
+                // symbol the kernel cannot place.
+                Some(libc::EILSEQ) | Some(libc::EADDRNOTAVAIL) => ErrorKind::Rejected,
                 Some(libc::EPERM) | Some(libc::EACCES) => ErrorKind::Permission,
                 _ => ErrorKind::Io,
             };

@@ -161,6 +161,18 @@ impl KernelSymbols {
         })
     }
 
+    /// The size of the function that contains `addr`, as the kernel's own
+    /// `%pS` shows it (`func+0x1a/0x170`): the distance from the function's
+    /// start to the next symbol at a higher address. `None` when `addr` is
+    /// in no known function, or in the last one.
+    pub fn function_size(&self, addr: u64) -> Option<u64> {
+        self.lookup(addr)?;
+        let i = self.entries.partition_point(|e| e.addr <= addr);
+        let start = self.entries.get(i.checked_sub(1)?)?.addr;
+        let next = self.entries.get(i)?.addr;
+        Some(next - start)
+    }
+
     /// `func+0x1a`, `func+0x1a [module]`, or `0xffffffff...` if unknown.
     pub fn symbolize(&self, addr: u64) -> String {
         match self.lookup(addr) {
@@ -205,6 +217,16 @@ bad line
     }
 
     #[test]
+    fn function_sizes_come_from_the_next_symbol() {
+        let k = KernelSymbols::parse(SAMPLE);
+        assert_eq!(k.function_size(0xffffffff81000000), Some(0x500));
+        assert_eq!(k.function_size(0xffffffff81000510), Some(0xb00));
+        assert_eq!(k.function_size(0xffffffffc0a00210), Some(0xffe00));
+        assert_eq!(k.function_size(0xffffffffc0b00004), None);
+        assert_eq!(k.function_size(0x1000), None);
+    }
+
+    #[test]
     fn hidden_addresses() {
         let k = KernelSymbols::parse("0000000000000000 T _stext\n0000000000000000 t foo\n");
         assert!(k.is_empty());
@@ -238,6 +260,7 @@ bad line
         fn never_panics(text in "([0-9a-f]{1,16} [tTwWdD] [a-z_]{0,8}(\t\\[[a-z]{0,4}\\]?)?\n){0,20}", addr in proptest::num::u64::ANY) {
             let k = KernelSymbols::parse(&text);
             let _ = k.symbolize(addr);
+            let _ = k.function_size(addr);
         }
     }
 }
