@@ -1,0 +1,529 @@
+//! Parsing a kprobe definition: `{p|r}:[NAME ]LOCATION [ARGS] [if FILTER]`.
+//!
+//! This is perf-tools' form, kept word for word:
+//! - `p:` probes a kernel function's entry (or an instruction in it), `r:`
+//!   its return;
+//! - if the first word is followed by a second word that does not look like
+//!   a fetch argument, the first word is the event NAME
+//!   (`p:myopen do_sys_open`); otherwise the first word is both the event
+//!   name and the function (`p:do_sys_open`, `'r:do_sys_open $retval'`);
+//! - LOCATION is `FUNC`, `FUNC+OFFSET`, `MODULE:FUNC[+OFFSET]` or `0xADDR`;
+//! - ARGS are the kernel's fetch arguments, passed on as given (`%di`,
+//!   `+0(%si):string`, `$retval`, `mode=%cx:u16`).
+//!
+//! As in `uprobe`, a definition given with `-e` can carry its own filter
+//! after a standalone word `if` (`-e 'r:vfs_read ret=$retval:s64 if ret < 0'`),
+//! since several `-e` definitions cannot share the positional FILTER. A word
+//! `if` can never be a fetch argument, so nothing valid changes meaning.
+//!
+//! Parsing is pure and never panics (see the property test).
+
+use ftrace_common::{Error, Result};
+
+/// Entry or return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `p:` the function's entry (or an instruction in it).
+    Entry,
+    /// `r:` the function's return.
+    Return,
+}
+
+impl Kind {
+    /// `p` or `r`.
+    pub fn letter(self) -> char {
+        match self {
+            Kind::Entry => 'p',
+            Kind::Return => 'r',
+        }
+    }
+}
+
+/// Where the probe goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// `[MODULE:]FUNC[+OFFSET]`.
+    Symbol {
+        /// The module, for `MODULE:FUNC`.
+        module: Option<String>,
+        /// The function.
+        function: String,
+        /// Bytes into the function.
+        offset: u64,
+    },
+    /// `0xADDR`: a kernel text address.
+    Address(u64),
+}
+
+impl Location {
+    /// The location as `kprobe_events` takes it (offsets in hex, so that
+    /// the kernel's base-0 parsing cannot read `010` as octal).
+    pub fn kernel_form(&self) -> String {
+        match self {
+            Location::Symbol {
+                module,
+                function,
+                offset,
+            } => {
+                let mut s = String::new();
+                if let Some(m) = module {
+                    s.push_str(m);
+                    s.push(':');
+                }
+                s.push_str(function);
+                if *offset > 0 {
+                    s.push_str(&format!("+{offset:#x}"));
+                }
+                s
+            }
+            Location::Address(a) => format!("{a:#x}"),
+        }
+    }
+}
+
+/// A parsed definition, not yet checked against the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    /// Entry or return.
+    pub kind: Kind,
+    /// The event name the user gave, if any.
+    pub name: Option<String>,
+    /// Where.
+    pub location: Location,
+    /// Fetch arguments, as given.
+    pub args: Vec<String>,
+    /// The filter after `if`, if any.
+    pub filter: Option<String>,
+}
+
+const FORM: &str = "{p|r}:[NAME ]FUNC[+OFFSET]|MODULE:FUNC|0xADDR [ARGS]";
+
+/// Whether a word is a fetch argument rather than an event location
+/// (perf-tools looked for `=`, `%` and `$`; `@`, `(`, `\` and a leading
+/// `+`/`-` are fetch-argument syntax too).
+pub fn looks_like_arg(word: &str) -> bool {
+    word.contains(['=', '%', '$', '@', '(', '\\']) || word.starts_with(['+', '-'])
+}
+
+/// Splits at whitespace, returning each word with its byte offset.
+fn words(s: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in s.char_indices() {
+        if c.is_whitespace() {
+            if let Some(st) = start.take() {
+                out.push((st, &s[st..i]));
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(st) = start {
+        out.push((st, &s[st..]));
+    }
+    out
+}
+
+/// A number as the kernel takes offsets: decimal or `0x` hex.
+fn number(s: &str) -> Option<u64> {
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        if h.is_empty() || !h.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        return u64::from_str_radix(h, 16).ok();
+    }
+    if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn is_symbol(s: &str) -> bool {
+    // Kernel symbols: C identifiers, plus the `.` of compiler clones
+    // (`foo.isra.0`, `bar.cold`).
+    !s.is_empty()
+        && s.len() <= 200
+        && s.chars()
+            .next()
+            .map(|c| c.is_ascii_alphabetic() || c == '_')
+            .unwrap_or(false)
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+}
+
+fn is_module(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 56
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Parses `FUNC[+OFFSET]`, `MODULE:FUNC[+OFFSET]` or `0xADDR`.
+pub fn parse_location(loc: &str) -> Result<Location> {
+    if let Some(hex) = loc.strip_prefix("0x") {
+        return match u64::from_str_radix(hex, 16) {
+            Ok(a) if !hex.is_empty() && a != 0 => Ok(Location::Address(a)),
+            _ => Err(Error::usage(format!(
+                "'{loc}' is not a kernel address (0x followed by hex digits)"
+            ))),
+        };
+    }
+    let (module, rest) = match loc.split_once(':') {
+        Some((m, r)) => (Some(m), r),
+        None => (None, loc),
+    };
+    if let Some(m) = module {
+        if !is_module(m) {
+            return Err(Error::usage(format!(
+                "'{loc}': '{m}' is not a module name (MODULE:FUNC, e.g. ext4:ext4_file_open)"
+            )));
+        }
+    }
+    let (function, offset) = match rest.split_once('+') {
+        Some((f, o)) => {
+            let off = number(o).ok_or_else(|| {
+                Error::usage(format!(
+                    "'{loc}': the offset '{o}' is not a number (decimal or 0x hex)"
+                ))
+            })?;
+            (f, off)
+        }
+        None => (rest, 0),
+    };
+    if !is_symbol(function) {
+        return Err(Error::usage(format!(
+            "'{loc}' is not a kernel function ({FORM}, e.g. p:do_sys_open)"
+        )));
+    }
+    Ok(Location::Symbol {
+        // The kernel names modules with `_` (`virtio-pci` is `virtio_pci`).
+        module: module.map(|m| m.replace('-', "_")),
+        function: function.to_string(),
+        offset,
+    })
+}
+
+/// Parses a definition.
+pub fn parse(def: &str) -> Result<Definition> {
+    if let Some(c) = def.chars().find(|c| c.is_control() && *c != '\t') {
+        return Err(Error::usage(format!(
+            "the probe definition '{}' contains a control character ({c:?}): a probe must be one line",
+            def.escape_debug()
+        )));
+    }
+    let def = def.trim();
+    let (kind, rest) = if let Some(r) = def.strip_prefix("p:") {
+        (Kind::Entry, r)
+    } else if let Some(r) = def.strip_prefix("r:") {
+        (Kind::Return, r)
+    } else {
+        return Err(Error::usage(format!(
+            "'{def}' is not a kprobe definition: it starts with p: (entry) or r: (return), as in {FORM}, e.g. p:do_sys_open"
+        )));
+    };
+    if rest.starts_with(char::is_whitespace) {
+        return Err(Error::usage(format!(
+            "'{def}': nothing may follow {}: but a name or a function ({FORM})",
+            kind.letter()
+        )));
+    }
+    let all = words(rest);
+    // A standalone `if` after the first word starts the filter.
+    let (ws, filter) = match all.iter().skip(1).position(|(_, w)| *w == "if") {
+        Some(p) => {
+            let (off, _) = all[p + 1];
+            let f = rest[off + 2..].trim();
+            if f.is_empty() {
+                return Err(Error::usage(format!("'{def}': no filter after 'if'")));
+            }
+            (&all[..p + 1], Some(f.to_string()))
+        }
+        None => (&all[..], None),
+    };
+    let Some(&(_, first)) = ws.first() else {
+        return Err(Error::usage(format!("'{def}': no function given ({FORM})")));
+    };
+    let (name, loc, args) = match ws.get(1) {
+        Some(&(_, second)) if !looks_like_arg(second) => (Some(first), second, &ws[2..]),
+        _ => (None, first, &ws[1..]),
+    };
+    if let Some(n) = name {
+        if n.contains('/') {
+            return Err(Error::usage(format!(
+                "event name '{n}': kprobe puts its events in a group of its own; give a plain NAME"
+            )));
+        }
+        ftrace_common::dynevent::check_event_name(n)?;
+    }
+    let location = parse_location(loc)?;
+    if let (Kind::Return, Location::Symbol { offset, .. }) = (kind, &location) {
+        if *offset != 0 {
+            return Err(Error::usage(format!(
+                "'{loc}': a return probe (r:) goes on a function, without +OFFSET"
+            )));
+        }
+    }
+    Ok(Definition {
+        kind,
+        name: name.map(str::to_string),
+        location,
+        args: args.iter().map(|(_, w)| w.to_string()).collect(),
+        filter,
+    })
+}
+
+/// Turns text into part of an event name: letters, digits and single `_`.
+pub fn sanitize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let c = if c.is_ascii_alphanumeric() { c } else { '_' };
+        if c == '_' && (out.is_empty() || out.ends_with('_')) {
+            continue;
+        }
+        out.push(c);
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    out
+}
+
+/// The longest event name we make up: the kernel allows 63 bytes, and a
+/// second probe of the same name gets `_N` appended.
+const MAX_DEFAULT_NAME: usize = 56;
+
+/// The default event name, as perf-tools made it: the function's name
+/// (`do_sys_open`), with the offset (`do_sys_open_0x5`); `p_ADDR` for an
+/// address.
+pub fn default_name(d: &Definition) -> String {
+    let mut name = match &d.location {
+        Location::Symbol {
+            function, offset, ..
+        } => {
+            if *offset > 0 {
+                sanitize(&format!("{function}_{offset:#x}"))
+            } else {
+                sanitize(function)
+            }
+        }
+        Location::Address(a) => format!("{}_{a:x}", d.kind.letter()),
+    };
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        name.insert_str(0, "p_");
+    }
+    if name.len() > MAX_DEFAULT_NAME {
+        name.truncate(MAX_DEFAULT_NAME);
+        while name.ends_with('_') {
+            name.pop();
+        }
+    }
+    name
+}
+
+/// The field name the kernel gives each fetch argument: `NAME` for
+/// `NAME=...`, else `argN` (N counting from 1).
+pub fn arg_field_names(args: &[String]) -> Vec<String> {
+    args.iter()
+        .enumerate()
+        .map(|(i, a)| match a.split_once('=') {
+            Some((n, _)) if !n.is_empty() && !looks_like_arg(n) => n.to_string(),
+            _ => format!("arg{}", i + 1),
+        })
+        .collect()
+}
+
+/// The fetch part of an argument (`$retval` for `ret=$retval:s32`).
+pub fn arg_fetch(arg: &str) -> &str {
+    let body = match arg.split_once('=') {
+        Some((n, rest)) if !n.is_empty() && !looks_like_arg(n) => rest,
+        _ => arg,
+    };
+    // A `:TYPE` suffix after the fetch (strings hold no ':' in a fetch,
+    // except in immediates, which are not aggregated).
+    match body.rsplit_once(':') {
+        Some((f, _)) if !f.is_empty() => f,
+        _ => body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn p(s: &str) -> Definition {
+        parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn sym(f: &str) -> Location {
+        Location::Symbol {
+            module: None,
+            function: f.into(),
+            offset: 0,
+        }
+    }
+
+    #[test]
+    fn perf_tools_examples() {
+        let d = p("p:do_sys_open");
+        assert_eq!(
+            (d.kind, d.name.as_deref(), &d.location),
+            (Kind::Entry, None, &sym("do_sys_open"))
+        );
+        assert_eq!(default_name(&d), "do_sys_open");
+        let d = p("r:do_sys_open");
+        assert_eq!(
+            (d.kind, default_name(&d)),
+            (Kind::Return, "do_sys_open".into())
+        );
+        let d = p("r:do_sys_open $retval");
+        assert_eq!((d.name, d.args), (None, vec!["$retval".to_string()]));
+        let d = p("r:myopen do_sys_open $retval");
+        assert_eq!(d.name.as_deref(), Some("myopen"));
+        assert_eq!(d.location, sym("do_sys_open"));
+        let d = p("p:myopen do_sys_open mode=%cx:u16");
+        assert_eq!(d.args, ["mode=%cx:u16"]);
+        let d = p("p:myopen do_sys_open filename=+0(%si):string");
+        assert_eq!(d.args, ["filename=+0(%si):string"]);
+        let d = p("p:do_sys_open file=+0(%si):string");
+        assert_eq!((d.name, d.args.len()), (None, 1));
+        let d = p("p:myprobe tcp_retransmit_skb");
+        assert_eq!(d.name.as_deref(), Some("myprobe"));
+        assert_eq!(d.location, sym("tcp_retransmit_skb"));
+        // A second word that is an argument without `=`.
+        let d = p("p:do_sys_open +0(%si):string %dx");
+        assert_eq!(d.name, None);
+        assert_eq!(d.args.len(), 2);
+    }
+
+    #[test]
+    fn offsets_modules_and_addresses() {
+        let d = p("p:do_sys_openat2+5");
+        assert_eq!(
+            d.location,
+            Location::Symbol {
+                module: None,
+                function: "do_sys_openat2".into(),
+                offset: 5
+            }
+        );
+        assert_eq!(d.location.kernel_form(), "do_sys_openat2+0x5");
+        assert_eq!(default_name(&d), "do_sys_openat2_0x5");
+        // `010` is ten for us: the kernel gets it in hex, never as octal.
+        assert_eq!(p("p:f+010").location.kernel_form(), "f+0xa");
+        assert_eq!(p("p:f+0x10").location.kernel_form(), "f+0x10");
+        let d = p("p:ext4:ext4_file_open");
+        assert_eq!(d.location.kernel_form(), "ext4:ext4_file_open");
+        assert_eq!(default_name(&d), "ext4_file_open");
+        let d = p("p:opens ext4:ext4_file_open+4 %di");
+        assert_eq!(d.name.as_deref(), Some("opens"));
+        assert_eq!(d.location.kernel_form(), "ext4:ext4_file_open+0x4");
+        let d = p("p:0xffffffff81363fa0");
+        assert_eq!(d.location, Location::Address(0xffffffff81363fa0));
+        assert_eq!(default_name(&d), "p_ffffffff81363fa0");
+        let d = p("p:foo.isra.0");
+        assert_eq!(default_name(&d), "foo_isra_0");
+        // A return probe takes no offset.
+        assert_eq!(parse("r:do_sys_open+4").unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn filters_after_if() {
+        let d = p("r:vfs_read ret=$retval:s64 if ret < 0");
+        assert_eq!(d.args, ["ret=$retval:s64"]);
+        assert_eq!(d.filter.as_deref(), Some("ret < 0"));
+        let d = p("p:vfs_read if common_pid == 1");
+        assert_eq!(d.name, None);
+        assert_eq!(d.filter.as_deref(), Some("common_pid == 1"));
+        let d = p("p:if vfs_read");
+        assert_eq!(d.name.as_deref(), Some("if"));
+        assert!(parse("p:vfs_read if ").is_err());
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_definition() {
+        for bad in [
+            "",
+            "do_sys_open",
+            "x:do_sys_open",
+            "p:",
+            "p: do_sys_open",
+            "p:do_sys_open\n-:kprobes/x",
+            "p:do_sys_open\r",
+            "p:do_sys_open+",
+            "p:do_sys_open+x1",
+            "p:do_sys_open+-1",
+            "p:e/4:f",
+            "p::do_sys_open",
+            "p:mod:",
+            "p:0x",
+            "p:0xzz",
+            "p:0x0",
+            "p:my-name do_sys_open",
+            "p:g/n do_sys_open",
+            "p:1abc",
+            "p:a/b",
+            "p:do;sys",
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn argument_field_names() {
+        let args: Vec<String> = [
+            "$retval",
+            "ret=$retval:s32",
+            "+0(%si):string",
+            "f=+0(%si):string",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(arg_field_names(&args), ["arg1", "ret", "arg3", "f"]);
+        assert_eq!(arg_fetch("$retval"), "$retval");
+        assert_eq!(arg_fetch("ret=$retval:s32"), "$retval");
+        assert_eq!(arg_fetch("f=+0(%si):string"), "+0(%si)");
+        assert_eq!(arg_fetch("%di"), "%di");
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_never_panics_and_yields_one_line(s in "\\PC{0,60}") {
+            if let Ok(d) = parse(&s) {
+                let k = d.location.kernel_form();
+                prop_assert!(!k.contains(char::is_whitespace) && !k.starts_with('-'));
+                let n = default_name(&d);
+                prop_assert!(ftrace_common::dynevent::check_event_name(&n).is_ok(), "{}", n);
+            }
+        }
+
+        #[test]
+        fn arbitrary_chars_never_panic(s in proptest::collection::vec(any::<char>(), 0..40)) {
+            let s: String = s.into_iter().collect();
+            let _ = parse(&s);
+            let _ = sanitize(&s);
+            let _ = arg_fetch(&s);
+        }
+
+        #[test]
+        fn perf_tools_shapes_parse(
+            func in "[a-z_][a-z0-9_]{0,20}",
+            name in proptest::option::of("[a-z_][a-z0-9_]{0,10}"),
+            ret in any::<bool>(),
+        ) {
+            // `if` after a name would start a filter.
+            prop_assume!(func != "if");
+            let text = format!(
+                "{}:{}{func} a=%di",
+                if ret { 'r' } else { 'p' },
+                name.as_ref().map(|n| format!("{n} ")).unwrap_or_default()
+            );
+            let d = parse(&text).unwrap();
+            prop_assert_eq!(d.location, Location::Symbol { module: None, function: func, offset: 0 });
+            prop_assert_eq!(d.name, name);
+            prop_assert_eq!(d.args, vec!["a=%di".to_string()]);
+        }
+    }
+}
