@@ -136,14 +136,16 @@ impl UserSymbols {
             .ok()
             .or_else(|| {
                 // The process has exited since its maps were read: the same
-                // file (same device and inode) may still be reachable from
-                // here under the name it had in the process.
+                // file may still be reachable from here under the name it
+                // had in the process. Same inode; the device is not compared,
+                // as overlayfs shows the lower layer's in the maps and its
+                // own to stat.
                 if m.deleted {
                     return None;
                 }
                 ElfFile::open(Path::new(&shown))
                     .ok()
-                    .filter(|f| f.file_id() == Some(key))
+                    .filter(|f| f.file_id().map(|id| id.2) == Some(key.2))
             })
             .map(|f| Arc::new(f.with_name(Path::new(&shown))));
         self.files.insert(key, parsed.clone());

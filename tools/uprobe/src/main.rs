@@ -45,7 +45,7 @@ use ftrace_common::sym::elf::{ElfFile, Resolved};
 use ftrace_common::sym::symbolize::UserSymbols;
 use ftrace_common::sym::target::{resolve_target, Target};
 use ftrace_common::tracefs::Tracefs;
-use ftrace_common::{caps, sweep, Error, ErrorKind, Result};
+use ftrace_common::{caps, signals, sweep, Error, ErrorKind, Result};
 use render::ArgStyles;
 use spec::{Definition, Kind};
 use std::collections::HashMap;
@@ -316,6 +316,9 @@ fn uprobe(args: Args) -> Result<()> {
         created.push((made.name.clone(), made.line.clone()));
     }
     timing.mark("probes created");
+    if signals::stop_requested() {
+        return Ok(());
+    }
     if args.view {
         let mut out = Output::new();
         for (i, (name, line)) in created.iter().enumerate() {
@@ -335,7 +338,9 @@ fn uprobe(args: Args) -> Result<()> {
     // 150 000/s per CPU here): the kernel's default buffer keeps up, and a
     // resize would cost start-up time. Instead of a notrace PID list (whose
     // removal waits for the scheduler hooks it installed), a filter keeps
-    // our own calls out, where we run the probed code ourselves (libc).
+    // our own calls out (we run libc too). It goes on every probe: whether
+    // we map the same file cannot be told reliably (overlayfs shows other
+    // device numbers in /proc/PID/maps than stat does).
     let mut inst = Instance::create_with(
         &tfs,
         "uprobe",
@@ -343,6 +348,7 @@ fn uprobe(args: Args) -> Result<()> {
             buffer_kb: args.buffer_kb,
             kernel_buffer: true,
             trace_self: true,
+            ..InstanceOptions::default()
         },
     )?;
     timing.mark("instance created");
@@ -350,10 +356,7 @@ fn uprobe(args: Args) -> Result<()> {
     let mut probes = Vec::new();
     for (p, (name, _)) in planned.iter().zip(&created) {
         let fmt = inst.event_format(group.group(), name)?;
-        let mut extra = Vec::new();
-        if maps_file_of(me, &p.target.path) {
-            extra.push(format!("common_pid != {me}"));
-        }
+        let mut extra = vec![format!("common_pid != {me}")];
         if let Some(tid) = args.tid {
             extra.push(format!("common_pid == {tid}"));
         }
@@ -379,6 +382,10 @@ fn uprobe(args: Args) -> Result<()> {
     } else {
         None
     };
+    // A stop asked for during setup: no need to arm anything.
+    if signals::stop_requested() {
+        return Ok(());
+    }
     for (name, _) in &created {
         inst.enable_event(group.group(), name)?;
     }
@@ -396,9 +403,14 @@ fn uprobe(args: Args) -> Result<()> {
     }
     let mut users = UserSymbols::new();
     if let (true, Some(pid)) = (args.stacks, pid) {
-        // Read the process's maps now, so that stacks of events it records
-        // just before it exits can still be symbolized.
-        users.lookup(pid, 0);
+        // Read the process's maps and symbols now, so that stacks of events
+        // it records just before it exits can still be symbolized.
+        let maps = ftrace_common::sym::maps::read_maps(std::path::Path::new("/proc"), Some(pid));
+        for m in maps.unwrap_or_default() {
+            if m.executable && m.is_file() {
+                users.lookup(pid, m.start);
+            }
+        }
     }
     let mut printer = Printer {
         out,
@@ -439,21 +451,6 @@ fn uprobe(args: Args) -> Result<()> {
     drop(group);
     timing.mark("probes removed");
     Ok(())
-}
-
-/// Whether process `pid` maps the file at `path` (same device and inode).
-fn maps_file_of(pid: u32, path: &std::path::Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(md) = std::fs::metadata(path) else {
-        return false;
-    };
-    let (major, minor) = (libc::major(md.dev()), libc::minor(md.dev()));
-    ftrace_common::sym::maps::read_maps(std::path::Path::new("/proc"), Some(pid))
-        .map(|maps| {
-            maps.iter()
-                .any(|m| m.inode == md.ino() && (m.dev_major, m.dev_minor) == (major, minor))
-        })
-        .unwrap_or(true)
 }
 
 /// The user's filter and ours, joined with `&&`.
