@@ -137,6 +137,10 @@ impl ArgStyles {
             return;
         }
         match style {
+            Style::Str if f.is_string() => match f.bytes(data) {
+                Some(b) => write_quoted_bytes(b, out),
+                None => out.push_str("(fault)"),
+            },
             Style::Str => match f.value(data) {
                 Some(Value::Str(s)) => write_quoted(&s, out),
                 Some(v) => {
@@ -237,6 +241,26 @@ fn scalar_json(style: Style, v: u64, size: usize) -> serde_json::Value {
 /// line of output stays one line whatever the traced program passed.
 pub fn write_quoted(s: &str, out: &mut String) {
     out.push('"');
+    escape_into(s, out);
+    out.push('"');
+}
+
+/// Like [`write_quoted`] for bytes read from a traced program (up to the
+/// first NUL): bytes that are not UTF-8 show as `\xNN`, not as U+FFFD, so
+/// binary data stays recognisable.
+pub fn write_quoted_bytes(b: &[u8], out: &mut String) {
+    let b = &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())];
+    out.push('"');
+    for chunk in b.utf8_chunks() {
+        escape_into(chunk.valid(), out);
+        for x in chunk.invalid() {
+            let _ = write!(out, "\\x{x:02x}");
+        }
+    }
+    out.push('"');
+}
+
+fn escape_into(s: &str, out: &mut String) {
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -250,7 +274,6 @@ pub fn write_quoted(s: &str, out: &mut String) {
             c => out.push(c),
         }
     }
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -337,6 +360,13 @@ mod tests {
         let mut v = String::new();
         ArgStyles::default().write_value(fmt.field("mode").unwrap(), &d, &mut v);
         assert_eq!(v, "33345");
+    }
+
+    #[test]
+    fn strings_that_are_not_utf8_show_their_bytes() {
+        let mut s = String::new();
+        write_quoted_bytes(b"ok\xff\x10\xc3\xa9\"\0rest", &mut s);
+        assert_eq!(s, "\"ok\\xff\\x10\u{e9}\\\"\"");
     }
 
     #[test]

@@ -29,7 +29,6 @@
 //! boundaries, or IFUNC resolvers; a probe in the middle of an instruction
 //! corrupts the traced program.
 
-mod render;
 mod spec;
 
 use clap::Parser;
@@ -39,6 +38,7 @@ use ftrace_common::format::{EventFormat, Field};
 use ftrace_common::glob::Glob;
 use ftrace_common::instance::{Instance, InstanceOptions};
 use ftrace_common::output::Output;
+use ftrace_common::probeargs::ArgStyles;
 use ftrace_common::proc::{self, CommCache};
 use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
 use ftrace_common::sym::elf::{ElfFile, Resolved};
@@ -46,7 +46,6 @@ use ftrace_common::sym::symbolize::UserSymbols;
 use ftrace_common::sym::target::{resolve_target, Target};
 use ftrace_common::tracefs::Tracefs;
 use ftrace_common::{caps, signals, sweep, Error, ErrorKind, Result};
-use render::ArgStyles;
 use spec::{Definition, Kind};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -327,7 +326,7 @@ fn uprobe(args: Args) -> Result<()> {
                 out.line("");
             }
             out.line(&format!("# {line}"));
-            if out.text(&text) == Flow::Stop {
+            if out.line(text.trim_end()) == Flow::Stop {
                 break;
             }
         }
