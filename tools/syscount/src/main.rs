@@ -31,20 +31,23 @@
 
 mod agg;
 mod child;
+mod count;
+mod report;
 mod tasks;
 
-use agg::{Agg, By, IdMap, Names, Row};
+use agg::{Agg, By, IdMap, Names};
 use child::{Child, Exit};
 use clap::Parser;
+use count::{Counter, Decoder, ErrFilter, KernelCount};
 use ftrace_common::cli::{self, CommonArgs};
-use ftrace_common::format::{EventFormat, Field};
 use ftrace_common::hist::{HistSpec, HistTrigger};
 use ftrace_common::instance::{Instance, InstanceOptions};
 use ftrace_common::output::Output;
-use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
+use ftrace_common::reader::{stream, Flow, Reader, StreamOpts};
 use ftrace_common::syscalls::{self, errno, Table};
 use ftrace_common::tracefs::Tracefs;
 use ftrace_common::{caps, proc, sweep, Error, ErrorKind, Result};
+use report::Report;
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -205,40 +208,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// What an error filter keeps.
-#[derive(Debug, Clone, Copy, Default)]
-struct ErrFilter {
-    failed: bool,
-    errno: Option<i32>,
-}
-
-impl ErrFilter {
-    fn active(&self) -> bool {
-        self.failed || self.errno.is_some()
-    }
-
-    /// Whether a `sys_exit` of call `nr` returning `ret` is kept. An exit
-    /// numbered -1 is no call's failure: `rt_sigreturn` sets the number to
-    /// -1 while it restores the registers (and the return value) of the
-    /// call a signal interrupted, and a tracer sets -1 to skip a call.
-    #[inline]
-    fn keeps(&self, nr: i64, ret: i64) -> bool {
-        match self.errno {
-            Some(e) => ret == -(e as i64) && nr != -1,
-            None => !self.failed || ((-4095..0).contains(&ret) && nr != -1),
-        }
-    }
-
-    /// The same test in the kernel's filter syntax, on `ret` and `id`.
-    fn kernel_filter(&self) -> Option<String> {
-        match self.errno {
-            Some(e) => Some(format!("ret == -{e} && id != -1")),
-            None if self.failed => Some("ret < 0 && ret >= -4095 && id != -1".to_string()),
-            None => None,
-        }
-    }
-}
-
 /// Everything decided from the options before touching the kernel.
 struct Plan {
     by: By,
@@ -394,50 +363,7 @@ fn syscount(args: Args) -> Result<Option<u8>> {
 
     let need_tasks = plan.by != By::Syscall || args.pid.is_some();
     let count_at_enter = !plan.latency && !plan.err.active();
-    let enter_fmt = inst.event_format("raw_syscalls", "sys_enter")?;
-    let exit_fmt = inst.event_format("raw_syscalls", "sys_exit")?;
-    let mut dec = Decoder::new(&enter_fmt, &exit_fmt)?;
-
-    let mut trigger = None;
-    if in_kernel {
-        let mut keys = Vec::new();
-        if need_tasks {
-            keys.push("common_pid");
-        }
-        if plan.by == By::Syscall || plan.by == By::PidSyscall {
-            keys.push("id.syscall");
-        }
-        let size = match keys.len() {
-            2 => 16384,
-            _ if need_tasks => 8192,
-            _ => 2048,
-        };
-        let mut spec = HistSpec::new(&keys).size(size);
-        if let Some(f) = plan.err.kernel_filter() {
-            spec = spec.filter(f);
-        }
-        let event = if count_at_enter {
-            "sys_enter"
-        } else {
-            "sys_exit"
-        };
-        trigger = Some(HistTrigger::add(&inst, "raw_syscalls", event, spec, true)?);
-    } else {
-        if count_at_enter || plan.latency {
-            inst.enable_event("raw_syscalls", "sys_enter")?;
-            dec.want_enter = true;
-        }
-        if !count_at_enter {
-            if let Some(f) = plan.err.kernel_filter() {
-                inst.set_filter("raw_syscalls", "sys_exit", &f)?;
-            }
-            inst.enable_event("raw_syscalls", "sys_exit")?;
-            dec.want_exit = true;
-        }
-    }
-    if need_tasks {
-        dec.meta(&mut inst)?;
-    }
+    let (dec, trigger) = arm(&mut inst, &plan, in_kernel, need_tasks, count_at_enter)?;
     let mut reader = Reader::open(&inst)?;
     inst.start()?;
     if let Some(t) = &trigger {
@@ -583,6 +509,62 @@ fn syscount(args: Args) -> Result<Option<u8>> {
     }
 }
 
+/// Sets up the counting in the instance: a hist trigger (created paused)
+/// or the raw_syscalls events, and the task events where tasks are named.
+fn arm(
+    inst: &mut Instance,
+    plan: &Plan,
+    in_kernel: bool,
+    need_tasks: bool,
+    count_at_enter: bool,
+) -> Result<(Decoder, Option<HistTrigger>)> {
+    let enter_fmt = inst.event_format("raw_syscalls", "sys_enter")?;
+    let exit_fmt = inst.event_format("raw_syscalls", "sys_exit")?;
+    let mut dec = Decoder::new(&enter_fmt, &exit_fmt)?;
+
+    let mut trigger = None;
+    if in_kernel {
+        let mut keys = Vec::new();
+        if need_tasks {
+            keys.push("common_pid");
+        }
+        if plan.by == By::Syscall || plan.by == By::PidSyscall {
+            keys.push("id.syscall");
+        }
+        let size = match keys.len() {
+            2 => 16384,
+            _ if need_tasks => 8192,
+            _ => 2048,
+        };
+        let mut spec = HistSpec::new(&keys).size(size);
+        if let Some(f) = plan.err.kernel_filter() {
+            spec = spec.filter(f);
+        }
+        let event = if count_at_enter {
+            "sys_enter"
+        } else {
+            "sys_exit"
+        };
+        trigger = Some(HistTrigger::add(inst, "raw_syscalls", event, spec, true)?);
+    } else {
+        if count_at_enter || plan.latency {
+            inst.enable_event("raw_syscalls", "sys_enter")?;
+            dec.want_enter = true;
+        }
+        if !count_at_enter {
+            if let Some(f) = plan.err.kernel_filter() {
+                inst.set_filter("raw_syscalls", "sys_exit", &f)?;
+            }
+            inst.enable_event("raw_syscalls", "sys_exit")?;
+            dec.want_exit = true;
+        }
+    }
+    if need_tasks {
+        dec.meta(inst)?;
+    }
+    Ok((dec, trigger))
+}
+
 /// The per-CPU buffer when counting from the buffer: a getppid loop makes
 /// about 300 MB/s of raw_syscalls records on one CPU, so 32 MiB is 0.1 s
 /// for the reader to be late by (a busy machine's scheduler can be), with
@@ -672,406 +654,6 @@ fn list(table: &Table) -> Result<()> {
     }
     out.flush();
     Ok(())
-}
-
-/// Field offsets of the events syscount reads.
-struct Decoder {
-    enter_id: u16,
-    enter_nr: Field,
-    exit_id: u16,
-    exit_nr: Field,
-    exit_ret: Field,
-    want_enter: bool,
-    want_exit: bool,
-    newtask: Option<(u16, Field, Field, Field)>,
-    pexit: Option<(u16, Field, Field)>,
-    pexec: Option<(u16, Field, Field)>,
-}
-
-impl Decoder {
-    fn new(enter: &EventFormat, exit: &EventFormat) -> Result<Decoder> {
-        Ok(Decoder {
-            enter_id: enter.id,
-            enter_nr: enter.require("id")?.clone(),
-            exit_id: exit.id,
-            exit_nr: exit.require("id")?.clone(),
-            exit_ret: exit.require("ret")?.clone(),
-            want_enter: false,
-            want_exit: false,
-            newtask: None,
-            pexit: None,
-            pexec: None,
-        })
-    }
-
-    /// Enables the task events that tell who a task ID was (optional: a
-    /// kernel without one of them gives `<...>` names for tasks that came
-    /// and went).
-    fn meta(&mut self, inst: &mut Instance) -> Result<()> {
-        if let Ok(f) = inst.event_format("task", "task_newtask") {
-            if let (Some(p), Some(c), Some(fl)) =
-                (f.field("pid"), f.field("comm"), f.field("clone_flags"))
-            {
-                self.newtask = Some((f.id, p.clone(), c.clone(), fl.clone()));
-                inst.enable_event("task", "task_newtask")?;
-            }
-        }
-        if let Ok(f) = inst.event_format("sched", "sched_process_exit") {
-            if let (Some(p), Some(c)) = (f.field("pid"), f.field("comm")) {
-                self.pexit = Some((f.id, p.clone(), c.clone()));
-                inst.enable_event("sched", "sched_process_exit")?;
-            }
-        }
-        if let Ok(f) = inst.event_format("sched", "sched_process_exec") {
-            if let (Some(p), Some(o)) = (f.field("pid"), f.field("old_pid")) {
-                self.pexec = Some((f.id, p.clone(), o.clone()));
-                inst.enable_event("sched", "sched_process_exec")?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// In-kernel counting: the trigger and what its table said last time.
-struct KernelCount<'t> {
-    trig: &'t HistTrigger,
-    prev: HashMap<(i32, i64), u64>,
-    dropped: u64,
-}
-
-/// How summaries are printed.
-struct Report {
-    out: Output,
-    by: By,
-    latency: bool,
-    unit_ns: u64,
-    top: Option<usize>,
-    json: bool,
-    interval: bool,
-    only_process: Option<i32>,
-    counted_in: &'static str,
-    hist_names: Vec<(i64, String)>,
-    unknown_seen: bool,
-}
-
-impl Report {
-    fn unit(&self) -> &'static str {
-        if self.unit_ns == 1_000_000 {
-            "ms"
-        } else {
-            "us"
-        }
-    }
-
-    fn time_cols(&self, r: &Row) -> (f64, f64) {
-        let total = r.stat.total_ns as f64 / self.unit_ns as f64;
-        let avg = if r.stat.count > 0 {
-            total / r.stat.count as f64
-        } else {
-            0.0
-        };
-        (total, avg)
-    }
-
-    fn print(&mut self, agg: &Agg, tasks: &mut Tasks, names: &Names) -> Flow {
-        let keep_pid = self.only_process;
-        let keep = move |tgid: i32| keep_pid.map(|p| p == tgid).unwrap_or(true);
-        let mut rows = agg.rows(self.by, tasks, names, &keep, self.latency);
-        if let Some(n) = self.top {
-            let skip = rows.len().saturating_sub(n);
-            rows.drain(..skip);
-        }
-        // Numbers the table lacks (not -1: no call has it).
-        if rows.iter().any(|r| {
-            r.nr.is_some_and(|n| n >= 0)
-                && r.syscall
-                    .as_deref()
-                    .is_some_and(|s| s.starts_with("[unknown"))
-        }) {
-            self.unknown_seen = true;
-        }
-        if self.json {
-            return self.print_json(&rows, agg);
-        }
-        let mut text = String::new();
-        if self.interval {
-            text.push_str(&format!("\n[{}]\n", clock_time()));
-        }
-        let unit = self.unit();
-        let (tcol, acol) = (format!("TIME ({unit})"), format!("AVG ({unit})"));
-        let head = match self.by {
-            By::Syscall => format!("{:<17} {:>8}", "SYSCALL", "COUNT"),
-            By::Comm => format!("{:<16} {:>8}", "COMM", "COUNT"),
-            By::Pid => format!("{:<6} {:<16} {:>8}", "PID", "COMM", "COUNT"),
-            By::PidSyscall => format!(
-                "{:<6} {:<16} {:<17} {:>8}",
-                "PID", "COMM", "SYSCALL", "COUNT"
-            ),
-        };
-        text.push_str(&head);
-        if self.latency {
-            text.push_str(&format!(" {tcol:>14} {acol:>10}"));
-        }
-        text.push('\n');
-        for r in &rows {
-            let comm = r.comm.as_deref().unwrap_or("");
-            let sc = r.syscall.as_deref().unwrap_or("");
-            let pid = r.pid.unwrap_or(0);
-            let line = match self.by {
-                By::Syscall => format!("{sc:<17} {:>8}", r.stat.count),
-                By::Comm => format!("{comm:<16} {:>8}", r.stat.count),
-                By::Pid => format!("{pid:<6} {comm:<16} {:>8}", r.stat.count),
-                By::PidSyscall => format!("{pid:<6} {comm:<16} {sc:<17} {:>8}", r.stat.count),
-            };
-            text.push_str(&line);
-            if self.latency {
-                let (t, a) = self.time_cols(r);
-                text.push_str(&format!(" {t:>14.3} {a:>10.3}"));
-            }
-            text.push('\n');
-        }
-        for (nr, h) in agg.hists() {
-            let name = self
-                .hist_names
-                .iter()
-                .find(|(n, _)| n == nr)
-                .map(|(_, s)| s.clone())
-                .unwrap_or_else(|| names.display(*nr));
-            text.push_str(&format!("\nsyscall = {name}\n"));
-            if h.total() == 0 {
-                text.push_str("     (no calls)\n");
-            } else {
-                text.push_str(&h.render(if unit == "ms" { "msecs" } else { "usecs" }));
-            }
-        }
-        if self.out.text(&text) == Flow::Stop {
-            return Flow::Stop;
-        }
-        self.out.flush()
-    }
-
-    fn print_json(&mut self, rows: &[Row], agg: &Agg) -> Flow {
-        let unit = self.unit();
-        let rows: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|r| {
-                let mut m = serde_json::Map::new();
-                if let Some(p) = r.pid {
-                    m.insert("pid".into(), p.into());
-                }
-                if let Some(c) = &r.comm {
-                    m.insert("comm".into(), c.clone().into());
-                }
-                if let Some(s) = &r.syscall {
-                    m.insert("syscall".into(), s.clone().into());
-                }
-                if let Some(n) = r.nr {
-                    m.insert("nr".into(), n.into());
-                }
-                m.insert("count".into(), r.stat.count.into());
-                if self.latency {
-                    let (t, a) = self.time_cols(r);
-                    m.insert(format!("total_{unit}"), serde_json::json!(t));
-                    m.insert(format!("avg_{unit}"), serde_json::json!(a));
-                }
-                serde_json::Value::Object(m)
-            })
-            .collect();
-        let mut v = serde_json::json!({
-            "time": clock_time(),
-            "counted_in": self.counted_in,
-            "rows": rows,
-        });
-        if !agg.hists().is_empty() {
-            let mut h = serde_json::Map::new();
-            for (nr, hist) in agg.hists() {
-                let name = self
-                    .hist_names
-                    .iter()
-                    .find(|(n, _)| n == nr)
-                    .map(|(_, s)| s.clone())
-                    .unwrap_or_default();
-                h.insert(name, hist.to_json());
-            }
-            v["hist_unit"] = if unit == "ms" { "msecs" } else { "usecs" }.into();
-            v["hist"] = serde_json::Value::Object(h);
-        }
-        let f = self.out.json(&v);
-        if f == Flow::Stop {
-            return f;
-        }
-        self.out.flush()
-    }
-}
-
-/// Local wall-clock time as HH:MM:SS.
-fn clock_time() -> String {
-    // SAFETY: time and localtime_r write only to the structs given.
-    unsafe {
-        let t = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&t, &mut tm);
-        format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
-    }
-}
-
-/// The sink: counts events (or polls the kernel's table) and prints.
-struct Counter<'t> {
-    dec: Decoder,
-    count_at_enter: bool,
-    latency: bool,
-    err: ErrFilter,
-    pending: IdMap<i32, (u64, i64)>,
-    agg: Agg,
-    tasks: Tasks,
-    kernel: Option<KernelCount<'t>>,
-    names: Names,
-    report: Report,
-    deadline: Option<Instant>,
-    interval: Option<Duration>,
-    error: Option<Error>,
-    warned: Vec<String>,
-    lost_flagged: u64,
-}
-
-impl Counter<'_> {
-    /// Adds what the kernel's table counted since the last poll.
-    fn poll_kernel(&mut self) -> Result<()> {
-        let Some(k) = self.kernel.as_mut() else {
-            return Ok(());
-        };
-        let hist = k.trig.read()?;
-        for e in &hist.entries {
-            let tid = e
-                .key("common_pid")
-                .and_then(|k| k.value)
-                .map(|v| v as i32)
-                .unwrap_or(0);
-            let (nr, label) = match e.key("id") {
-                Some(id) => (
-                    id.value.map(|v| v as i64).unwrap_or(-1),
-                    id.label.as_deref(),
-                ),
-                None => (0, None),
-            };
-            if let Some(l) = label {
-                if let Some(w) = self.names.learn(nr, l) {
-                    if !self.warned.contains(&w) {
-                        eprintln!("syscount: {w}");
-                        self.warned.push(w);
-                    }
-                }
-            }
-            let now = e.hitcount();
-            let before = k.prev.insert((tid, nr), now).unwrap_or(0);
-            if now > before {
-                self.agg.add(tid, nr, now - before, 0);
-            }
-        }
-        k.dropped = hist.dropped.unwrap_or(0);
-        Ok(())
-    }
-
-    fn print_summary(&mut self) -> Flow {
-        let f = self.report.print(&self.agg, &mut self.tasks, &self.names);
-        self.agg.reset();
-        f
-    }
-
-    #[inline]
-    fn meta_event(&mut self, ev: &Event) {
-        let d = &self.dec;
-        if let Some((id, pid, comm, flags)) = &d.newtask {
-            if ev.id == *id {
-                if let (Some(p), Some(c), Some(fl)) =
-                    (pid.i64(ev.data), comm.str(ev.data), flags.u64(ev.data))
-                {
-                    self.tasks.new_task(ev.pid, p as i32, &c, fl);
-                }
-                return;
-            }
-        }
-        if let Some((id, pid, comm)) = &d.pexit {
-            if ev.id == *id {
-                if let (Some(p), Some(c)) = (pid.i64(ev.data), comm.str(ev.data)) {
-                    self.tasks.exited(p as i32, &c);
-                    self.pending.remove(&(p as i32));
-                }
-                return;
-            }
-        }
-        if let Some((id, pid, old)) = &d.pexec {
-            if ev.id == *id {
-                if let (Some(p), Some(o)) = (pid.i64(ev.data), old.i64(ev.data)) {
-                    self.tasks.exec(p as i32, o as i32);
-                }
-            }
-        }
-    }
-}
-
-impl Sink for Counter<'_> {
-    #[inline]
-    fn event(&mut self, ev: &Event) -> Flow {
-        let d = &self.dec;
-        if d.want_enter && ev.id == d.enter_id {
-            let Some(nr) = d.enter_nr.i64(ev.data) else {
-                return Flow::Continue;
-            };
-            if self.count_at_enter {
-                self.agg.add(ev.pid, nr, 1, 0);
-            } else {
-                self.pending.insert(ev.pid, (ev.ts, nr));
-            }
-        } else if d.want_exit && ev.id == d.exit_id {
-            let (Some(nr), Some(ret)) = (d.exit_nr.i64(ev.data), d.exit_ret.i64(ev.data)) else {
-                return Flow::Continue;
-            };
-            if self.latency {
-                // Only calls whose start was seen: their time is known.
-                // rt_sigreturn ends with the number -1 (see ErrFilter::keeps).
-                match self.pending.remove(&ev.pid) {
-                    Some((t0, n0))
-                        if (n0 == nr || nr == -1) && ev.ts >= t0 && self.err.keeps(n0, ret) =>
-                    {
-                        self.agg.add_latency(ev.pid, n0, ev.ts - t0);
-                    }
-                    _ => {}
-                }
-            } else if self.err.keeps(nr, ret) {
-                self.agg.add(ev.pid, nr, 1, 0);
-            }
-        } else {
-            self.meta_event(ev);
-        }
-        Flow::Continue
-    }
-
-    fn lost(&mut self, _cpu: u32, count: Option<u64>) -> Flow {
-        self.lost_flagged += count.unwrap_or(1);
-        Flow::Continue
-    }
-
-    fn tick(&mut self) -> Flow {
-        // The last interval ends with the run: the final summary prints it.
-        if let (Some(d), Some(i)) = (self.deadline, self.interval) {
-            if Instant::now() + i / 2 >= d {
-                return Flow::Continue;
-            }
-        }
-        if let Err(e) = self.poll_kernel() {
-            self.error = Some(e);
-            return Flow::Stop;
-        }
-        if self.lost_flagged > 0 {
-            eprintln!(
-                "syscount: LOST {} events in this interval: counts are low; use a larger --buffer-kb",
-                self.lost_flagged
-            );
-            self.lost_flagged = 0;
-        }
-        self.print_summary()
-    }
 }
 
 #[cfg(test)]
