@@ -135,8 +135,16 @@ fn string_argument_with_a_filter_counts_exactly() {
     let def = format!("p:{func} f=+0(%si):string");
     let filter = format!("f == \"{path}\"");
     let f = trace_around(&[&def, &filter], vec![(w, n)]);
-    let lines = event_lines(&f, &func);
+    // The kernel's `==` on a string it could not read (a page not yet in
+    // memory; printed as (fault)) is true: another process's open may slip
+    // through. Count the lines that carry the path.
+    let carrying = format!("f=\"{path}\"");
+    let lines: Vec<&str> = event_lines(&f, &func)
+        .into_iter()
+        .filter(|l| !l.ends_with(" f=(fault)"))
+        .collect();
     assert_eq!(lines.len(), n as usize, "{}\n{}", f.stdout, f.stderr);
+    assert!(lines.iter().all(|l| l.ends_with(&carrying)), "{lines:?}");
     // The ftrace line shape: comm-pid [cpu] ts: name: (func+0x0/0xSIZE) args
     let re = regex::Regex::new(&format!(
         r#"^ *ftt-workload-{wpid} +\[\d{{3}}\] \d+\.\d{{6}}: {func}: \({func}\+0x0/0x[0-9a-f]+\) f="{}"$"#,
@@ -211,9 +219,10 @@ fn stacks_go_through_the_system_call_entry() {
     let func = open_func();
     let path = unique_path("stack", false);
     let w = Workload::waiting(&["open", &path, "3"]);
+    let pid = w.pid().to_string();
     let def = format!("p:{func} f=+0(%si):string");
     let filter = format!("f == \"{path}\"");
-    let f = trace_around(&["-s", &def, &filter], vec![(w, 3)]);
+    let f = trace_around(&["-s", "-p", &pid, &def, &filter], vec![(w, 3)]);
     assert_eq!(event_lines(&f, &func).len(), 3, "{}", f.stdout);
     // Each event is followed by its stack, innermost first.
     let mut stacks: Vec<Vec<&str>> = Vec::new();
@@ -261,7 +270,10 @@ fn aggregate_counts_equal_the_printed_events() {
         let path = unique_path("agg", false);
         let filter = format!("f == \"{path}\"");
         let w = Workload::waiting(&["open", &path, &n.to_string()]);
+        let pid = w.pid().to_string();
         let mut args = extra.to_vec();
+        args.push("-p");
+        args.push(&pid);
         args.push(&def);
         args.push(&filter);
         let f = trace_around(&args, vec![(w, n)]);
@@ -372,7 +384,8 @@ fn max_events_json_and_view() {
     let filter = format!("f == \"{path}\"");
     let mut w = Workload::waiting(&["open", &path, "50"]);
     wait_blocked(&w);
-    let mut t = ToolRun::start("kprobe", &["-M", "7", &def, &filter]);
+    let pid = w.pid().to_string();
+    let mut t = ToolRun::start("kprobe", &["-M", "7", "-p", &pid, &def, &filter]);
     t.wait_ready();
     w.go();
     w.wait();
@@ -385,7 +398,8 @@ fn max_events_json_and_view() {
     let path = unique_path("json", false);
     let filter = format!("f == \"{path}\"");
     let w = Workload::waiting(&["open", &path, "3"]);
-    let f = trace_around(&["--json", &def, &filter], vec![(w, 3)]);
+    let pid = w.pid().to_string();
+    let f = trace_around(&["--json", "-p", &pid, &def, &filter], vec![(w, 3)]);
     let lines: Vec<serde_json::Value> = f
         .stdout
         .lines()
@@ -713,7 +727,7 @@ fn signals_at_random_moments_leave_no_kprobe_behind() {
             let f = t.finish(Duration::from_secs(60));
             // Generous for a TCG guest; on hardware it is milliseconds.
             assert!(
-                f.exit_time < Duration::from_secs(5),
+                f.exit_time < Duration::from_secs(10),
                 "signal {sig} after {:?}: took {:?}",
                 t0.elapsed(),
                 f.exit_time
@@ -737,6 +751,8 @@ fn a_closed_pipe_ends_the_run_with_status_0() {
     wait_blocked(&w);
     let mut child = std::process::Command::new(support::bin("kprobe"))
         .args([
+            "-p",
+            &w.pid().to_string(),
             &format!("p:{func} f=+0(%si):string"),
             &format!("f == \"{path}\""),
         ])

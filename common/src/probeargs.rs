@@ -138,6 +138,10 @@ impl ArgStyles {
         }
         match style {
             Style::Str if f.is_string() => match f.bytes(data) {
+                // The kernel records a string it could not read (a fault)
+                // with length 0 (an empty one still has its NUL) and
+                // prints it as (fault).
+                Some([]) if is_dynamic(f) => out.push_str("(fault)"),
                 Some(b) => write_quoted_bytes(b, out),
                 None => out.push_str("(fault)"),
             },
@@ -170,6 +174,10 @@ impl ArgStyles {
                 .map(|c| scalar_json(st, uint(c), elem))
                 .collect();
         }
+        if is_dynamic(f) && f.bytes(data).is_some_and(|b| b.is_empty()) {
+            // A fault (see `write_value`).
+            return serde_json::Value::Null;
+        }
         match (style.map(|s| s.0), f.value(data)) {
             (_, Some(Value::Str(s))) => json!(s),
             (Some(st), Some(v)) if v.as_u64().is_some() => {
@@ -182,6 +190,12 @@ impl ArgStyles {
             (_, None) => serde_json::Value::Null,
         }
     }
+}
+
+/// Whether a field's data is elsewhere in the record (`__data_loc`,
+/// `__rel_loc`): strings of probes.
+fn is_dynamic(f: &Field) -> bool {
+    matches!(f.kind, FieldKind::DataLoc | FieldKind::RelLoc)
 }
 
 /// Element size of an array argument, from its type (`u8`, `x16`, `s32`).
@@ -356,6 +370,22 @@ mod tests {
         let mut v = String::new();
         st.write_value(fmt.field("f").unwrap(), &d, &mut v);
         assert_eq!(v, "\"/dev/null\"");
+        // A string the kernel could not read has length 0.
+        let mut faulted = d.clone();
+        faulted[16..20].copy_from_slice(&24u32.to_ne_bytes());
+        let mut v = String::new();
+        st.write_value(fmt.field("f").unwrap(), &faulted, &mut v);
+        assert_eq!(v, "(fault)");
+        assert_eq!(
+            st.json(fmt.field("f").unwrap(), &faulted),
+            serde_json::Value::Null
+        );
+        // An empty one still has its NUL.
+        faulted[16..20].copy_from_slice(&(24u32 | (1 << 16)).to_ne_bytes());
+        faulted[24] = 0;
+        let mut v = String::new();
+        st.write_value(fmt.field("f").unwrap(), &faulted, &mut v);
+        assert_eq!(v, "\"\"");
         // A field the print format does not name keeps the generic form.
         let mut v = String::new();
         ArgStyles::default().write_value(fmt.field("mode").unwrap(), &d, &mut v);

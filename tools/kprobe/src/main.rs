@@ -39,7 +39,7 @@ use agg::{ByKey, HistOf, ProbeAgg};
 use clap::Parser;
 use ftrace_common::cli::{self, CommonArgs};
 use ftrace_common::dynevent::{ProbeDef, ProbeGroup, ProbeKind};
-use ftrace_common::format::{EventFormat, Field};
+use ftrace_common::format::{EventFormat, Field, FieldKind};
 use ftrace_common::instance::Instance;
 use ftrace_common::output::{Log2Hist, Output};
 use ftrace_common::probeargs::ArgStyles;
@@ -490,6 +490,12 @@ fn make_agg(name: &str, fmt: &EventFormat, p: &Planned, args: &Args) -> Result<P
     }
     if let Some((field, force_signed)) = &p.hist_field {
         let f = fmt.require(field)?.clone();
+        if !matches!(f.kind, FieldKind::Scalar) {
+            return Err(Error::usage(format!(
+                "--hist {field}: the argument {field} of probe {name} is not a number ({}); give it a numeric type, e.g. {field}=%di:u64",
+                f.ctype
+            )));
+        }
         let signed = f.signed || *force_signed;
         a.hist = Some(HistOf {
             field: f,
