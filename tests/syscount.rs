@@ -108,6 +108,54 @@ fn exactly_a_million_getppid_calls_of_one_process() {
 }
 
 #[test]
+fn one_thread_with_tid() {
+    require_tracing!(RawSyscalls, Instances);
+    let n = 30_000u64;
+    let mut w = Workload::waiting(&["getppid", &n.to_string()]);
+    let tid = w.pid().to_string();
+    let mut t = ToolRun::start("syscount", &["-c", "--tid", &tid]);
+    t.wait_ready();
+    w.go();
+    assert_eq!(w.wait(), n);
+    let f = t.finish(Duration::from_secs(60));
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(f.stderr.contains(&format!("of TID {tid}")), "{}", f.stderr);
+    assert_eq!(
+        by_syscall(&f.stdout).get("getppid"),
+        Some(&n),
+        "{}",
+        f.stdout
+    );
+    support::assert_nothing_left(f.pid);
+}
+
+#[test]
+fn a_thread_id_given_as_a_process_is_explained() {
+    require_tracing!(RawSyscalls, Instances);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let h = std::thread::spawn(move || {
+        // SAFETY: gettid has no preconditions.
+        tx.send(unsafe { libc::gettid() }).unwrap();
+        let _ = done_rx.recv();
+    });
+    let tid = rx.recv().unwrap().to_string();
+    let f = run("syscount", &["-c", "-p", &tid]);
+    done_tx.send(()).unwrap();
+    h.join().unwrap();
+    assert_eq!(f.code(), 2, "{}", f.stderr);
+    let me = std::process::id();
+    assert!(
+        f.stderr.contains(&format!(
+            "{tid} is a thread of process {me}: use -p {me}, or --tid {tid}"
+        )),
+        "{}",
+        f.stderr
+    );
+    support::assert_nothing_left(f.pid);
+}
+
+#[test]
 fn failed_calls_and_errno_filters() {
     require_tracing!(RawSyscalls, Instances);
     let n = 20_000u64;
