@@ -378,6 +378,63 @@ fn never_counts_itself() {
     support::assert_nothing_left(f.pid);
 }
 
+/// A 32-bit x86 program of three getpid() calls and exit(0), by hand:
+/// an ELF header, one program header, 30 bytes of code.
+fn tiny_i386_program(path: &std::path::Path) {
+    let mut code = Vec::new();
+    for _ in 0..3 {
+        code.extend_from_slice(&[0xb8, 20, 0, 0, 0, 0xcd, 0x80]); // mov eax, 20 (getpid); int 0x80
+    }
+    code.extend_from_slice(&[0xb8, 1, 0, 0, 0, 0x31, 0xdb, 0xcd, 0x80]); // exit(0)
+    let base: u32 = 0x0804_8000;
+    let total = 84 + code.len() as u32;
+    let mut f = vec![0x7f, b'E', b'L', b'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    for (v, n) in [
+        (2u32, 2),
+        (3, 2),
+        (1, 4),
+        (base + 84, 4),
+        (52, 4),
+        (0, 4),
+        (0, 4),
+    ] {
+        f.extend_from_slice(&v.to_le_bytes()[..n]);
+    }
+    for v in [52u16, 32, 1, 0, 0, 0] {
+        f.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [1u32, 0, base, base, total, total, 5, 0x1000] {
+        f.extend_from_slice(&v.to_le_bytes());
+    }
+    f.extend_from_slice(&code);
+    std::fs::write(path, f).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_32bit_program_is_called_out() {
+    require_tracing!(RawSyscalls, Instances);
+    require!(cfg!(target_arch = "x86_64"), "the test program is x86 code");
+    let dir = tempfile::tempdir().unwrap();
+    let prog = dir.path().join("tiny32");
+    tiny_i386_program(&prog);
+    let runs = std::process::Command::new(&prog)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    require!(
+        runs,
+        "this kernel runs no 32-bit programs (CONFIG_IA32_EMULATION)"
+    );
+    let f = run("syscount", &["-c", prog.to_str().unwrap()]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(f.stderr.contains("is a 32-bit program"), "{}", f.stderr);
+    // Its three getpid calls (i386 number 20) are counted, under number 20.
+    let rows = by_syscall(&f.stdout);
+    assert_eq!(rows.get("writev"), Some(&3), "{}", f.stdout);
+}
+
 #[test]
 fn json_summaries() {
     require_tracing!(RawSyscalls, Instances);

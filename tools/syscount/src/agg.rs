@@ -145,6 +145,11 @@ impl Agg {
         }
     }
 
+    /// The task IDs counted (with `by_task`).
+    pub fn tids(&self) -> impl Iterator<Item = i32> + '_ {
+        self.tasks.keys().copied()
+    }
+
     /// Forgets all counts (interval summaries).
     pub fn reset(&mut self) {
         self.tasks.clear();

@@ -4,7 +4,7 @@
 
 use crate::agg::{Agg, IdMap, Names};
 use crate::report::Report;
-use crate::tasks::Tasks;
+use crate::tasks::{self, Tasks};
 use ftrace_common::format::{EventFormat, Field};
 use ftrace_common::hist::HistTrigger;
 use ftrace_common::instance::Instance;
@@ -131,6 +131,12 @@ pub struct Counter<'t> {
     pub error: Option<Error>,
     pub warned: Vec<String>,
     pub lost_flagged: u64,
+    /// Tasks seen since the last summary.
+    pub seen: IdMap<i32, ()>,
+    /// The last task seen.
+    pub last_seen: i32,
+    /// Processes already checked for being 32-bit programs.
+    pub checked_32bit: std::collections::HashSet<i32>,
 }
 
 impl Counter<'_> {
@@ -173,8 +179,33 @@ impl Counter<'_> {
 
     pub fn print_summary(&mut self) -> Flow {
         let f = self.report.print(&self.agg, &mut self.tasks, &self.names);
+        self.warn_32bit();
         self.agg.reset();
         f
+    }
+
+    /// Says so once per process when a 32-bit program's calls were counted:
+    /// their numbers are the 32-bit ABI's (the kernel's raw_syscalls events
+    /// do not tell), so the names printed for them are wrong.
+    fn warn_32bit(&mut self) {
+        let mut tids: Vec<i32> = self.seen.keys().copied().collect();
+        tids.extend(self.agg.tids());
+        self.seen.clear();
+        self.last_seen = 0;
+        for tid in tids {
+            let tgid = self.tasks.tgid(tid);
+            if !self.checked_32bit.insert(tgid) {
+                continue;
+            }
+            if cfg!(target_pointer_width = "64") && tasks::is_32bit(tgid) == Some(true) {
+                let (_, comm) = self.tasks.resolve(tid);
+                eprintln!(
+                    "syscount: PID {tgid} ({comm}) is a 32-bit program: its system calls carry \
+                     the 32-bit ABI's numbers, counted here under the {} names of those numbers",
+                    self.names.table.arch
+                );
+            }
+        }
     }
 
     #[inline]
@@ -212,6 +243,12 @@ impl Counter<'_> {
 impl Sink for Counter<'_> {
     #[inline]
     fn event(&mut self, ev: &Event) -> Flow {
+        // Which tasks made calls, for the 32-bit check (consecutive events
+        // mostly come from one task: one map update per change).
+        if ev.pid != self.last_seen {
+            self.last_seen = ev.pid;
+            self.seen.insert(ev.pid, ());
+        }
         let d = &self.dec;
         if d.want_enter && ev.id == d.enter_id {
             let Some(nr) = d.enter_nr.i64(ev.data) else {

@@ -87,7 +87,8 @@ by count (by time with -L), largest last, as perf-tools' syscount sorts.
 
 Fields: SYSCALL: the system call's name, from a table generated from Linux 6.12's syscall \
 tables; a number the table does not know prints as [unknown: N] (syscount -l lists what it \
-knows, and what this kernel has beyond it). COMM: the task's name (for a task that exited, \
+knows, and what this kernel has beyond it). A 32-bit program's calls carry its own ABI's numbers (the \
+kernel's events do not tell them apart): syscount says so when it sees one. COMM: the task's name (for a task that exited, \
 its last name; a task that ran exec is named after the new program). PID: the process. \
 COUNT: calls made (taken at their entry); with -L, -x or -e calls completed (taken at \
 their return), failed calls being those that return -4095..-1. TIME and AVG (-L): total and \
@@ -328,6 +329,21 @@ fn syscount(args: Args) -> Result<Option<u8>> {
         Some((path, argv)) => Some(Child::spawn(path, argv)?),
         None => None,
     };
+    // A 32-bit program's calls are numbered by its own ABI: say so before
+    // printing names from the 64-bit table (also checked per summary for
+    // every process seen).
+    let is_32 = match (&plan.command, args.pid.or(args.tid)) {
+        (Some((path, _)), _) => tasks::elf_is_32bit(path),
+        (None, Some(p)) => tasks::is_32bit(p as i32),
+        _ => None,
+    };
+    if is_32 == Some(true) && cfg!(target_pointer_width = "64") {
+        eprintln!(
+            "syscount: this is a 32-bit program: its system calls carry the 32-bit ABI's numbers, \
+             counted here under the {} names of those numbers",
+            plan.table.arch
+        );
+    }
 
     // Setup, in a private instance that is removed when `inst` drops.
     // Counting needs no common clock (latency does), and in the kernel no
@@ -415,7 +431,14 @@ fn syscount(args: Args) -> Result<Option<u8>> {
         error: None,
         warned: Vec::new(),
         lost_flagged: 0,
+        seen: IdMap::default(),
+        last_seen: 0,
+        checked_32bit: Default::default(),
     };
+    // Already said above.
+    if let Some(p) = child.as_ref().map(|c| c.pid()).or(args.pid).or(args.tid) {
+        counter.checked_32bit.insert(p as i32);
+    }
     let mut last_check = Instant::now();
     let mut gone = false;
     let mut stop_when = || {

@@ -153,6 +153,30 @@ impl Tasks {
     }
 }
 
+/// Whether a process runs a 32-bit program (ELF class 1): on a 64-bit
+/// kernel its system calls carry the 32-bit ABI's numbers, which the
+/// native table names wrongly. `None` when it cannot be told (gone, a
+/// kernel thread).
+pub fn is_32bit(pid: i32) -> Option<bool> {
+    if pid <= 0 {
+        return None;
+    }
+    elf_is_32bit(std::path::Path::new(&format!("/proc/{pid}/exe")))
+}
+
+/// Whether a file is a 32-bit ELF program; `None` if it is no ELF file
+/// (a script) or cannot be read.
+pub fn elf_is_32bit(path: &std::path::Path) -> Option<bool> {
+    use std::io::Read;
+    let mut head = [0u8; 5];
+    let mut f = std::fs::File::open(path).ok()?;
+    f.read_exact(&mut head).ok()?;
+    if &head[..4] != b"\x7fELF" {
+        return None;
+    }
+    Some(head[4] == 1)
+}
+
 fn read_comm(tid: i32) -> Option<String> {
     if tid <= 0 {
         return None;
@@ -204,6 +228,16 @@ mod tests {
         let d = std::env::temp_dir().join(format!("syscount-test-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn we_are_not_a_32bit_program() {
+        assert_eq!(
+            is_32bit(std::process::id() as i32),
+            Some(cfg!(target_pointer_width = "32"))
+        );
+        assert_eq!(is_32bit(0), None);
+        assert_eq!(is_32bit(i32::MAX), None);
     }
 
     #[test]
