@@ -8,6 +8,7 @@ pub mod dynevent;
 pub mod error;
 pub mod errorlog;
 pub mod format;
+pub mod functions;
 pub mod glob;
 pub mod hist;
 pub mod instance;
