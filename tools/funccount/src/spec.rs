@@ -1,0 +1,255 @@
+//! What to count: the patterns on the command line.
+//!
+//! - `vfs_*`, `k:vfs_*` or `p:vfs_*`: kernel functions, matched against
+//!   `available_filter_functions`.
+//! - `t:SYSTEM:EVENT`: tracepoints (`t:syscalls:sys_enter_*`, `t:block:*`).
+//! - `u:TARGET:FUNC`: user functions of a program or library
+//!   (`u:libc:malloc`, `u:/usr/bin/bash:read*`).
+//!
+//! Names are globs (`*`, `?`, `[...]`) or, with `-r`, regular expressions
+//! matched anywhere in the name (anchor them with `^` and `$`).
+
+use ftrace_common::glob::{self, Glob};
+use ftrace_common::{Error, Result};
+
+/// Matches names: a glob (whole name) or a regular expression.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// A shell-style glob; without glob characters, one exact name.
+    Glob(Glob),
+    /// A regular expression, found anywhere in the name.
+    Regex(regex::Regex),
+}
+
+impl Matcher {
+    /// Compiles `text` as a regex (`regex` true) or a glob.
+    pub fn new(text: &str, regex: bool) -> Result<Matcher> {
+        if text.is_empty() {
+            return Err(Error::usage("an empty pattern matches nothing"));
+        }
+        if regex {
+            regex::RegexBuilder::new(text)
+                .size_limit(1 << 20)
+                .build()
+                .map(Matcher::Regex)
+                .map_err(|e| {
+                    Error::usage(format!(
+                        "'{text}' is not a regular expression: {}",
+                        e.to_string().lines().last().unwrap_or("")
+                    ))
+                })
+        } else {
+            Glob::new(text).map(Matcher::Glob)
+        }
+    }
+
+    /// Whether `name` matches.
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            Matcher::Glob(g) => g.matches(name),
+            Matcher::Regex(r) => r.is_match(name),
+        }
+    }
+
+    /// Whether this can match more than one name.
+    pub fn is_pattern(&self) -> bool {
+        match self {
+            Matcher::Glob(g) => glob::is_glob(g.as_str()),
+            Matcher::Regex(_) => true,
+        }
+    }
+}
+
+/// One pattern of the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spec {
+    /// Kernel functions.
+    Kernel {
+        /// The name pattern.
+        pattern: String,
+    },
+    /// Tracepoints.
+    Tracepoint {
+        /// The system pattern (`syscalls`, `*`).
+        system: String,
+        /// The event pattern.
+        event: String,
+    },
+    /// User functions.
+    User {
+        /// The program or library, as uprobe takes it (`libc`, `bash`,
+        /// `/path/to/file`).
+        target: String,
+        /// The function pattern.
+        func: String,
+    },
+}
+
+impl Spec {
+    /// The pattern as the user wrote it (for messages).
+    pub fn text(&self) -> String {
+        match self {
+            Spec::Kernel { pattern } => pattern.clone(),
+            Spec::Tracepoint { system, event } => format!("t:{system}:{event}"),
+            Spec::User { target, func } => format!("u:{target}:{func}"),
+        }
+    }
+}
+
+fn check_chars(what: &str, s: &str) -> Result<()> {
+    if s.is_empty() {
+        return Err(Error::usage(format!("the {what} is empty")));
+    }
+    if let Some(c) = s.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Error::usage(format!(
+            "the {what} '{}' contains {c:?}: names have no spaces or control characters",
+            s.escape_debug()
+        )));
+    }
+    Ok(())
+}
+
+/// Parses one pattern.
+pub fn parse(text: &str) -> Result<Spec> {
+    check_chars("pattern", text)?;
+    let (prefix, rest) = match text.split_once(':') {
+        Some((p, r)) => (Some(p), r),
+        None => (None, text),
+    };
+    match prefix {
+        None => Ok(Spec::Kernel {
+            pattern: text.to_string(),
+        }),
+        Some("k" | "p" | "kprobe") => {
+            check_chars("function pattern", rest)?;
+            if rest.contains(':') {
+                return Err(Error::usage(format!(
+                    "'{text}': kernel module prefixes (MOD:FUNC) are not supported; give the function pattern alone"
+                )));
+            }
+            Ok(Spec::Kernel {
+                pattern: rest.to_string(),
+            })
+        }
+        Some("t" | "tracepoint") => {
+            let (system, event) = rest.split_once(':').ok_or_else(|| {
+                Error::usage(format!(
+                    "'{text}' is not a tracepoint pattern: give t:SYSTEM:EVENT, e.g. t:syscalls:sys_enter_read or t:block:*"
+                ))
+            })?;
+            check_chars("tracepoint system", system)?;
+            check_chars("tracepoint event", event)?;
+            if event.contains(':') {
+                return Err(Error::usage(format!(
+                    "'{text}' has too many ':' for t:SYSTEM:EVENT"
+                )));
+            }
+            Ok(Spec::Tracepoint {
+                system: system.to_string(),
+                event: event.to_string(),
+            })
+        }
+        Some("u" | "uprobe") => {
+            // The target may be a path with ':' in it: the function is
+            // after the last ':'.
+            let (target, func) = rest.rsplit_once(':').ok_or_else(|| {
+                Error::usage(format!(
+                    "'{text}' is not a user function pattern: give u:TARGET:FUNC, e.g. u:libc:malloc or u:/usr/bin/bash:read*"
+                ))
+            })?;
+            check_chars("program or library", target)?;
+            check_chars("user function pattern", func)?;
+            Ok(Spec::User {
+                target: target.to_string(),
+                func: func.to_string(),
+            })
+        }
+        Some(p) => Err(Error::usage(format!(
+            "'{text}': unknown prefix '{p}:'; write kernel functions as they are (vfs_*), tracepoints as t:{p}:{rest}, user functions as u:{p}:{rest}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_each_kind() {
+        assert_eq!(
+            parse("vfs_*").unwrap(),
+            Spec::Kernel {
+                pattern: "vfs_*".into()
+            }
+        );
+        assert_eq!(
+            parse("k:tcp_*").unwrap(),
+            Spec::Kernel {
+                pattern: "tcp_*".into()
+            }
+        );
+        assert_eq!(
+            parse("p:ksys_read").unwrap(),
+            Spec::Kernel {
+                pattern: "ksys_read".into()
+            }
+        );
+        assert_eq!(
+            parse("t:syscalls:sys_enter_*").unwrap(),
+            Spec::Tracepoint {
+                system: "syscalls".into(),
+                event: "sys_enter_*".into()
+            }
+        );
+        assert_eq!(
+            parse("u:libc:malloc").unwrap(),
+            Spec::User {
+                target: "libc".into(),
+                func: "malloc".into()
+            }
+        );
+        assert_eq!(
+            parse("u:/opt/a:b/lib.so:f*").unwrap(),
+            Spec::User {
+                target: "/opt/a:b/lib.so".into(),
+                func: "f*".into()
+            }
+        );
+        assert_eq!(parse("t:sched:*").unwrap().text(), "t:sched:*");
+    }
+
+    #[test]
+    fn refuses_bad_patterns() {
+        for bad in [
+            "", "x:y", "t:sched", "t::x", "t:a:b:c", "u:libc", "u::f", "u:libc:", "a b", "vfs\n",
+            "k:", "k:ext4:x",
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
+        assert!(parse("x:y").unwrap_err().message().contains("t:x:y"));
+    }
+
+    #[test]
+    fn matchers() {
+        let g = Matcher::new("vfs_*", false).unwrap();
+        assert!(g.matches("vfs_read") && !g.matches("xvfs_read") && g.is_pattern());
+        let e = Matcher::new("vfs_read", false).unwrap();
+        assert!(e.matches("vfs_read") && !e.matches("vfs_readv") && !e.is_pattern());
+        let r = Matcher::new("^vfs_(read|write)$", true).unwrap();
+        assert!(r.matches("vfs_read") && r.matches("vfs_write") && !r.matches("vfs_readv"));
+        let any = Matcher::new("read", true).unwrap();
+        assert!(any.matches("ksys_read") && any.matches("vfs_readv"));
+        assert!(Matcher::new("(", true).is_err());
+        assert!(Matcher::new("", false).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,40}", r in proptest::bool::ANY) {
+            let _ = parse(&s);
+            if let Ok(m) = Matcher::new(&s, r) { let _ = m.matches("vfs_read"); }
+        }
+    }
+}
