@@ -193,6 +193,46 @@ fn return_probe_shows_the_descriptors_the_child_got() {
 }
 
 #[test]
+fn task_names_follow_exec() {
+    require_tracing!(KprobeEvents, Instances);
+    let func = open_func();
+    let path = unique_path("exec", true);
+    let def = format!("p:{func} f=+0(%si):string");
+    let filter = format!("f == \"{path}\"");
+    let mut t = ToolRun::start("kprobe", &[&def, &filter]);
+    t.wait_ready();
+    // The shell opens the file, then becomes ftt-workload, which opens it
+    // twice: one PID, two names.
+    let script = format!(
+        "exec 3<'{path}'; exec '{}' open '{path}' 2",
+        support::workload_bin().display()
+    );
+    let out = std::process::Command::new("/bin/sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let f = t.stop();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let carrying = format!("f=\"{path}\"");
+    let lines: Vec<&str> = event_lines(&f, &func)
+        .into_iter()
+        .filter(|l| l.ends_with(&carrying))
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", f.stdout);
+    let who: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    let pid = who[0].rsplit('-').next().unwrap();
+    assert_eq!(who[0], format!("sh-{pid}"), "{lines:?}");
+    assert_eq!(who[1], format!("ftt-workload-{pid}"), "{lines:?}");
+    assert_eq!(who[2], format!("ftt-workload-{pid}"), "{lines:?}");
+    assert_no_probe_left(&f);
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
 fn pid_counts_only_that_child() {
     require_tracing!(KprobeEvents, Instances);
     let func = open_func();

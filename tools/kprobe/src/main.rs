@@ -412,6 +412,7 @@ fn kprobe(args: Args) -> Result<()> {
     for (name, _) in &created {
         inst.enable_event(group.group(), name)?;
     }
+    let exec_fmt = follow_execs(&mut inst);
     if signals::stop_requested() {
         return Ok(());
     }
@@ -433,6 +434,7 @@ fn kprobe(args: Args) -> Result<()> {
         aggs,
         aggregate,
         stack_fmt,
+        exec_fmt,
         syms: Syms::new(ksyms),
         comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
         json: args.json,
@@ -506,6 +508,30 @@ fn make_agg(name: &str, fmt: &EventFormat, p: &Planned, args: &Args) -> Result<P
         });
     }
     Ok(a)
+}
+
+/// Enables `sched:sched_process_exec` in the instance, where the kernel has
+/// it: task names come from /proc or the kernel's saved_cmdlines when a
+/// PID is first seen, and a process that forked (as its parent's name) and
+/// then exec'd would keep its parent's name. Its exec event renames it, in
+/// time order with the probes' events. Rare (one per exec), filtered by
+/// -p/-L like the probes.
+fn follow_execs(inst: &mut Instance) -> Option<(u16, Field)> {
+    let fmt = inst.event_format("sched", "sched_process_exec").ok()?;
+    let filename = fmt.field("filename")?.clone();
+    inst.enable_event("sched", "sched_process_exec").ok()?;
+    Some((fmt.id, filename))
+}
+
+/// The name the kernel gives a task that execs `filename`: its last
+/// component, cut to 15 bytes (TASK_COMM_LEN - 1).
+fn comm_after_exec(filename: &str) -> String {
+    let base = filename.rsplit('/').next().unwrap_or(filename);
+    let mut end = base.len().min(15);
+    while !base.is_char_boundary(end) {
+        end -= 1;
+    }
+    base[..end].to_string()
 }
 
 /// `Tracing kprobe NAME (p:NAME LOC ARGS) for PID N. Ctrl-C to end.`
@@ -648,6 +674,9 @@ struct Printer {
     aggs: Vec<ProbeAgg>,
     aggregate: bool,
     stack_fmt: Option<EventFormat>,
+    /// `sched:sched_process_exec` (its id and `filename`), to name a
+    /// process by what it runs from its exec on.
+    exec_fmt: Option<(u16, Field)>,
     syms: Syms,
     comms: CommCache,
     json: bool,
@@ -775,6 +804,15 @@ impl Sink for Printer {
         let Some(&i) = self.by_id.get(&ev.id) else {
             if self.stack_fmt.as_ref().map(|f| f.id) == Some(ev.id) {
                 return self.stack(ev);
+            }
+            if let Some((id, filename)) = &self.exec_fmt {
+                if *id == ev.id {
+                    if let Some(f) = filename.str(ev.data) {
+                        self.comms.set(ev.pid, &comm_after_exec(&f));
+                    }
+                    // With -s, a stack follows the exec event too.
+                    self.skip_stack = true;
+                }
             }
             return Flow::Continue;
         };
@@ -934,6 +972,18 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn names_after_exec() {
+        assert_eq!(comm_after_exec("/usr/bin/cat"), "cat");
+        assert_eq!(comm_after_exec("cat"), "cat");
+        assert_eq!(
+            comm_after_exec("/x/a-very-long-program-name"),
+            "a-very-long-pro"
+        );
+        assert_eq!(comm_after_exec("/x/ééééééééé"), "ééééééé");
+        assert_eq!(comm_after_exec(""), "");
     }
 
     #[test]
