@@ -1062,3 +1062,24 @@ fn buffer_size_is_the_kernels_unless_asked() {
     );
     clean(&t.stop());
 }
+
+#[test]
+fn a_traced_process_that_exits_ends_the_run() {
+    require_tracing!(UprobeEvents, Instances);
+    let mut w = Workload::waiting(&["call", "10"]);
+    let pid = w.pid().to_string();
+    let mut t = ToolRun::start("uprobe", &["-p", &pid, &wl_def('p', "ftt_exit", "")]);
+    t.wait_ready();
+    w.go();
+    w.wait();
+    // No signal: the run ends by itself, with every event of the process.
+    let f = t.finish(Duration::from_secs(30));
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert_eq!(events(&f, "ftt_exit").len(), 10);
+    assert!(
+        f.stderr.contains(&format!("process {pid} exited")),
+        "{}",
+        f.stderr
+    );
+    clean(&f);
+}

@@ -389,6 +389,9 @@ fn uprobe(args: Args) -> Result<()> {
         inst.enable_event(group.group(), name)?;
     }
     timing.mark("events enabled");
+    if signals::stop_requested() {
+        return Ok(());
+    }
     let mut reader = Reader::open(&inst)?;
     inst.start()?;
     timing.mark("armed");
@@ -421,15 +424,34 @@ fn uprobe(args: Args) -> Result<()> {
         left: args.max_events,
         line: String::new(),
     };
+    // With -p or -L, nothing can come once the process (thread) is gone.
+    let watched = args.pid.or(args.tid);
+    let mut gone = false;
+    let mut exited = || {
+        gone = watched.is_some_and(|p| !alive(p));
+        gone
+    };
     let summary = stream(
         &mut reader,
         &mut printer,
         StreamOpts {
             duration: args.duration,
             ordered: true,
+            stop_when: Some(&mut exited),
             ..StreamOpts::default()
         },
     )?;
+    if gone {
+        eprintln!(
+            "uprobe: {} {} exited; ending.",
+            if args.pid.is_some() {
+                "process"
+            } else {
+                "thread"
+            },
+            watched.unwrap_or(0)
+        );
+    }
 
     // Summary.
     timing.mark("stopped");
@@ -450,6 +472,17 @@ fn uprobe(args: Args) -> Result<()> {
     drop(group);
     timing.mark("probes removed");
     Ok(())
+}
+
+/// Whether a task still runs: it exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| !matches!(state, 'Z' | 'X')),
+        Err(_) => false,
+    }
 }
 
 /// The user's filter and ours, joined with `&&`.
