@@ -1083,3 +1083,64 @@ fn a_traced_process_that_exits_ends_the_run() {
     );
     clean(&f);
 }
+
+#[test]
+fn cpp_and_rust_functions_by_their_demangled_names() {
+    require_tracing!(UprobeEvents, Instances);
+    // Rust: the workload's `num`, called once after "go" in `call` mode.
+    let (f, _) = trace_calls(
+        3,
+        &[&format!(
+            "p:ftt_rs {}:ftt_workload::num",
+            support::workload_bin().display()
+        )],
+    );
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert_eq!(events(&f, "ftt_rs").len(), 1, "{}", f.stdout);
+    if !has("g++") {
+        support::skip("needs g++ for the C++ half");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("cart.cc");
+    std::fs::write(
+        &src,
+        r#"#include <cstdio>
+#include <cstdlib>
+namespace shop {
+struct Cart { int add(int x); };
+__attribute__((noinline)) int Cart::add(int x) { __asm__ volatile(""); return x + 1; }
+}
+int main(int argc, char **argv) {
+    long n = atol(argv[1]), acc = 0;
+    char line[16];
+    if (!fgets(line, sizeof line, stdin)) return 1;
+    shop::Cart c;
+    for (long i = 0; i < n; i++) acc += c.add((int)i);
+    printf("done %ld\n", n);
+    return acc == -1;
+}
+"#,
+    )
+    .unwrap();
+    let prog = dir.path().join("cart");
+    let st = Command::new("g++")
+        .args(["-O2", "-o"])
+        .arg(&prog)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let p = prog.to_str().unwrap();
+    let l = run("uprobe", &["-l", p, "shop::*"]);
+    assert_eq!(l.stdout.trim(), "shop::Cart::add(int)", "{}", l.stderr);
+    for (name, sym) in [
+        ("ftt_cxx1", "shop::Cart::add(int)"),
+        ("ftt_cxx2", "shop::Cart::add"),
+    ] {
+        let def = format!("p:{name} {p}:{sym} %si:s32");
+        let (ev, _, _) = probe_prog(&prog, &[], 250, &def, name, &prog);
+        assert_eq!(ev.len(), 250, "{sym}");
+        assert_eq!(arg(&ev[249], "arg1"), Some("249"), "{}", ev[249]);
+    }
+}

@@ -65,9 +65,10 @@ pub fn looks_like_arg(word: &str) -> bool {
     word.contains(['=', '%', '$']) || word.starts_with(['+', '-', '@', '\\'])
 }
 
-/// Splits into words at whitespace, keeping a parenthesised group together
-/// (a demangled C++ name such as `ns::f(int, char)` is one word). Returns
-/// each word with its byte offset.
+/// Splits into words at whitespace, keeping a group in parentheses or angle
+/// brackets together (a demangled C++ name such as
+/// `ns::f(int, char)` or `std::vector<int, std::allocator<int> >::push_back(int const&)`
+/// is one word). Returns each word with its byte offset.
 fn words(s: &str) -> Vec<(usize, &str)> {
     let mut out = Vec::new();
     let mut start = None;
@@ -83,8 +84,8 @@ fn words(s: &str) -> Vec<(usize, &str)> {
             start = Some(i);
         }
         match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
+            '(' | '<' => depth += 1,
+            ')' | '>' => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
@@ -307,6 +308,16 @@ mod tests {
         // Versions and parameter lists do not make a location an argument.
         let d = p("p:old libfoo:vfunc@V1");
         assert_eq!((d.name.as_deref(), &*d.symbol), (Some("old"), "vfunc@V1"));
+        let d =
+            p("p:v libstdc++:std::vector<int, std::allocator<int> >::push_back(int const&) %si");
+        assert_eq!(
+            d.symbol,
+            "std::vector<int, std::allocator<int> >::push_back(int const&)"
+        );
+        assert_eq!((d.name.as_deref(), &*d.target), (Some("v"), "libstdc++"));
+        assert_eq!(d.args, ["%si"]);
+        let d = p("p:libc:malloc %di if arg1 < 5");
+        assert_eq!(d.filter.as_deref(), Some("arg1 < 5"));
         let d = p("p:m ./prog:ns::f(int) +0(%di):u32");
         assert_eq!((d.name.as_deref(), &*d.symbol), (Some("m"), "ns::f(int)"));
         assert_eq!(d.args, ["+0(%di):u32"]);
