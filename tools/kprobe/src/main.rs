@@ -19,13 +19,14 @@
 //! REQUIREMENTS: kprobe events (CONFIG_KPROBE_EVENTS), tracefs (mounted by
 //! kprobe if needed), instances, root. Stacks (-s): CONFIG_STACKTRACE.
 //!
-//! OVERHEAD: a kprobe on a function's entry uses ftrace's call site where
-//! there is one (tens of ns); elsewhere, and for return probes, a
-//! breakpoint trap (about a microsecond). Every call of the function pays
-//! it, in every process, whatever -p or the filter keep. Probing a function
-//! called a million times a second costs a noticeable share of a CPU, and
-//! printing each event costs far more than recording it: filter, or count
-//! (-C, --hist).
+//! OVERHEAD: every call of a probed function pays for the probe, in every
+//! process, whatever -p or the filter keep: an ftrace call-site hook for a
+//! probe on a function's entry, a breakpoint trap for one at an offset and
+//! for return probes, plus the copy of the arguments into the buffer.
+//! Printing each event costs far more than recording it: for a function
+//! called thousands of times a second, filter, or count (-C, --hist), or
+//! limit the run (-d, -M). (Not measured here: the kernels with kprobes
+//! run under TCG emulation in tests/vm, where timings mean little.)
 //!
 //! WARNINGS: -F allows functions the kernel does not list as traceable and
 //! offsets past a function's end; the kernel still refuses addresses that
@@ -97,8 +98,10 @@ given: %di, +0(%si):string, $retval, mode=%cx:u16 (see the kernel's kprobetrace.
 The function is checked against available_filter_functions (or /proc/kallsyms) before \
 anything is created; -F skips the check. The FILTER uses the kernel's event filter \
 syntax on the argument names (e.g. 'file ~ \"*stat\"'). Several probes: give each with \
--e; a definition given with -e may end with `if FILTER`. Lost events are always \
-reported.",
+-e; a definition given with -e may end with `if FILTER`. A string argument the kernel \
+could not read (its page was not in memory) prints as (fault), as in the kernel's own \
+output; beware that the kernel's == and ~ filters let such events through. Lost events \
+are always reported.",
     after_help = EXAMPLES
 )]
 struct Args {
