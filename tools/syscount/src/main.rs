@@ -101,9 +101,11 @@ Overhead: every system call of the traced tasks is recorded; on this project's 2
 getppid loop ran 1.4-1.9x slower with raw_syscalls:sys_enter recorded at all (the \
 kernel's own cost, about 0.1 us a call) and about 2.2x slower while syscount read the \
 buffer, syscount using about 0.05 of a core per million calls a second, losing none \
-(bench-syscount). Counting in the kernel (hist triggers) costs each call a hash-table \
-update instead of a buffer write and syscount nothing while it runs: in a 6.1 guest the \
-loop ran 1.5x faster than with the buffer read.",
+(bench-syscount). Counting in the kernel (hist triggers) costs syscount nearly nothing \
+while it runs (a fifth to a third of its CPU with the buffer, in the 6.1 and 6.12 test \
+guests) and cannot fall behind, but each traced call pays a hash-table update instead of \
+a buffer write: in those (emulated) guests the loop ran at 0.8 to 1.5 times its rate with \
+the buffer read. --count-in buffer chooses the buffer.",
     override_usage = "syscount [-chvxLm] [-t top] [-e ERRNO] [-i secs] {-p PID|--tid TID|-d secs|command [args...]}",
     after_help = EXAMPLES
 )]
