@@ -233,7 +233,22 @@ fn plan(
     let mut files: HashMap<PathBuf, ElfFile> = HashMap::new();
     let mut out = Vec::new();
     for (def, filter) in defs {
-        let target = resolve_target(&def.target, pid)?;
+        let target = resolve_target(&def.target, pid).map_err(|e| {
+            let missing = def.target.contains('/') && !std::path::Path::new(&def.target).exists();
+            if pid.is_none() && missing {
+                // Perhaps a file only a container (another mount namespace)
+                // sees.
+                Error::new(
+                    e.kind(),
+                    format!(
+                        "{} If it is a file of a process in a container, add -p PID: the path is then looked up as that process sees it.",
+                        e.message()
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
         if !files.contains_key(&target.path) {
             let elf = ElfFile::open(&target.path)?.with_name(&target.display_path);
             files.insert(target.path.clone(), elf);
