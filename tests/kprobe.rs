@@ -251,6 +251,19 @@ fn pid_counts_only_that_child() {
         assert!(l.contains(&format!("-{pid} ")), "{l}");
     }
     assert!(f.stderr.contains(&format!("for PID {pid}")), "{}", f.stderr);
+
+    // -L: one thread (the workload's only one), with the same filter.
+    let mine = Workload::waiting(&["open", &path, "15"]);
+    let other = Workload::waiting(&["open", &path, "10"]);
+    let tid = mine.pid().to_string();
+    let f = trace_around(&["-L", &tid, &def, &filter], vec![(mine, 15), (other, 10)]);
+    let lines = event_lines(&f, &func);
+    assert_eq!(lines.len(), 15, "{}", f.stdout);
+    assert!(
+        lines.iter().all(|l| l.contains(&format!("-{tid} "))),
+        "{lines:?}"
+    );
+    assert!(f.stderr.contains(&format!("for TID {tid}")), "{}", f.stderr);
 }
 
 #[test]
