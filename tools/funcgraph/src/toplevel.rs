@@ -1,0 +1,466 @@
+//! The top level of tracefs, taken for one run where the kernel cannot run
+//! function_graph in an instance (Linux 6.1 and earlier: an instance lists
+//! only `function` and `nop` in its `available_tracers`).
+//!
+//! The top level is everyone's: funcgraph takes it only when nobody seems
+//! to use it (tracer `nop`, no function filters, no PID filter, no graph
+//! settings, the function profiler off) unless forced, and puts back every
+//! setting it changed:
+//!
+//! - a lock (`funcgraph-top.lock`, held for the whole run) keeps two
+//!   funcgraph runs off the top level at once: the second one refuses;
+//! - before each change, the record in the lock file gets the setting's
+//!   old value and the one about to be written, durably;
+//! - [`TopLevel`] restores every setting on drop, newest first (the
+//!   tracer goes back to `nop` before its filters are put back);
+//! - a run killed with SIGKILL cannot restore: the next funcgraph finds
+//!   the record with the lock free and restores each setting that still
+//!   holds the value the dead run wrote (and only those).
+
+use crate::lock::LockFile;
+use ftrace_common::functions;
+use ftrace_common::owner::Owner;
+use ftrace_common::tracefs::{self, Tracefs};
+use ftrace_common::{Error, ErrorKind, Result};
+use serde_json::json;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+/// How a setting is read and written back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// One value (`current_tracer`, `tracing_on`, `options/*`,
+    /// `max_graph_depth`, `tracing_thresh`).
+    Plain,
+    /// `trace_clock`: the selected clock, in brackets.
+    Clock,
+    /// `buffer_size_kb`: per-CPU KiB (`7 (expanded: 1408)` is 1408).
+    BufferKb,
+    /// `set_ftrace_pid` and co.: PIDs, `no pid` when empty.
+    Pids,
+    /// `set_graph_function` and co.: one function a line, empty when it
+    /// holds none.
+    Functions,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Plain => "plain",
+            Kind::Clock => "clock",
+            Kind::BufferKb => "buffer",
+            Kind::Pids => "pids",
+            Kind::Functions => "functions",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "plain" => Kind::Plain,
+            "clock" => Kind::Clock,
+            "buffer" => Kind::BufferKb,
+            "pids" => Kind::Pids,
+            "functions" => Kind::Functions,
+            _ => return None,
+        })
+    }
+}
+
+/// The value of a setting, in the form it is compared and written in.
+pub fn normalize(kind: Kind, text: &str) -> String {
+    match kind {
+        Kind::Plain => text.trim().to_string(),
+        Kind::Clock => text
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix('[').and_then(|w| w.strip_suffix(']')))
+            .unwrap_or("")
+            .to_string(),
+        Kind::BufferKb => {
+            let t = text.trim();
+            if let Some(i) = t.find("(expanded:") {
+                t[i + 10..].trim().trim_end_matches(')').trim().to_string()
+            } else {
+                t.split_whitespace().next().unwrap_or("").to_string()
+            }
+        }
+        Kind::Pids => {
+            let mut v: Vec<&str> = text
+                .split_whitespace()
+                .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
+                .collect();
+            v.sort_unstable();
+            v.join(" ")
+        }
+        Kind::Functions => {
+            let mut v = functions::parse_filter(text);
+            v.sort();
+            v.join("\n")
+        }
+    }
+}
+
+/// Reads a top-level setting in normalized form.
+pub fn current(tfs: &Tracefs, file: &str, kind: Kind) -> Result<String> {
+    Ok(normalize(kind, &tfs.read(file)?))
+}
+
+/// Writes a normalized value back.
+pub fn write_value(tfs: &Tracefs, file: &str, kind: Kind, value: &str) -> Result<()> {
+    let path = tfs.path(file);
+    match kind {
+        Kind::Functions => {
+            write_functions(&path, &value.lines().map(plain_name).collect::<Vec<_>>())
+        }
+        Kind::Pids if value.is_empty() => tracefs::write_file(&path, "", false),
+        _ => tracefs::write_file(&path, value, false),
+    }
+}
+
+/// The function name of a filter line (`name [module]` -> `name`).
+fn plain_name(line: &str) -> String {
+    line.split_whitespace().next().unwrap_or("").to_string()
+}
+
+/// Replaces a function-list file (`set_graph_function`, ...) with `tokens`
+/// (names or globs) through one open file: the kernel parses one token per
+/// `write()` and swaps the new list in when the file is closed, so readers
+/// never see it half written. No tokens: the file is emptied.
+pub fn write_functions(path: &std::path::Path, tokens: &[String]) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    for t in tokens.iter().filter(|t| !t.is_empty()) {
+        f.write_all(format!("{t} ").as_bytes()).map_err(|e| {
+            Error::new(
+                if e.raw_os_error() == Some(libc::EINVAL) {
+                    ErrorKind::Rejected
+                } else {
+                    ErrorKind::Io
+                },
+                format!("writing '{t}' to {}: {e}", path.display()),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Saved {
+    file: String,
+    kind: Kind,
+    original: String,
+    ours: String,
+}
+
+/// Why the top level looks in use; empty if it looks free.
+pub fn users(tfs: &Tracefs) -> Vec<String> {
+    let mut why = Vec::new();
+    let get = |f: &str, k: Kind| current(tfs, f, k).unwrap_or_default();
+    let tracer = get("current_tracer", Kind::Plain);
+    if !tracer.is_empty() && tracer != "nop" {
+        why.push(format!("the top-level tracer is '{tracer}'"));
+    }
+    for f in [
+        "set_ftrace_filter",
+        "set_ftrace_notrace",
+        "set_graph_function",
+        "set_graph_notrace",
+    ] {
+        let v = get(f, Kind::Functions);
+        if !v.is_empty() {
+            let names: Vec<&str> = v.lines().collect();
+            why.push(format!(
+                "{f} lists {} function{} ({}{})",
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                names.iter().take(3).copied().collect::<Vec<_>>().join(", "),
+                if names.len() > 3 { ", ..." } else { "" }
+            ));
+        }
+    }
+    for f in ["set_ftrace_pid", "set_ftrace_notrace_pid"] {
+        if tfs.exists(f) {
+            let v = get(f, Kind::Pids);
+            if !v.is_empty() {
+                why.push(format!("{f} holds PIDs {v}"));
+            }
+        }
+    }
+    for f in ["max_graph_depth", "tracing_thresh"] {
+        if tfs.exists(f) {
+            let v = get(f, Kind::Plain);
+            if !v.is_empty() && v != "0" {
+                why.push(format!("{f} is {v}"));
+            }
+        }
+    }
+    if tfs.exists("function_profile_enabled") && get("function_profile_enabled", Kind::Plain) == "1"
+    {
+        why.push("the function profiler is on (function_profile_enabled)".into());
+    }
+    why
+}
+
+/// The top level, held for this run; restores what it changed on drop.
+pub struct TopLevel {
+    tfs: Tracefs,
+    lock: LockFile,
+    owner: Owner,
+    saved: Vec<Saved>,
+    /// What was restored from a killed run at start, to report.
+    pub recovered: Option<String>,
+}
+
+const LOCK_NAME: &str = "funcgraph-top.lock";
+
+/// The value recorded for a function list before the kernel has shown what
+/// the written globs matched: restored whatever it holds then.
+const PENDING: &str = "\u{1}pending";
+
+fn record_text(owner: &Owner, saved: &[Saved]) -> String {
+    let list: Vec<serde_json::Value> = saved
+        .iter()
+        .map(|s| json!({"file": s.file, "kind": s.kind.name(), "original": s.original, "ours": s.ours}))
+        .collect();
+    json!({"owner": [owner.pid, owner.start, owner.pidns], "saved": list}).to_string()
+}
+
+fn parse_record(text: &str) -> Option<(u32, Vec<Saved>)> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let pid = v["owner"][0].as_u64()? as u32;
+    let mut saved = Vec::new();
+    for s in v["saved"].as_array()? {
+        saved.push(Saved {
+            file: s["file"].as_str()?.to_string(),
+            kind: Kind::parse(s["kind"].as_str()?)?,
+            original: s["original"].as_str()?.to_string(),
+            ours: s["ours"].as_str()?.to_string(),
+        });
+    }
+    Some((pid, saved))
+}
+
+/// Puts back the settings a record lists, newest first, where they still
+/// hold the value written by the run that made the record. Returns the
+/// files restored.
+fn restore(tfs: &Tracefs, saved: &[Saved], only_if_ours: bool) -> Vec<String> {
+    let mut done = Vec::new();
+    for s in saved.iter().rev() {
+        let now = current(tfs, &s.file, s.kind).unwrap_or_default();
+        if only_if_ours && now != s.ours && s.ours != PENDING {
+            continue;
+        }
+        if now == s.original {
+            continue;
+        }
+        match write_value(tfs, &s.file, s.kind, &s.original) {
+            Ok(()) => done.push(s.file.clone()),
+            Err(e) => eprintln!("funcgraph: warning: could not restore {}: {e}", s.file),
+        }
+    }
+    done
+}
+
+impl TopLevel {
+    /// Takes the top level: refuses (kind Busy) if another funcgraph holds
+    /// it, or if someone else seems to use it and `force` is off. Undoes
+    /// first what a killed funcgraph left.
+    pub fn acquire(tfs: &Tracefs, force: bool) -> Result<TopLevel> {
+        let mut lock = LockFile::open(LOCK_NAME)?;
+        if !lock.try_lock()? {
+            let who = parse_record(&lock.read())
+                .map(|(p, _)| format!("another funcgraph (PID {p})"))
+                .unwrap_or_else(|| "another funcgraph".into());
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!(
+                    "{who} is using the top-level function_graph tracer; this kernel runs function_graph only at the top level (not in instances), so one run at a time"
+                ),
+            ));
+        }
+        let mut recovered = None;
+        if let Some((pid, saved)) = parse_record(&lock.read()) {
+            let done = restore(tfs, &saved, true);
+            if !done.is_empty() {
+                recovered = Some(format!(
+                    "restored the top-level settings left by funcgraph PID {pid}, which did not end cleanly: {}",
+                    done.join(", ")
+                ));
+            }
+            lock.write("")?;
+        }
+        let why = users(tfs);
+        if !why.is_empty() && !force {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!(
+                    "the top level of tracefs seems in use ({}); this kernel runs function_graph only at the top level. Use -F to take it anyway (funcgraph puts every setting back afterwards)",
+                    why.join("; ")
+                ),
+            ));
+        }
+        Ok(TopLevel {
+            tfs: tfs.clone(),
+            lock,
+            owner: Owner::current(),
+            saved: Vec::new(),
+            recovered,
+        })
+    }
+
+    /// Sets a top-level file, recording its old value first. For
+    /// [`Kind::Functions`], `value` holds tokens (names or globs), one a
+    /// line.
+    pub fn set(&mut self, file: &str, kind: Kind, value: &str) -> Result<()> {
+        let original = current(&self.tfs, file, kind)?;
+        if !self.saved.iter().any(|s| s.file == file) {
+            // What the file will read after the write, for the record.
+            let ours = match kind {
+                Kind::Functions => PENDING.to_string(),
+                _ => normalize(kind, value),
+            };
+            self.saved.push(Saved {
+                file: file.to_string(),
+                kind,
+                original,
+                ours,
+            });
+            self.lock.write(&record_text(&self.owner, &self.saved))?;
+        }
+        let r = match kind {
+            Kind::Functions => {
+                let tokens: Vec<String> = value.lines().map(str::to_string).collect();
+                write_functions(&self.tfs.path(file), &tokens)
+            }
+            _ => write_value(&self.tfs, file, kind, value),
+        };
+        // The value as the kernel shows it (a list of functions from globs).
+        let now = current(&self.tfs, file, kind).unwrap_or_default();
+        if let Some(s) = self.saved.iter_mut().find(|s| s.file == file) {
+            s.ours = now;
+        }
+        self.lock.write(&record_text(&self.owner, &self.saved))?;
+        r
+    }
+
+    /// Puts everything back now (also done on drop).
+    pub fn release(&mut self) {
+        if !self.lock.locked() {
+            return;
+        }
+        restore(&self.tfs, &self.saved, false);
+        self.saved.clear();
+        let _ = self.lock.write("");
+        self.lock.unlock();
+    }
+}
+
+impl Drop for TopLevel {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_normalize() {
+        assert_eq!(normalize(Kind::Clock, "[local] global mono\n"), "local");
+        assert_eq!(normalize(Kind::Clock, "local global [mono]\n"), "mono");
+        assert_eq!(normalize(Kind::BufferKb, "7 (expanded: 1408)\n"), "1408");
+        assert_eq!(normalize(Kind::BufferKb, "8192\n"), "8192");
+        assert_eq!(normalize(Kind::Pids, "no pid\n"), "");
+        assert_eq!(normalize(Kind::Pids, "12\n3\n"), "12 3");
+        assert_eq!(
+            normalize(Kind::Functions, "#### all functions enabled ####\n"),
+            ""
+        );
+        assert_eq!(normalize(Kind::Functions, "b\na [m]\n"), "a [m]\nb");
+        assert_eq!(plain_name("a [m]"), "a");
+    }
+
+    fn fake_tracefs() -> (tempfile::TempDir, Tracefs) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("current_tracer"), "nop\n").unwrap();
+        std::fs::write(p.join("trace_clock"), "[local] mono\n").unwrap();
+        std::fs::write(
+            p.join("set_ftrace_filter"),
+            "#### all functions enabled ####\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("set_graph_function"),
+            "#### all functions enabled ####\n",
+        )
+        .unwrap();
+        std::fs::write(p.join("set_ftrace_pid"), "no pid\n").unwrap();
+        std::fs::write(p.join("tracing_thresh"), "0\n").unwrap();
+        let tfs = Tracefs::at(p);
+        (dir, tfs)
+    }
+
+    #[test]
+    fn takes_restores_and_recovers_from_a_killed_run() {
+        crate::lock::tests::test_lock_dir();
+        let (_d, tfs) = fake_tracefs();
+        assert!(users(&tfs).is_empty());
+        {
+            let mut t = TopLevel::acquire(&tfs, false).unwrap();
+            t.set("current_tracer", Kind::Plain, "function_graph")
+                .unwrap();
+            t.set("tracing_thresh", Kind::Plain, "5").unwrap();
+            assert_eq!(tfs.read("current_tracer").unwrap(), "function_graph");
+            // A second run is refused while this one holds it.
+            let e = TopLevel::acquire(&tfs, true).err().unwrap();
+            assert_eq!(e.kind(), ErrorKind::Busy);
+            assert!(e.message().contains("another funcgraph (PID"), "{e}");
+        }
+        assert_eq!(tfs.read("current_tracer").unwrap(), "nop");
+        assert_eq!(tfs.read("tracing_thresh").unwrap(), "0");
+
+        // Someone else's tracer: refused without -F, named.
+        std::fs::write(tfs.path("current_tracer"), "function\n").unwrap();
+        let e = TopLevel::acquire(&tfs, false).err().unwrap();
+        assert!(e.message().contains("'function'"), "{e}");
+        std::fs::write(tfs.path("current_tracer"), "nop\n").unwrap();
+
+        // A killed run: its record stays; the next run restores the
+        // settings that still hold its values, not the others.
+        let mut t = TopLevel::acquire(&tfs, false).unwrap();
+        t.set("current_tracer", Kind::Plain, "function_graph")
+            .unwrap();
+        t.set("tracing_thresh", Kind::Plain, "5").unwrap();
+        std::fs::write(tfs.path("tracing_thresh"), "7\n").unwrap();
+        t.lock.unlock();
+        t.saved.clear();
+        drop(t);
+        let t = TopLevel::acquire(&tfs, true).unwrap();
+        assert_eq!(tfs.read("current_tracer").unwrap(), "nop");
+        assert_eq!(tfs.read("tracing_thresh").unwrap(), "7\n");
+        assert!(t.recovered.as_deref().unwrap().contains("current_tracer"));
+    }
+
+    #[test]
+    fn records_parse_or_are_ignored() {
+        let o = Owner {
+            pid: 5,
+            start: 6,
+            pidns: 7,
+        };
+        let s = vec![Saved {
+            file: "x".into(),
+            kind: Kind::Pids,
+            original: "".into(),
+            ours: "1 2".into(),
+        }];
+        assert_eq!(parse_record(&record_text(&o, &s)), Some((5, s)));
+        assert_eq!(parse_record(""), None);
+        assert_eq!(parse_record("{\"owner\":1}"), None);
+    }
+}
