@@ -63,9 +63,28 @@ pub struct Instance {
     enabled: Vec<String>,
     filtered: Vec<String>,
     removed: bool,
+    /// A handle on the top-level buffer ([`Instance::top_level`]).
+    top: bool,
 }
 
 impl Instance {
+    /// A handle on the top level's buffer, for a tool that has taken the
+    /// top level (where the kernel cannot do what it needs in an instance)
+    /// and restores its settings itself: the reader and event calls work
+    /// on it as on an instance; dropping it disables the events it enabled
+    /// and clears the filters it set, and changes nothing else.
+    pub fn top_level(tfs: &Tracefs) -> Instance {
+        Instance {
+            tfs: tfs.clone(),
+            name: "(top level)".into(),
+            dir: tfs.root().to_path_buf(),
+            enabled: Vec::new(),
+            filtered: Vec::new(),
+            removed: false,
+            top: true,
+        }
+    }
+
     /// Creates `instances/ftrace-tools-<tool>-<owner>` with tracing off,
     /// the `mono` clock and `buffer_kb` KiB per CPU (default: see
     /// [`default_buffer_kb`]).
@@ -94,6 +113,7 @@ impl Instance {
             enabled: Vec::new(),
             filtered: Vec::new(),
             removed: false,
+            top: false,
         };
         inst.write("tracing_on", "0")?;
         let kb = match buffer_kb {
@@ -283,6 +303,16 @@ impl Instance {
     /// reports a failure on stderr instead.
     pub fn remove(&mut self) -> Result<()> {
         if self.removed {
+            return Ok(());
+        }
+        if self.top {
+            for rel in std::mem::take(&mut self.enabled).iter().rev() {
+                let _ = self.write(rel, "0");
+            }
+            for rel in std::mem::take(&mut self.filtered) {
+                let _ = self.write(&rel, "0");
+            }
+            self.removed = true;
             return Ok(());
         }
         let _ = self.write("tracing_on", "0");
