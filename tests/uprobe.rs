@@ -231,7 +231,7 @@ fn user_stacks_are_symbolized() {
     let (f, _) = trace_calls(3, &["-s", &wl_def('p', "ftt_stack", "")]);
     assert_eq!(events(&f, "ftt_stack").len(), 3, "{}", f.stdout);
     let frames = f.count(" => ftt_probe_target+0x0 (");
-    assert_eq!(frames, 3, "{}", f.stdout);
+    assert_eq!(frames, 3, "{}{}", f.stdout, f.stderr);
     clean(&f);
 }
 
@@ -912,6 +912,17 @@ fn rng() -> impl FnMut(u64) -> u64 {
     }
 }
 
+/// How soon a tool must exit after a signal: 1 s here; in the VM harness's
+/// guests (qemu without KVM, tens of times slower, on a shared host) each
+/// kernel step takes longer, and the bound is 10 s.
+fn exit_bound() -> Duration {
+    if std::env::var_os("FTRACE_TOOLS_IN_VM").is_some() {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_secs(1)
+    }
+}
+
 #[test]
 fn signals_at_random_moments_end_quickly_and_leave_nothing() {
     require_tracing!(UprobeEvents, Instances);
@@ -937,9 +948,9 @@ fn signals_at_random_moments_end_quickly_and_leave_nothing() {
             // Anywhere from before setup to well into tracing.
             std::thread::sleep(Duration::from_millis(r(150)));
             t.signal(sig);
-            let f = t.finish(Duration::from_secs(10));
+            let f = t.finish(Duration::from_secs(60));
             assert!(
-                f.exit_time < Duration::from_secs(1),
+                f.exit_time < exit_bound(),
                 "signal {sig}: took {:?}",
                 f.exit_time
             );

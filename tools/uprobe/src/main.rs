@@ -42,7 +42,7 @@ use ftrace_common::probeargs::ArgStyles;
 use ftrace_common::proc::{self, CommCache};
 use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
 use ftrace_common::sym::elf::{ElfFile, Resolved};
-use ftrace_common::sym::symbolize::UserSymbols;
+use ftrace_common::sym::symbolize::{Frame, UserSymbols};
 use ftrace_common::sym::target::{resolve_target, Target};
 use ftrace_common::tracefs::Tracefs;
 use ftrace_common::{caps, signals, sweep, Error, ErrorKind, Result};
@@ -435,6 +435,18 @@ fn uprobe(args: Args) -> Result<()> {
     if signals::stop_requested() {
         return Ok(());
     }
+    let mut users = UserSymbols::new();
+    if let (true, Some(pid)) = (args.stacks, pid) {
+        // Read the process's maps and symbols now, before recording starts,
+        // so that stacks of events it records just before it exits can
+        // still be symbolized.
+        let maps = ftrace_common::sym::maps::read_maps(std::path::Path::new("/proc"), Some(pid));
+        for m in maps.unwrap_or_default() {
+            if m.executable && m.is_file() {
+                users.lookup(pid, m.start);
+            }
+        }
+    }
     let mut reader = Reader::open(&inst)?;
     inst.start()?;
     timing.mark("armed");
@@ -445,17 +457,6 @@ fn uprobe(args: Args) -> Result<()> {
     if args.headers && !args.json {
         out.line("#            TASK-PID     CPU#   TIMESTAMP  FUNCTION");
         out.line("#               | |         |       |         |");
-    }
-    let mut users = UserSymbols::new();
-    if let (true, Some(pid)) = (args.stacks, pid) {
-        // Read the process's maps and symbols now, so that stacks of events
-        // it records just before it exits can still be symbolized.
-        let maps = ftrace_common::sym::maps::read_maps(std::path::Path::new("/proc"), Some(pid));
-        for m in maps.unwrap_or_default() {
-            if m.executable && m.is_file() {
-                users.lookup(pid, m.start);
-            }
-        }
     }
     let mut printer = Printer {
         out,
@@ -676,15 +677,19 @@ impl Printer {
         };
         let (tgid, addrs) = ftrace_common::stack::user_stack(sf, ev.data);
         let tgid = if tgid == 0 { ev.pid as u32 } else { tgid };
-        let frames: Vec<String> = addrs
+        let mut frames: Vec<Frame> = addrs.iter().map(|&a| self.users.lookup(tgid, a)).collect();
+        if !frames.is_empty() && frames.iter().all(|f| f.object.is_none()) {
+            // Maps read too early (before an exec, or before the libraries
+            // were loaded) and kept: read them again once.
+            self.users.forget(tgid);
+            frames = addrs.iter().map(|&a| self.users.lookup(tgid, a)).collect();
+        }
+        let frames: Vec<String> = frames
             .iter()
-            .map(|&a| {
-                let f = self.users.lookup(tgid, a);
-                match (&f.function, &f.object) {
-                    (Some(func), Some(obj)) => format!("{func}+{:#x} ({obj})", f.offset),
-                    (None, None) => format!("{a:#x} [unknown]"),
-                    _ => f.to_string(),
-                }
+            .map(|f| match (&f.function, &f.object) {
+                (Some(func), Some(obj)) => format!("{func}+{:#x} ({obj})", f.offset),
+                (None, None) => format!("{:#x} [unknown]", f.addr),
+                _ => f.to_string(),
             })
             .collect();
         if self.json {
