@@ -140,6 +140,98 @@ impl AddrNames {
     }
 }
 
+/// Counts by address, for the function tracer's events: millions a
+/// second, a few hundred distinct addresses. The last address hit is
+/// checked first (calls come in runs), then a multiplicative-hash table.
+#[derive(Debug)]
+pub struct IpCounts {
+    last: u64,
+    last_slot: usize,
+    /// (address, count); address 0 marks a free slot.
+    table: Vec<(u64, u64)>,
+    used: usize,
+    /// Counts of address 0 (never a function, but never lose an event).
+    zero: u64,
+}
+
+impl Default for IpCounts {
+    fn default() -> Self {
+        IpCounts {
+            last: 0,
+            last_slot: 0,
+            table: vec![(0, 0); 1024],
+            used: 0,
+            zero: 0,
+        }
+    }
+}
+
+impl IpCounts {
+    fn slot(&self, ip: u64) -> usize {
+        let mask = self.table.len() - 1;
+        let mut i = (ip.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & mask;
+        while self.table[i].0 != ip && self.table[i].0 != 0 {
+            i = (i + 1) & mask;
+        }
+        i
+    }
+
+    fn grow(&mut self) {
+        let size = self.table.len() * 2;
+        let old = std::mem::replace(&mut self.table, vec![(0, 0); size]);
+        for (ip, n) in old.into_iter().filter(|e| e.0 != 0) {
+            let i = self.slot(ip);
+            self.table[i] = (ip, n);
+        }
+        self.last = 0;
+    }
+
+    /// Counts one event at `ip`.
+    #[inline]
+    pub fn add(&mut self, ip: u64) {
+        if ip == self.last && ip != 0 {
+            self.table[self.last_slot].1 += 1;
+            return;
+        }
+        if ip == 0 {
+            self.zero += 1;
+            return;
+        }
+        let mut i = self.slot(ip);
+        if self.table[i].0 == 0 {
+            if (self.used + 1) * 2 > self.table.len() {
+                self.grow();
+                i = self.slot(ip);
+            }
+            self.table[i].0 = ip;
+            self.used += 1;
+        }
+        self.table[i].1 += 1;
+        self.last = ip;
+        self.last_slot = i;
+    }
+
+    /// Whether nothing was counted since the last [`IpCounts::take`].
+    pub fn is_empty(&self) -> bool {
+        self.zero == 0 && self.table.iter().all(|e| e.1 == 0)
+    }
+
+    /// The counts so far, by address, and starts again from zero (the
+    /// addresses stay in the table).
+    pub fn take(&mut self) -> Vec<(u64, u64)> {
+        let mut v: Vec<(u64, u64)> = self
+            .table
+            .iter_mut()
+            .filter(|e| e.1 > 0)
+            .map(|e| (e.0, std::mem::take(&mut e.1)))
+            .collect();
+        if self.zero > 0 {
+            v.push((0, std::mem::take(&mut self.zero)));
+        }
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +310,35 @@ mod tests {
             AddrNames::parse("", &wanted).lookup(0xffffffff81150d00),
             None
         );
+    }
+
+    #[test]
+    fn ip_counts_are_exact_and_grow() {
+        let mut c = IpCounts::default();
+        let mut want: HashMap<u64, u64> = HashMap::new();
+        let mut x = 12345u64;
+        for i in 0..200_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // 3000 distinct addresses (the table grows), runs of repeats,
+            // and address 0.
+            let ip = if i % 7 == 0 {
+                0
+            } else {
+                0xffff_ffff_8100_0000 + (x % 3000) * 16
+            };
+            for _ in 0..(i % 3) {
+                c.add(ip);
+                *want.entry(ip).or_insert(0) += 1;
+            }
+        }
+        let got: HashMap<u64, u64> = c.take().into_iter().collect();
+        assert_eq!(got, want);
+        assert!(c.is_empty());
+        assert!(c.take().is_empty());
+        c.add(7);
+        assert_eq!(c.take(), vec![(7, 1)]);
     }
 
     proptest! {

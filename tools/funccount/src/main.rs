@@ -35,7 +35,7 @@ mod profiler;
 mod spec;
 
 use clap::Parser;
-use counts::{AddrNames, Cumulative};
+use counts::{AddrNames, Cumulative, IpCounts};
 use ftrace_common::cli::{self, CommonArgs};
 use ftrace_common::dynevent::{ProbeDef, ProbeGroup, ProbeKind};
 use ftrace_common::functions::{self, FilterWrite, FunctionList, TraceableFunction};
@@ -187,9 +187,72 @@ impl Method {
     }
 }
 
-/// The order auto tries, cheapest first (measured by bench-funccount;
-/// see the README).
-const AUTO_ORDER: [Method; 3] = [Method::Profiler, Method::Tracer, Method::Kprobe];
+/// Up to this many functions, auto counts with kprobes: the least time
+/// added to each call, and no work in user space, but each probe costs
+/// attach and detach time (measured by bench-funccount; see the README).
+const KPROBE_AUTO_MAX: usize = 10;
+
+/// The order auto tries, cheapest first for the case (measured by
+/// bench-funccount; see the README). `only_functions`: no tracepoints or
+/// user functions, so nothing else needs the trace buffer.
+fn auto_order(pid: bool, only_functions: bool, functions: usize) -> Vec<Method> {
+    if pid {
+        // Only the tracer filters by process in the kernel; kprobes would
+        // write every hit to the buffer too, and cost more to attach.
+        vec![Method::Tracer, Method::Kprobe]
+    } else if only_functions && functions <= KPROBE_AUTO_MAX {
+        vec![Method::Kprobe, Method::Profiler, Method::Tracer]
+    } else {
+        vec![Method::Profiler, Method::Tracer, Method::Kprobe]
+    }
+}
+
+/// Creates a kprobe for each name. A name the kernel refuses (the kprobe
+/// blacklist, a function it cannot place) is an error with `strict`;
+/// otherwise it is left out with a warning. `Ok(None)`: interrupted.
+fn add_kprobes(
+    probes: &mut ProbeGroup,
+    names: &[String],
+    strict: bool,
+) -> Result<Option<Vec<(String, String)>>> {
+    let mut made = Vec::new();
+    let mut refused: Vec<String> = Vec::new();
+    let mut first_refusal = None;
+    for (i, name) in names.iter().enumerate() {
+        if stop() {
+            return Ok(None);
+        }
+        let def = ProbeDef {
+            kind: ProbeKind::Kprobe,
+            name: format!("fc{}_{i}", std::process::id()),
+            location: name.clone(),
+            args: Vec::new(),
+        };
+        match probes.add(&def) {
+            Ok(p) => made.push((p.name.clone(), name.clone())),
+            Err(e) if e.kind() == ErrorKind::Rejected => {
+                if strict {
+                    return Err(e);
+                }
+                refused.push(name.clone());
+                first_refusal.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if made.is_empty() {
+        return Err(first_refusal.unwrap_or_else(|| Error::rejected("no kprobe was accepted")));
+    }
+    if !refused.is_empty() {
+        eprintln!(
+            "funccount: the kernel refused kprobes on {} of the functions, which are not counted: {}{}",
+            refused.len(),
+            refused.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+            if refused.len() > 5 { ", ..." } else { "" }
+        );
+    }
+    Ok(Some(made))
+}
 
 fn main() -> ExitCode {
     let args = match cli::parse_or_exit::<Args>() {
@@ -385,7 +448,7 @@ struct BufferCounts {
     /// ftrace:function, by address.
     fn_id: Option<u16>,
     ip_offset: usize,
-    ips: HashMap<u64, u64>,
+    ips: IpCounts,
     /// Other events by id: slot in `names`/`counts`.
     slots: HashMap<u16, usize>,
     names: Vec<String>,
@@ -410,7 +473,7 @@ impl BufferCounts {
                     let o = self.ip_offset;
                     if let Some(b) = ev.data.get(o..o + 8) {
                         let ip = u64::from_ne_bytes(b.try_into().unwrap_or([0; 8]));
-                        *self.ips.entry(ip).or_insert(0) += 1;
+                        self.ips.add(ip);
                     }
                 } else if let Some(&s) = self.slots.get(&ev.id) {
                     self.counts[s] += 1;
@@ -443,7 +506,7 @@ impl Counter {
                 let wanted: HashSet<&str> = self.wanted.iter().map(String::as_str).collect();
                 AddrNames::parse(&text, &wanted)
             });
-            for (ip, n) in self.buf.ips.drain() {
+            for (ip, n) in self.buf.ips.take() {
                 let name = names
                     .lookup(ip)
                     .map(str::to_string)
@@ -518,6 +581,36 @@ impl Printer {
 
 fn stop() -> bool {
     signals::stop_requested()
+}
+
+/// How long each attach step took, for -v.
+struct Steps {
+    last: Instant,
+    done: Vec<(&'static str, f64)>,
+}
+
+impl Steps {
+    fn new() -> Steps {
+        Steps {
+            last: Instant::now(),
+            done: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, what: &'static str) {
+        let now = Instant::now();
+        self.done.push((what, (now - self.last).as_secs_f64()));
+        self.last = now;
+    }
+
+    fn text(&self) -> String {
+        let v: Vec<String> = self
+            .done
+            .iter()
+            .map(|(w, t)| format!("{w} {t:.2}"))
+            .collect();
+        v.join(", ")
+    }
 }
 
 /// Interrupted setup: the guards undo it; the run ends quietly.
@@ -599,17 +692,18 @@ fn funccount(args: Args) -> Result<()> {
     // Setup. Guards drop in reverse order: the reader, then the instance
     // (disabling its events), then the profiler, then the probes.
     let t_attach = Instant::now();
+    let mut steps = Steps::new();
     let mut probes = ProbeGroup::new(&tfs);
     let mut prof: Option<Profiler> = None;
     let mut method = None;
     let mut why_not: Vec<String> = Vec::new();
+    let only_functions = plan.tracepoints.is_empty() && plan.user.is_empty();
+    let kprobe_from_buffer = args.pid.is_some() || !only_functions;
+    // Kprobes made while choosing: event name -> function.
+    let mut kprobe_names: Vec<(String, String)> = Vec::new();
     if !plan.funcs.is_empty() {
         let order: Vec<Method> = match args.method {
-            MethodArg::Auto => AUTO_ORDER
-                .iter()
-                .copied()
-                .filter(|m| !(args.pid.is_some() && *m == Method::Profiler))
-                .collect(),
+            MethodArg::Auto => auto_order(args.pid.is_some(), only_functions, plan.names.len()),
             MethodArg::Profiler => vec![Method::Profiler],
             MethodArg::Tracer => vec![Method::Tracer],
             MethodArg::Kprobe => vec![Method::Kprobe],
@@ -627,6 +721,7 @@ fn funccount(args: Args) -> Result<()> {
                             Ok(()) => {
                                 prof = Some(p);
                                 method = Some(m);
+                                steps.mark("profiler");
                                 break;
                             }
                             Err(e) if interrupted(&e) => return Ok(()),
@@ -649,8 +744,24 @@ fn funccount(args: Args) -> Result<()> {
                         why_not.push(format!("kprobe: {why}"));
                         continue;
                     }
-                    method = Some(m);
-                    break;
+                    match add_kprobes(&mut probes, &plan.names, auto) {
+                        Ok(Some(names)) => {
+                            kprobe_names = names;
+                            method = Some(m);
+                            steps.mark("kprobes");
+                            break;
+                        }
+                        // Interrupted.
+                        Ok(None) => return Ok(()),
+                        Err(e) if auto && e.kind() == ErrorKind::Rejected => {
+                            why_not.push(format!(
+                                "kprobe: {}",
+                                e.message().lines().next().unwrap_or("")
+                            ));
+                            probes.remove_all()?;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 Method::Tracer => {
                     method = Some(m);
@@ -665,8 +776,6 @@ fn funccount(args: Args) -> Result<()> {
             )));
         }
     }
-    let kprobe_from_buffer =
-        args.pid.is_some() || !plan.tracepoints.is_empty() || !plan.user.is_empty();
     let buffered = method == Some(Method::Tracer)
         || (method == Some(Method::Kprobe) && kprobe_from_buffer)
         || !plan.tracepoints.is_empty()
@@ -687,6 +796,7 @@ fn funccount(args: Args) -> Result<()> {
                 keep_clock: true,
             },
         )?);
+        steps.mark("instance");
     }
     let mut counter = Counter {
         buf: BufferCounts::default(),
@@ -711,6 +821,7 @@ fn funccount(args: Args) -> Result<()> {
             Err(e) if interrupted(&e) => return Ok(()),
             Err(e) => return Err(e),
         };
+        steps.mark("filter");
         if let Some(pid) = args.pid {
             inst.set_option("function-fork", true)?;
             let tids = proc::threads(pid)?;
@@ -745,48 +856,13 @@ fn funccount(args: Args) -> Result<()> {
             return Ok(());
         }
         inst.write("current_tracer", "function")?;
+        steps.mark("tracer");
     }
     if method == Some(Method::Kprobe) {
         let inst = inst.as_mut().expect("an instance for kprobes");
-        let mut map = HashMap::new();
-        let mut ids = Vec::new();
-        let mut refused: Vec<String> = Vec::new();
-        let mut first_refusal = None;
-        for (i, name) in plan.names.iter().enumerate() {
-            if stop() {
-                return Ok(());
-            }
-            let def = ProbeDef {
-                kind: ProbeKind::Kprobe,
-                name: format!("fc{}_{i}", std::process::id()),
-                location: name.clone(),
-                args: Vec::new(),
-            };
-            match probes.add(&def) {
-                Ok(p) => {
-                    map.insert(p.name.clone(), name.clone());
-                    ids.push((p.group.clone(), p.name.clone(), name.clone()));
-                }
-                Err(e) if e.kind() == ErrorKind::Rejected => {
-                    refused.push(name.clone());
-                    first_refusal.get_or_insert(e);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        if map.is_empty() {
-            return Err(first_refusal.unwrap_or_else(|| Error::rejected("no kprobe was accepted")));
-        }
-        if !refused.is_empty() {
-            eprintln!(
-                "funccount: the kernel refused kprobes on {} of the functions, which are not counted: {}{}",
-                refused.len(),
-                refused.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
-                if refused.len() > 5 { ", ..." } else { "" }
-            );
-        }
+        let group = probes.group().to_string();
         if kprobe_from_buffer {
-            for (group, ev, func) in &ids {
+            for (ev, func) in &kprobe_names {
                 let id: u16 = tfs
                     .read(format!("events/{group}/{ev}/id"))?
                     .trim()
@@ -795,12 +871,14 @@ fn funccount(args: Args) -> Result<()> {
                 counter.buf.add_event(id, func.clone());
             }
         } else {
+            let map = kprobe_names.iter().cloned().collect();
             counter.kprobes = Some((Cumulative::default(), map));
         }
         if stop() {
             return Ok(());
         }
-        inst.write(format!("events/{}/enable", probes.group()), "1")?;
+        inst.write(format!("events/{group}/enable"), "1")?;
+        steps.mark("enable");
     }
     for (sys, ev) in &plan.tracepoints {
         let inst = inst.as_mut().expect("an instance for tracepoints");
@@ -851,8 +929,13 @@ fn funccount(args: Args) -> Result<()> {
     if let (Some(i), true) = (&inst, buffered) {
         i.start()?;
     }
+    steps.mark("start");
     verbose(args.verbose, || {
-        let mut s = format!("attached in {:.2} s", t_attach.elapsed().as_secs_f64());
+        let mut s = format!(
+            "attached in {:.2} s ({})",
+            t_attach.elapsed().as_secs_f64(),
+            steps.text()
+        );
         if let Some(m) = method {
             s.push_str(&format!(
                 "; kernel functions: {} ({})",
