@@ -941,11 +941,18 @@ fn signals_at_random_moments_end_quickly_and_leave_nothing() {
         libc::SIGPIPE,
     ] {
         for _ in 0..3 {
-            let t = ToolRun::start(
+            let mut t = ToolRun::start(
                 "uprobe",
                 &["-p", &pid, "r:ftt_sig libc:clock_nanosleep $retval"],
             );
-            // Anywhere from before setup to well into tracing.
+            // Anywhere from before setup to well into tracing. SIGPIPE only
+            // once the tool runs: a Rust program ignores SIGPIPE from its
+            // start until main installs handlers, so one sent by kill(1)
+            // in that first millisecond is lost (a closed pipe raises it
+            // on a write, always later).
+            if sig == libc::SIGPIPE {
+                t.wait_ready();
+            }
             std::thread::sleep(Duration::from_millis(r(150)));
             t.signal(sig);
             let f = t.finish(Duration::from_secs(60));
