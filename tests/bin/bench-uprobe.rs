@@ -276,6 +276,17 @@ fn rate(secs: f64, kind: char) -> Rate {
         }
         (n, text_lost)
     });
+    // The tool ends by itself when the workload exits (-p): sample its
+    // peak RSS while it runs.
+    let tool_pid = c.id();
+    let sampler = std::thread::spawn(move || {
+        let mut hwm = 0;
+        while let Some(kb) = vm_hwm_kb(tool_pid) {
+            hwm = hwm.max(kb);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        hwm
+    });
     let t0 = Instant::now();
     w.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let mut s = String::new();
@@ -284,12 +295,12 @@ fn rate(secs: f64, kind: char) -> Rate {
     let secs = t0.elapsed().as_secs_f64();
     let offered: u64 = s.trim().trim_start_matches("done ").parse().unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let hwm_kb = vm_hwm_kb(c.id()).unwrap_or(0);
     sigint(&c);
     let (received, _) = counter.join().unwrap();
     let mut rest = String::new();
     err.read_to_string(&mut rest).unwrap();
     c.wait().unwrap();
+    let hwm_kb = sampler.join().unwrap();
     let lost = rest
         .split("LOST ")
         .nth(1)
@@ -332,7 +343,7 @@ fn main() {
         let r = rate(secs, kind);
         println!(
             "    {}: calls {:>8} ({:.0}/s, {:.1} us each)  received {:>8}  lost {:>6} ({:.2}%)  RSS {} kB",
-            if kind == 'p' { "entry  p:" } else { "return r:" },
+            if kind == 'p' { "entry (p:) " } else { "return (r:)" },
             r.offered,
             r.offered as f64 / r.secs,
             r.secs * 1e6 / r.offered.max(1) as f64,
