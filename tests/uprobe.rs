@@ -912,16 +912,6 @@ fn rng() -> impl FnMut(u64) -> u64 {
     }
 }
 
-/// How soon a tool must exit after a signal: 1 s here; in the VM harness's
-/// guests (qemu without KVM, tens of times slower, on a shared host) each
-/// kernel step takes longer, and the bound is 10 s.
-fn exit_bound() -> Duration {
-    if std::env::var_os("FTRACE_TOOLS_IN_VM").is_some() {
-        Duration::from_secs(10)
-    } else {
-        Duration::from_secs(1)
-    }
-}
 
 #[test]
 fn signals_at_random_moments_end_quickly_and_leave_nothing() {
@@ -957,7 +947,7 @@ fn signals_at_random_moments_end_quickly_and_leave_nothing() {
             t.signal(sig);
             let f = t.finish(Duration::from_secs(60));
             assert!(
-                f.exit_time < exit_bound(),
+                f.exit_time < support::exit_bound(),
                 "signal {sig}: took {:?}",
                 f.exit_time
             );

@@ -31,7 +31,15 @@ pub fn run(tool: &str, body: impl FnOnce() -> Result<()>) -> ExitCode {
 
 /// Turns a clap parse error into exit status 2 (0 for `--help`/`--version`),
 /// printing clap's own message.
+///
+/// Installs the stop-signal handlers first: from the start of `main` a
+/// stop signal is noticed (Rust's runtime ignores SIGPIPE until then; the
+/// other stop signals would kill the process before any state exists).
 pub fn parse_or_exit<T: clap::Parser>() -> std::result::Result<T, ExitCode> {
+    if let Err(e) = crate::signals::install() {
+        eprintln!("cannot install signal handlers: {e}");
+        return Err(ExitCode::from(1));
+    }
     match T::try_parse() {
         Ok(v) => Ok(v),
         Err(e) => {

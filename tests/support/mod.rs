@@ -10,6 +10,17 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+/// How soon a tool must exit after a stop signal: 1 s on real hardware; in
+/// the VM harness's guests (qemu without KVM, tens of times slower, on a
+/// shared host) every kernel step takes longer, and the bound is 10 s.
+pub fn exit_bound() -> Duration {
+    if std::env::var_os("FTRACE_TOOLS_IN_VM").is_some() {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_secs(1)
+    }
+}
+
 /// How long a tool may take to say it is tracing (TCG guests are slow).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
