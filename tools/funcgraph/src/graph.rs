@@ -221,6 +221,12 @@ pub struct Config {
     pub max_depth: Option<u32>,
     /// Take switched-out time off durations.
     pub on_cpu: bool,
+    /// Record time stamps are one clock for all CPUs (`mono`): a call
+    /// that returns on another CPU than it was called on is timed from
+    /// them. The kernel's call and return times come from each CPU's own
+    /// clock (`trace_clock_local`), which need not agree across CPUs
+    /// (seen in the TCG guests: a migrated parent shorter than its child).
+    pub global_ts: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -235,6 +241,9 @@ struct Frame {
     shown: bool,
     /// The task's switched-out total at the call.
     off_at_entry: u64,
+    /// The CPU and time stamp of the entry record.
+    cpu: u32,
+    ts: u64,
 }
 
 #[derive(Debug, Default)]
@@ -461,6 +470,8 @@ impl Builder {
             scope,
             shown,
             off_at_entry: t.off_total,
+            cpu,
+            ts,
         });
         if shown {
             out.push(Out::Enter {
@@ -492,6 +503,11 @@ impl Builder {
             Some(top) if top.kdepth == ex.depth && top.func == ex.func => {
                 t.stack.pop();
                 if top.shown {
+                    let dur = if self.cfg.global_ts && at.cpu != top.cpu {
+                        at.ts.saturating_sub(top.ts)
+                    } else {
+                        ex.dur
+                    };
                     let off = if on_cpu {
                         // A task that returns is running: close any switch
                         // that was never seen to end.
@@ -503,7 +519,7 @@ impl Builder {
                         at,
                         depth: top.rel,
                         func: ex.func,
-                        dur: Some(ex.dur.saturating_sub(off)),
+                        dur: Some(dur.saturating_sub(off)),
                         end: End::Returned,
                         overrun: ex.overrun,
                         retval: ex.retval,
@@ -779,6 +795,46 @@ pub mod tests {
     }
 
     #[test]
+    fn a_call_that_moved_cpu_is_timed_by_the_global_clock() {
+        // Called on CPU 0 (its clock 1000 ns ahead), returned on CPU 1.
+        let recs = [
+            ent(10, 7, 0, 1, 0),
+            ent(11, 7, 0, 2, 1),
+            Rec::Exit {
+                cpu: 0,
+                ts: 300,
+                pid: 7,
+                func: 2,
+                depth: 1,
+                overrun: 0,
+                calltime: 1011,
+                rettime: 1300,
+                retval: None,
+            },
+            Rec::Exit {
+                cpu: 1,
+                ts: 320,
+                pid: 7,
+                func: 1,
+                depth: 0,
+                overrun: 0,
+                calltime: 1010,
+                rettime: 320,
+                retval: None,
+            },
+        ];
+        let cfg = Config {
+            global_ts: true,
+            ..Config::default()
+        };
+        assert_eq!(pic(&run(cfg, &recs)), ">1@0/7 >2@1/7 <2@1=289 <1@0=310");
+        assert_eq!(
+            pic(&run(Config::default(), &recs)),
+            ">1@0/7 >2@1/7 <2@1=289 <1@0=0"
+        );
+    }
+
+    #[test]
     fn on_cpu_time_leaves_out_switched_out_time() {
         let cfg = Config {
             on_cpu: true,
@@ -841,7 +897,7 @@ pub mod tests {
                 Rec::Entry { ts, .. } | Rec::Exit { ts, .. } | Rec::Switch { ts, .. } => *ts,
                 Rec::Lost { .. } => 0,
             });
-            let out = run(Config { max_depth: depth, on_cpu }, &sorted);
+            let out = run(Config { max_depth: depth, on_cpu, global_ts: on_cpu }, &sorted);
             let mut stacks: HashMap<TaskKey, Vec<(u32, FuncId)>> = HashMap::new();
             for o in &out {
                 match *o {

@@ -81,16 +81,58 @@ Examples:
     version,
     about = "Trace kernel function-call graphs, with durations",
     long_about = "Trace the graphs of kernel function calls below the given functions \
-(names or globs, as in available_filter_functions) with the function_graph tracer, and \
-print them in the kernel's own graph shape: CPU, duration, and each call indented by \
-depth, `func() {` ... `}`, or `func();` for a call with nothing shown inside. \
-Graphs are rebuilt per task from ftrace's binary buffer, so CPUs never mix, depth limits \
-and thresholds stay right, and lost events are marked where they cut a graph. \
-function_graph runs in a private instance where the kernel allows it (Linux 6.12 does; \
-set_graph_function is global there and is shared with other funcgraph runs); elsewhere \
-(Linux 6.1) at the top level, only when nobody seems to use it (-F overrides), with every \
-setting put back afterwards. Starting takes a few seconds on a real machine, more under \
-emulation: the kernel patches every traceable function.",
+(names or globs of traceable functions, as in available_filter_functions) with ftrace's \
+function_graph tracer, and print them in the kernel's own graph shape: CPU, duration, and \
+each call indented by depth, `func() {` ... `}`, or `func();` for a call with nothing \
+shown inside. The graphs are rebuilt from ftrace's binary buffer per task, not per CPU: \
+tasks running on several CPUs never mix, a task that moves to another CPU keeps its \
+graph, and depth limits, exclusions and thresholds stay right. Lost events are reported \
+(CPU:N [LOST n EVENTS]) and marked where they cut a graph; a call whose exit was lost has \
+no duration (nothing is made up). Starting takes seconds on a real machine, more under \
+emulation: the kernel patches every traceable function.
+
+Fields: CPU) the CPU that recorded the line. With -P, the task as comm-pid (the name cut \
+to 7 characters, as the kernel does). DURATION: the call's time from entry to return in \
+us, from the kernel's own call and return times, on `func();` and `}` lines; marks for \
+long calls: + over 10 us, ! over 100 us, # over 1 ms, * over 10 ms, @ over 100 ms, $ over \
+1 s. A parent's duration includes its children's. With -C, time the task spent switched \
+out (asleep or preempted) is left out. With -t, the time stamp (seconds of \
+CLOCK_MONOTONIC) of the line's record. When the lines of a CPU go from one task to \
+another, a banner names both, as in the kernel's text. With --json, one object per \
+graph: func, cpu, ts (ns), duration_ns (null when unknown), end (returned, exit lost, \
+entry lost, running), calls (nested), and pid and comm on the outermost call.
+
+Where it runs (as seen in the Debian kernels of tests/vm): on Linux 6.12 an instance \
+can run function_graph, and funcgraph runs it in its own instance (set_ftrace_pid, \
+function-fork and the buffer are the instance's). But set_graph_function, \
+set_graph_notrace, max_graph_depth and tracing_thresh exist only at the top level there, \
+and apply to every function_graph tracer: funcgraph adds its functions to \
+set_graph_function, shared with other funcgraph runs (each shows only its own graphs) \
+and taken out at the end, and refuses when someone else runs function_graph or has \
+functions in that list (-F adds them anyway). Depth limits and exclusions are then \
+applied by funcgraph (the kernel still records the hidden calls), and -C counts \
+switched-out time from sched_switch events in the instance. On Linux 6.1 an instance \
+offers only function and nop: funcgraph takes the top level, only when its tracer is \
+nop and no function filter, graph filter, PID filter, depth limit, threshold or the \
+function profiler is set (it names what it finds; -F takes it anyway), one funcgraph at \
+a time (a second one refuses), and puts every setting it changed back at the end, also \
+after SIGINT, SIGTERM, SIGHUP, SIGQUIT or a closed output; a run killed with SIGKILL is \
+undone by the next funcgraph. There the kernel applies -m (max_graph_depth), -x \
+(set_graph_notrace) and -C (the sleep-time option) itself. Using any tracer makes the \
+kernel allocate an unused top-level buffer (buffer_size_kb 7 (expanded: 1408) becomes \
+1410); -b resizes it for the run (written back afterwards, rounded by the kernel to whole \
+sub-buffers). --retval needs a kernel that records return values (Linux 6.5 or later \
+with CONFIG_FUNCTION_GRAPH_RETVAL): none of the test kernels does, and funcgraph says so.
+
+Requirements: root, tracefs (mounted if needed), a usable function tracer with \
+CONFIG_FUNCTION_GRAPH_TRACER and CONFIG_DYNAMIC_FTRACE.
+
+Overhead: every call and return of every function below the traced ones is recorded, \
+two events per call: the traced code runs many times slower while traced (perf-tools warns \
+of at least 50%), and a busy function produces millions of lines. Trace one process (-p), \
+cut the depth (-m) and keep to narrow functions. See bench-funcgraph and the README for \
+measured figures.",
+    override_usage = "funcgraph [-aCDhHPtT] [-m maxdepth] [-p PID] [-L TID] [-d secs] [-x FUNC]... [--threshold US] [--retval] [-j] [-F] [-b KB] funcstring...",
     after_help = EXAMPLES
 )]
 struct Args {
@@ -628,12 +670,17 @@ fn funcgraph(args: Args) -> Result<()> {
             {
                 t.set("trace_clock", Kind::Clock, instance::CLOCK)?;
             }
-            t.set("buffer_size_kb", Kind::BufferKb, &kb.to_string())
-                .map_err(|e| {
-                    e.context(format!(
-                        "cannot get a {kb} KiB per-CPU trace buffer (try a smaller -b)"
-                    ))
-                })?;
+            // The top level's buffer size is left alone unless asked: the
+            // kernel rounds sizes to whole sub-buffers, so an old size
+            // written back may not read the same.
+            if let Some(kb) = args.common.buffer_kb {
+                t.set("buffer_size_kb", Kind::BufferKb, &kb.to_string())
+                    .map_err(|e| {
+                        e.context(format!(
+                            "cannot get a {kb} KiB per-CPU trace buffer (try a smaller -b)"
+                        ))
+                    })?;
+            }
             for f in ["set_ftrace_filter", "set_ftrace_notrace"] {
                 if !toplevel::current(&tfs, f, Kind::Functions)?.is_empty() {
                     t.set(f, Kind::Functions, "")?;
@@ -717,6 +764,10 @@ fn funcgraph(args: Args) -> Result<()> {
         None
     };
     let dec = Decoder::new(&entry_fmt, &exit_fmt, switch_fmt.as_ref())?;
+    let mono = inst
+        .read("trace_clock")
+        .map(|c| c.contains(&format!("[{}]", instance::CLOCK)))
+        .unwrap_or(false);
     let mut reader = Reader::open(&inst)?;
     if stop() {
         return Ok(());
@@ -740,6 +791,9 @@ fn funcgraph(args: Args) -> Result<()> {
         builder: Builder::new(Config {
             max_depth,
             on_cpu: user_on_cpu,
+            // Where the kernel takes switched-out time off (the top level's
+            // sleep-time), its times must be kept.
+            global_ts: mono && !(place == Place::TopLevel && args.on_cpu),
         }),
         emitter: Emitter::new(EmitConfig {
             threshold: args.threshold,

@@ -249,13 +249,15 @@ fn parse_record(text: &str) -> Option<(u32, Vec<Saved>)> {
 fn restore(tfs: &Tracefs, saved: &[Saved], only_if_ours: bool) -> Vec<String> {
     let mut done = Vec::new();
     for s in saved.iter().rev() {
-        let now = current(tfs, &s.file, s.kind).unwrap_or_default();
-        if only_if_ours && now != s.ours && s.ours != PENDING {
-            continue;
+        if only_if_ours {
+            let now = current(tfs, &s.file, s.kind).unwrap_or_default();
+            if (now != s.ours && s.ours != PENDING) || now == s.original {
+                continue;
+            }
         }
-        if now == s.original {
-            continue;
-        }
+        // Written back even when it reads the same: an emptied PID list
+        // reads like none, but only a write gives back the kernel's
+        // "no pid".
         match write_value(tfs, &s.file, s.kind, &s.original) {
             Ok(()) => done.push(s.file.clone()),
             Err(e) => eprintln!("funcgraph: warning: could not restore {}: {e}", s.file),
