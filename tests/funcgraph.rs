@@ -317,7 +317,24 @@ fn open_path_graphs_are_whole_balanced_and_add_up() {
     let before = top_level();
     let path = scratch_file("open");
     let func = open_function();
-    let (f, made) = graph_pid(&["open", &path, "5"], &[func]);
+    // Two busy tasks meanwhile: the child is preempted and moves between
+    // CPUs, and its records interleave with theirs.
+    let mut w = Workload::waiting(&["open", &path, "5"]);
+    let pid = w.pid().to_string();
+    let mut t = ToolRun::start("funcgraph", &["-p", &pid, func]);
+    t.wait_ready();
+    let mut busy: Vec<Workload> = (0..2).map(|_| Workload::waiting(&["spin", "3"])).collect();
+    for b in &mut busy {
+        b.go();
+    }
+    w.go();
+    let made = w.wait();
+    let f = t.finish(Duration::from_secs(180));
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    support::assert_nothing_left(f.pid);
+    for b in busy {
+        b.wait();
+    }
     assert_eq!(made, 5);
     let gs = graphs_of(&f);
     assert_eq!(gs.len(), 5, "{}\n{}", f.stdout, f.stderr);

@@ -221,11 +221,11 @@ pub struct Config {
     pub max_depth: Option<u32>,
     /// Take switched-out time off durations.
     pub on_cpu: bool,
-    /// Record time stamps are one clock for all CPUs (`mono`): a call
-    /// that returns on another CPU than it was called on is timed from
-    /// them. The kernel's call and return times come from each CPU's own
-    /// clock (`trace_clock_local`), which need not agree across CPUs
-    /// (seen in the TCG guests: a migrated parent shorter than its child).
+    /// Record time stamps are one clock for all CPUs (`mono`). Durations
+    /// are the kernel's (return time - call time, from the CPU's own clock,
+    /// `trace_clock_local`); with this set, a call that returned on
+    /// another CPU, or whose kernel duration is shorter than a call shown
+    /// inside it, is timed from its records instead.
     pub global_ts: bool,
 }
 
@@ -244,6 +244,8 @@ struct Frame {
     /// The CPU and time stamp of the entry record.
     cpu: u32,
     ts: u64,
+    /// The longest duration shown for a call inside it so far.
+    longest_child: u64,
 }
 
 #[derive(Debug, Default)]
@@ -472,6 +474,7 @@ impl Builder {
             off_at_entry: t.off_total,
             cpu,
             ts,
+            longest_child: 0,
         });
         if shown {
             out.push(Out::Enter {
@@ -503,11 +506,6 @@ impl Builder {
             Some(top) if top.kdepth == ex.depth && top.func == ex.func => {
                 t.stack.pop();
                 if top.shown {
-                    let dur = if self.cfg.global_ts && at.cpu != top.cpu {
-                        at.ts.saturating_sub(top.ts)
-                    } else {
-                        ex.dur
-                    };
                     let off = if on_cpu {
                         // A task that returns is running: close any switch
                         // that was never seen to end.
@@ -515,11 +513,26 @@ impl Builder {
                     } else {
                         0
                     };
+                    let by_records = at.ts.saturating_sub(top.ts).saturating_sub(off);
+                    let mut dur = ex.dur.saturating_sub(off);
+                    if self.cfg.global_ts && (at.cpu != top.cpu || dur < top.longest_child) {
+                        // The kernel's times are one CPU's clock: a call
+                        // that returned elsewhere is timed by the records'
+                        // global clock. So is one that looks shorter than
+                        // a call inside it: an interrupt taken between its
+                        // return time and its exit record (seen in the
+                        // guests: irq frames recorded inside
+                        // finish_task_switch after its return time).
+                        dur = by_records;
+                    }
+                    if let Some(p) = t.stack.last_mut() {
+                        p.longest_child = p.longest_child.max(dur);
+                    }
                     out.push(Out::Exit {
                         at,
                         depth: top.rel,
                         func: ex.func,
-                        dur: Some(dur.saturating_sub(off)),
+                        dur: Some(dur),
                         end: End::Returned,
                         overrun: ex.overrun,
                         retval: ex.retval,
@@ -831,6 +844,39 @@ pub mod tests {
         assert_eq!(
             pic(&run(Config::default(), &recs)),
             ">1@0/7 >2@1/7 <2@1=289 <1@0=0"
+        );
+    }
+
+    #[test]
+    fn a_parent_never_shows_shorter_than_its_child() {
+        // finish_task_switch returns at 20 (its clock), then an interrupt
+        // runs before its exit is recorded at 400: the interrupt's frames
+        // come inside it, 300 long.
+        let recs = [
+            ent(10, 7, 0, 1, 0),
+            ent(11, 7, 0, 2, 1),
+            ent(30, 7, 0, 3, 2),
+            ext(330, 7, 0, 3, 2, 30),
+            Rec::Exit {
+                cpu: 0,
+                ts: 400,
+                pid: 7,
+                func: 2,
+                depth: 1,
+                overrun: 0,
+                calltime: 11,
+                rettime: 20,
+                retval: None,
+            },
+            ext(410, 7, 0, 1, 0, 10),
+        ];
+        let cfg = Config {
+            global_ts: true,
+            ..Config::default()
+        };
+        assert_eq!(
+            pic(&run(cfg, &recs)),
+            ">1@0/7 >2@1/7 >3@2/7 <3@2=300 <2@1=389 <1@0=400"
         );
     }
 

@@ -95,7 +95,11 @@ Fields: CPU) the CPU that recorded the line. With -P, the task as comm-pid (the 
 to 7 characters, as the kernel does). DURATION: the call's time from entry to return in \
 us, from the kernel's own call and return times, on `func();` and `}` lines; marks for \
 long calls: + over 10 us, ! over 100 us, # over 1 ms, * over 10 ms, @ over 100 ms, $ over \
-1 s. A parent's duration includes its children's. With -C, time the task spent switched \
+1 s. A parent's duration includes its children's. The times are the kernel's own call \
+and return times, read from one CPU's clock; a call that returned on another CPU, or \
+that those times make shorter than a call shown inside it (an interrupt taken between \
+its return and its record, seen in the test guests), is timed from its records' time \
+stamps instead (one clock for all CPUs). With -C, time the task spent switched \
 out (asleep or preempted) is left out. With -t, the time stamp (seconds of \
 CLOCK_MONOTONIC) of the line's record. When the lines of a CPU go from one task to \
 another, a banner names both, as in the kernel's text. With --json, one object per \
