@@ -52,6 +52,8 @@ fn top_level() -> BTreeMap<String, String> {
         "options/sleep-time",
         "options/function-fork",
         "options/funcgraph-irqs",
+        "events/sched/sched_process_exec/enable",
+        "events/sched/sched_switch/enable",
     ] {
         if let Ok(t) = std::fs::read_to_string(root.join(f)) {
             m.insert(f.to_string(), t);

@@ -14,9 +14,9 @@
 //!   early). A graph larger than the hold limit keeps its first items and
 //!   counts the rest.
 
+use crate::fast::FastMap;
 use crate::graph::{End, FuncId, Out, Site, TaskKey};
 use ftrace_common::reader::Flow;
-use std::collections::HashMap;
 
 /// One printable item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,8 +134,8 @@ struct Held {
 #[derive(Debug, Default)]
 pub struct Emitter {
     cfg: EmitConfig,
-    pending: HashMap<TaskKey, Out>,
-    held: HashMap<TaskKey, Held>,
+    pending: FastMap<TaskKey, Out>,
+    held: FastMap<TaskKey, Held>,
     /// Graphs left out by the threshold.
     pub below_threshold: u64,
     /// Graphs shown.

@@ -1,14 +1,15 @@
 //! Function addresses from the records, numbered and named once each
 //! (from `/proc/kallsyms`), with what the graph needs to know about them.
 
+use crate::fast::FastMap;
 use crate::graph::{Flags, FuncFlags, FuncId};
 use ftrace_common::sym::kallsyms::KernelSymbols;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// The functions seen so far.
 pub struct Funcs {
     syms: KernelSymbols,
-    ids: HashMap<u64, FuncId>,
+    ids: FastMap<u64, FuncId>,
     names: Vec<String>,
     flags: Vec<FuncFlags>,
     roots: HashSet<String>,
@@ -21,7 +22,7 @@ impl Funcs {
     pub fn new(syms: KernelSymbols, roots: HashSet<String>, excluded: HashSet<String>) -> Funcs {
         Funcs {
             syms,
-            ids: HashMap::new(),
+            ids: FastMap::default(),
             names: Vec::new(),
             flags: Vec::new(),
             roots,

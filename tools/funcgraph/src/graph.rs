@@ -25,6 +25,8 @@
 //!   the middle of a graph there carries a [`Out::Gap`] mark: calls may be
 //!   missing at that point.
 
+use crate::fast::FastMap;
+#[cfg(test)]
 use std::collections::HashMap;
 
 /// The most levels one call may sit below its parent (the kernel's depths
@@ -267,7 +269,7 @@ struct Task {
 #[derive(Debug, Default)]
 pub struct Builder {
     cfg: Config,
-    tasks: HashMap<TaskKey, Task>,
+    tasks: FastMap<TaskKey, Task>,
     /// Some events were lost in this run.
     lost_seen: bool,
 }

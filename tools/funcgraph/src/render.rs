@@ -15,8 +15,8 @@
 //! `------` banner names both.
 
 use crate::emit::Line;
+use crate::fast::FastMap;
 use crate::graph::{End, FuncId, Out, Site};
-use std::collections::HashMap;
 use std::fmt::Write;
 
 /// Which columns and comments to print.
@@ -78,17 +78,22 @@ pub fn mark(ns: u64) -> char {
 pub fn duration(ns: u64, out: &mut String) {
     let us = ns / 1000;
     let rem = ns % 1000;
-    let us_str = us.to_string();
-    let mut len = us_str.len();
-    out.push_str(&us_str);
+    let start = out.len();
+    let _ = write!(out, "{us}");
+    let mut len = out.len() - start;
     if len < 7 {
         // The kernel prints "%03lu" into a buffer of min(5, 8 - len) bytes.
-        let keep = (8 - len - 1).min(4);
-        let ns_str = format!("{rem:03}");
-        let ns_str = &ns_str[..keep.min(ns_str.len())];
+        let keep = (7 - len).min(3);
+        let digits = [
+            b'0' + (rem / 100) as u8,
+            b'0' + (rem / 10 % 10) as u8,
+            b'0' + (rem % 10) as u8,
+        ];
         out.push('.');
-        out.push_str(ns_str);
-        len += ns_str.len() + 1;
+        for d in &digits[..keep] {
+            out.push(*d as char);
+        }
+        len += keep + 1;
     }
     out.push_str(" us ");
     for _ in len..8 {
@@ -123,6 +128,29 @@ pub fn retval_text(v: u64) -> String {
     }
 }
 
+/// ` N) `: the CPU right-aligned in `width` digits.
+fn cpu_column(cpu: u32, width: usize, out: &mut String) {
+    let mut digits = [0u8; 10];
+    let mut n = cpu;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push(' ');
+    for _ in (digits.len() - i)..width {
+        out.push(' ');
+    }
+    for d in &digits[i..] {
+        out.push(*d as char);
+    }
+    out.push_str(") ");
+}
+
 /// Names for functions and tasks.
 pub trait Names {
     /// A function's name as the kernel prints it (`name` or `name [module]`).
@@ -135,7 +163,7 @@ pub trait Names {
 pub struct Text {
     cols: Columns,
     cpu_width: usize,
-    last_pid: HashMap<u32, i32>,
+    last_pid: FastMap<u32, i32>,
 }
 
 impl Text {
@@ -145,7 +173,7 @@ impl Text {
         Text {
             cols,
             cpu_width,
-            last_pid: HashMap::new(),
+            last_pid: FastMap::default(),
         }
     }
 
@@ -154,7 +182,7 @@ impl Text {
         if let Some(prev) = self.last_pid.insert(at.cpu, pid) {
             if prev != pid {
                 out.push_str(" ------------------------------------------\n");
-                let _ = write!(out, " {:>w$}) ", at.cpu, w = self.cpu_width);
+                cpu_column(at.cpu, self.cpu_width, out);
                 proc_column(&names.comm(prev), prev, out);
                 out.push_str(" => ");
                 proc_column(&names.comm(pid), pid, out);
@@ -169,7 +197,7 @@ impl Text {
                 (at.ts % 1_000_000_000) / 1000
             );
         }
-        let _ = write!(out, " {:>w$}) ", at.cpu, w = self.cpu_width);
+        cpu_column(at.cpu, self.cpu_width, out);
         if self.cols.proc {
             proc_column(&names.comm(pid), pid, out);
             out.push_str(" | ");
@@ -192,8 +220,12 @@ impl Text {
     }
 
     fn indent(depth: u32, out: &mut String) {
-        for _ in 0..depth * 2 {
-            out.push(' ');
+        const SPACES: &str = "                                                                ";
+        let mut n = depth as usize * 2;
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            out.push_str(&SPACES[..k]);
+            n -= k;
         }
     }
 
