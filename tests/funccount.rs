@@ -215,8 +215,11 @@ fn without_pid_counts_at_least_the_calls() {
     assert_eq!(f.code(), 0, "{}", f.stderr);
     let rows = last(&f);
     assert!(rows.get(func).copied().unwrap_or(0) >= n, "{}", f.stdout);
-    // A few functions, no -p: auto counts with kprobes where it can.
-    if support::has(Feature::KprobeEvents) {
+    // No -p: auto counts with the profiler where there is one, else (a
+    // few functions) with kprobes.
+    if support::has(Feature::FunctionProfiler) {
+        assert_eq!(method_of(&f), "profiler", "{}", f.stderr);
+    } else if support::has(Feature::KprobeEvents) {
         assert_eq!(method_of(&f), "kprobe", "{}", f.stderr);
     }
     support::assert_nothing_left(f.pid);
@@ -264,8 +267,8 @@ fn the_profiler_is_not_shared_a_second_run_counts_in_its_instance() {
     let before = top_level();
     let zero = zero_functions();
     let n = 2000u64;
-    // More functions than auto counts with kprobes (10): auto tries the
-    // profiler first.
+    // More functions than auto counts with kprobes (10): a run that
+    // cannot have the profiler falls back to the tracer.
     let many = ["*zero*"];
     let mut first = ToolRun::start("funccount", &many);
     first.wait_ready();

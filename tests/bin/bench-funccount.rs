@@ -126,13 +126,7 @@ impl Run {
     }
 
     /// Waits for the exit: (stdout, stderr, wall time since start).
-    fn finish(self) -> (String, String, Duration) {
-        let (out, err, wall, _) = self.finish_cpu();
-        (out, err, wall)
-    }
-
-    /// Like `finish`, with funccount's CPU time (user + system).
-    fn finish_cpu(mut self) -> (String, String, Duration, Duration) {
+    fn finish(mut self) -> (String, String, Duration) {
         let mut out = String::new();
         self.child
             .stdout
@@ -140,26 +134,29 @@ impl Run {
             .unwrap()
             .read_to_string(&mut out)
             .unwrap();
-        let mut status = 0;
-        // SAFETY: zeroed rusage is a valid value to be written into.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        loop {
-            // SAFETY: waiting for our own child with valid pointers.
-            let r = unsafe { libc::wait4(self.child.id() as i32, &mut status, 0, &mut ru) };
-            if r == self.child.id() as i32
-                || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)
-            {
-                break;
-            }
-        }
-        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        let _ = self.child.wait();
         let wall = self.started.elapsed();
         while let Ok(l) = self.err.recv_timeout(Duration::from_secs(5)) {
             self.err_text.push_str(&l);
             self.err_text.push('\n');
         }
-        (out, self.err_text, wall, tv(ru.ru_utime) + tv(ru.ru_stime))
+        (out, self.err_text, wall)
     }
+}
+
+/// A process's CPU time so far (user + system), from /proc/PID/stat.
+fn proc_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rfind(')').map(|i| &stat[i + 1..]).unwrap_or("");
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Duration::from_secs_f64(f.iter().sum::<u64>() as f64 / hz)
 }
 
 /// A number of seconds after `key` in funccount -v's stderr.
@@ -369,71 +366,101 @@ fn attach_detach(methods: &[&str], pats: &[(String, usize)], reps: usize) {
     }
 }
 
-fn slowdown(methods: &[&str], funcs: &[&str], secs: f64) {
+/// One traced run of the read loop: (reads/s, funccount CPU share while
+/// counting, counted calls, offered calls, lost), or the error line.
+fn traced_run(m: &str, funcs: &[&str], secs: f64) -> Result<(f64, f64, u64, u64, u64), String> {
+    let mut args = vec!["--method", m];
+    args.extend(funcs);
+    let mut r = Run::start(&args, Some(0));
+    if r.ready().is_none() {
+        let (_, err, _) = r.finish();
+        return Err(err.lines().last().unwrap_or("").to_string());
+    }
+    let t0 = Instant::now();
+    let cpu0 = proc_cpu(r.child.id());
+    let reads = go_and_wait(spin_read(secs, 1));
+    // funccount's CPU while counting (not attaching or detaching).
+    let cpu = proc_cpu(r.child.id()).saturating_sub(cpu0);
+    let during = t0.elapsed().as_secs_f64();
+    r.signal(libc::SIGINT);
+    let (out, err, _) = r.finish();
+    let counted: u64 = rows(&out)
+        .iter()
+        .filter(|(k, _)| funcs.contains(&k.as_str()))
+        .map(|(_, v)| v)
+        .sum();
+    Ok((
+        reads as f64 / secs,
+        cpu.as_secs_f64() / during,
+        counted,
+        reads * funcs.len() as u64,
+        lost(&err),
+    ))
+}
+
+fn slowdown(methods: &[&str], funcs: &[&str], secs: f64, reps: usize) {
     println!(
-        "2. A read loop (spin-read, CPU 1) while funccount (CPU 0) counts the {} functions each read calls ({})",
+        "2. A read loop (spin-read, CPU 1) while funccount (CPU 0) counts the {} functions each read calls ({}); {reps} rounds, each method right after an untraced run; medians",
         funcs.len(),
         funcs.join(" ")
     );
-    let base = go_and_wait(spin_read(secs, 1)) as f64 / secs;
-    println!("   untraced: {:.0} reads/s", base);
     println!(
-        "   {:<9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>5}",
-        "method",
-        "reads/s",
-        "slowdown",
-        "ns/call",
-        "fc cpu",
-        "total ns",
-        "offered",
-        "counted",
-        "lost"
+        "   {:<9} {:>10} {:>10} {:>9} {:>9} {:>8} {:>9}  exact",
+        "method", "untraced/s", "reads/s", "slowdown", "ns/call", "fc cpu", "total ns"
     );
     for m in methods {
-        let mut args = vec!["--method", m];
-        args.extend(funcs);
-        let mut r = Run::start(&args, Some(0));
-        if r.ready().is_none() {
-            let (_, err, _) = r.finish();
-            println!("   {m:<9} failed: {}", err.lines().last().unwrap_or(""));
+        let mut base = Vec::new();
+        let mut rate = Vec::new();
+        let mut slow = Vec::new();
+        let mut ns = Vec::new();
+        let mut cpu = Vec::new();
+        let mut total = Vec::new();
+        let mut exact = Vec::new();
+        let mut failed = None;
+        for _ in 0..reps {
+            let b = go_and_wait(spin_read(secs, 1)) as f64 / secs;
+            match traced_run(m, funcs, secs) {
+                Ok((r, c, counted, offered, lost)) => {
+                    let per = (1e9 / r - 1e9 / b) / funcs.len() as f64;
+                    let fc = c * 1e9 / (r * funcs.len() as f64);
+                    base.push(b);
+                    rate.push(r);
+                    slow.push(100.0 * (1.0 - r / b));
+                    ns.push(per);
+                    cpu.push(100.0 * c);
+                    total.push(per + fc);
+                    exact.push(if counted >= offered && lost == 0 {
+                        "yes".to_string()
+                    } else {
+                        format!("{counted}/{offered} lost {lost}")
+                    });
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failed {
+            println!("   {m:<9} failed: {e}");
             continue;
         }
-        let t0 = Instant::now();
-        let reads = go_and_wait(spin_read(secs, 1));
-        let during = t0.elapsed().as_secs_f64();
-        r.signal(libc::SIGINT);
-        let (out, err, _, cpu) = r.finish_cpu();
-        let rate = reads as f64 / secs;
-        let offered = reads * funcs.len() as u64;
-        let counted: u64 = rows(&out)
-            .iter()
-            .filter(|(k, _)| funcs.contains(&k.as_str()))
-            .map(|(_, v)| v)
-            .sum();
-        let added_ns = (1e9 / rate - 1e9 / base) / funcs.len() as f64;
-        // funccount's CPU over the whole run (setup included), per call.
-        let fc_ns = cpu.as_secs_f64() * 1e9 / offered.max(1) as f64;
+        let md = |v: &Vec<f64>| median(v.clone()).unwrap_or(0.0);
+        exact.dedup();
         println!(
-            "   {:<9} {:>10.0} {:>8.1}% {:>9.0} {:>8.0}% {:>9.0} {:>11} {:>11} {:>5}",
+            "   {:<9} {:>10.0} {:>10.0} {:>8.1}% {:>9.0} {:>7.0}% {:>9.0}  {}",
             m,
-            rate,
-            100.0 * (1.0 - rate / base),
-            added_ns,
-            100.0 * cpu.as_secs_f64() / during,
-            added_ns + fc_ns,
-            offered,
-            if counted >= offered {
-                format!("{counted}")
-            } else {
-                format!("{counted}!")
-            },
-            lost(&err)
+            md(&base),
+            md(&rate),
+            md(&slow),
+            md(&ns),
+            md(&cpu),
+            md(&total),
+            exact.join(", ")
         );
     }
-    println!("   ns/call: time the loop lost per counted call; fc cpu: funccount's own CPU (a share of one core, setup included); total ns: both per call.");
-    println!(
-        "   counted >= offered: without -p every process's reads count; ! marks a short count."
-    );
+    println!("   ns/call: time the loop lost per counted call; fc cpu: funccount's own CPU while counting (share of one core);");
+    println!("   total ns: both, per call; exact: every call of the loop counted (other processes' reads count too), none lost.");
 }
 
 fn rate_without_loss(funcs: &[&str], secs: f64) {
@@ -492,7 +519,7 @@ fn run_here(tfs: &Tracefs, secs: f64, reps: usize) {
         .filter(|f| has(f))
         .collect();
     funcs.extend(["read_zero", "read_iter_zero"].into_iter().find(|f| has(f)));
-    slowdown(&ms, &funcs, secs);
+    slowdown(&ms, &funcs, secs, reps);
     rate_without_loss(&funcs, secs);
 }
 

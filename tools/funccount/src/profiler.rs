@@ -79,6 +79,26 @@ pub fn read_counts(tfs: &Tracefs) -> Result<HashMap<String, u64>> {
     Ok(out)
 }
 
+/// `trace_stat/function*` prints names in 30 columns, cut there
+/// (`%-30.30s`).
+pub const STAT_NAME_WIDTH: usize = 30;
+
+/// The full name of a function as `trace_stat` shows it, from the names
+/// counted: a name cut at 30 characters is completed when one counted
+/// name starts with it; when several do, it is shown as `cut*` (their
+/// calls are added up there).
+pub fn full_name(shown: &str, counted: &[String]) -> String {
+    if shown.len() < STAT_NAME_WIDTH {
+        return shown.to_string();
+    }
+    let mut full = counted.iter().filter(|n| n.starts_with(shown));
+    match (full.next(), full.next()) {
+        (Some(one), None) => one.clone(),
+        (Some(_), Some(_)) => format!("{shown}*"),
+        (None, _) => shown.to_string(),
+    }
+}
+
 /// FNV-1a over the sorted, distinct filter lines: recorded before the
 /// filter is written, compared by a later run that restores.
 pub fn filter_hash(lines: &[String]) -> u64 {
@@ -412,6 +432,32 @@ mod tests {
         let plain = "  Function                               Hit\n  --------                               ---\n  ksys_read                                5\n";
         assert_eq!(parse_stat(plain), vec![("ksys_read".to_string(), 5)]);
         assert!(parse_stat("").is_empty());
+    }
+
+    #[test]
+    fn names_cut_at_30_columns_are_completed() {
+        let counted: Vec<String> = [
+            "ext4_convert_unwritten_io_end_vec",
+            "ext4_map_query_blocks.constprop.0",
+            "ext4_mb_scan_groups_linear.constprop.0",
+            "ext4_mb_scan_groups_linear.constprop.1",
+            "vfs_read",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            full_name("ext4_convert_unwritten_io_end_", &counted),
+            "ext4_convert_unwritten_io_end_vec"
+        );
+        assert_eq!(
+            full_name("ext4_mb_scan_groups_linear.con", &counted),
+            "ext4_mb_scan_groups_linear.con*"
+        );
+        assert_eq!(full_name("vfs_read", &counted), "vfs_read");
+        assert_eq!(
+            full_name("something_else_of_thirty_chars", &counted),
+            "something_else_of_thirty_chars"
+        );
     }
 
     #[test]
