@@ -245,10 +245,24 @@ fn a_closed_pipe_ends_the_run_with_status_0() {
         .spawn()
         .unwrap();
     let tool_pid = child.id();
-    // Read a few lines like `| head -3`, then close the pipe.
-    let out = child.stdout.take().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Let the workload go once tpoint says it is tracing (seconds in an
+    // emulated guest), then read a few lines like `| head -3` and close the
+    // pipe.
+    let err = child.stderr.take().unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if line.contains("Tracing") {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
+    ready_rx
+        .recv_timeout(support::READY_TIMEOUT)
+        .expect("tpoint did not start tracing");
     w.go();
+    let out = child.stdout.take().unwrap();
     {
         use std::io::BufRead;
         let mut r = std::io::BufReader::new(out);
@@ -265,7 +279,7 @@ fn a_closed_pipe_ends_the_run_with_status_0() {
             break s;
         }
         assert!(
-            t0.elapsed() < Duration::from_secs(5),
+            t0.elapsed() < support::exit_bound(),
             "tpoint kept running after its reader left"
         );
         std::thread::sleep(Duration::from_millis(5));

@@ -103,7 +103,17 @@ impl Instance {
     pub fn create_with(tfs: &Tracefs, tool: &str, opts: &InstanceOptions) -> Result<Instance> {
         let buffer_kb = opts.buffer_kb;
         crate::caps::require(tfs, crate::caps::Feature::Instances)?;
-        let name = Owner::current().instance_name(tool);
+        // A process may hold several instances at once (a tool that needs
+        // two, tests running in threads): the second and later get a
+        // sequence number in the tool part of the name.
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tool = if seq == 0 {
+            tool.to_string()
+        } else {
+            format!("{tool}-{seq}")
+        };
+        let name = Owner::current().instance_name(&tool);
         let dir = tfs.path("instances").join(&name);
         fs::create_dir(&dir).map_err(|e| Error::io("create the tracing instance", &dir, e))?;
         let inst = Instance {
