@@ -371,7 +371,9 @@ fn histogram_of_the_return_value() {
         &["--hist", "$retval", &def, &filter],
         vec![(good, 25), (bad, 5)],
     );
-    // Every successful open returned descriptor 3: bucket 2 -> 3.
+    // Every successful open returned the same descriptor (the lowest free
+    // one, 3 or more: a harness may leave a descriptor open), so all 25
+    // fall in one bucket at or above 2 -> 3.
     assert!(
         f.stdout
             .starts_with(&format!("{func}: retval (30 events)\n")),
@@ -381,13 +383,15 @@ fn histogram_of_the_return_value() {
     let row = f
         .stdout
         .lines()
-        .find(|l| l.trim_start().starts_with("2 -> 3"))
-        .unwrap_or_else(|| panic!("{}", f.stdout));
-    assert_eq!(
-        row.split(':').nth(1).unwrap().split_whitespace().next(),
-        Some("25"),
-        "{row}"
-    );
+        .find(|l| l.contains(" -> ") && l.split(':').nth(1).and_then(|c| c.split_whitespace().next()) == Some("25"))
+        .unwrap_or_else(|| panic!("no bucket holds all 25 opens: {}", f.stdout));
+    let high: u64 = row
+        .split("->")
+        .nth(1)
+        .and_then(|h| h.split_whitespace().next())
+        .and_then(|h| h.parse().ok())
+        .unwrap();
+    assert!(high >= 3, "{row}");
     assert!(
         f.stdout.contains("5 negative values (smallest -2)"),
         "ENOENT is -2: {}",
@@ -415,7 +419,10 @@ fn several_probes_in_one_run() {
         "{}",
         f.stdout
     );
-    assert!(returns.iter().all(|l| l.ends_with(" fd=3")), "{returns:?}");
+    // The same descriptor each time (closed after each open), 3 or more.
+    let fd = returns[0].rsplit("fd=").next().unwrap().to_string();
+    assert!(fd.parse::<i32>().unwrap() >= 3, "{returns:?}");
+    assert!(returns.iter().all(|l| l.ends_with(&format!(" fd={fd}"))), "{returns:?}");
     // In time order: each entry before its return.
     let names: Vec<bool> = f
         .stdout
