@@ -19,6 +19,11 @@
 //!   ftt-workload [--wait] nanosleep-timed N MS PATH
 //!                                         like nanosleep, and writes to PATH the
 //!                                         total ns the sleeps took by its own clock
+//!   ftt-workload [--wait] spin-read SECS  read()s of 16 bytes of /dev/zero as fast
+//!                                         as possible; prints the number made
+//!   ftt-workload [--wait] nanosleep-mix N MS
+//!                                         N nanosleep()s of 0 ns, then one of MS
+//!                                         milliseconds; prints N + 1
 
 use std::io::BufRead;
 use std::time::{Duration, Instant};
@@ -113,6 +118,42 @@ fn main() {
                 n += 1000;
             }
             n
+        }
+        "spin-read" => {
+            use std::os::fd::AsRawFd;
+            let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).expect("seconds");
+            let f = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+            let mut buf = [0u8; 16];
+            let end = Instant::now() + Duration::from_secs_f64(secs);
+            let mut n = 0u64;
+            while Instant::now() < end {
+                for _ in 0..100 {
+                    // SAFETY: buf is valid for 16 bytes.
+                    unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+                }
+                n += 100;
+            }
+            n
+        }
+        "nanosleep-mix" => {
+            let n = num(args.get(1), "count");
+            let ms = num(args.get(2), "milliseconds");
+            let sleep = |ts: libc::timespec| {
+                // SAFETY: ts is a valid timespec; no remainder is asked for.
+                unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+            };
+            for _ in 0..n {
+                // A zero sleep still goes through the kernel's do_nanosleep.
+                sleep(libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                });
+            }
+            sleep(libc::timespec {
+                tv_sec: (ms / 1000) as libc::time_t,
+                tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+            });
+            n + 1
         }
         "sleep" => {
             let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).expect("seconds");
