@@ -448,15 +448,6 @@ impl Builder {
             }
             return;
         }
-        if let Some(p) = parent {
-            if p.shown && depth > p.kdepth + 1 && self.lost_seen {
-                // Entries between the parent and this call were lost.
-                out.push(Out::Gap {
-                    at,
-                    depth: p.rel + 1,
-                });
-            }
-        }
         // Depths follow the kernel's, counted from the root: a frame the
         // kernel did not record (an interrupt's entry path, say) still
         // shows as one more level of indentation, as in its own text.
