@@ -245,6 +245,11 @@ fn dd_direct_writes_show_as_dd_rows_by_disk_name_and_number() {
         f.stdout
     );
     for r in &mine {
+        // Until execve renames the task, its reads of dd's own file (when
+        // not cached) are the shell's.
+        if r.comm == "sh" && r.typ.contains('R') {
+            continue;
+        }
         assert_eq!(r.comm, "dd", "{r:?}");
         assert_eq!(r.dev, devnum, "{r:?}");
         assert!(r.lat > 0.0 && r.lat < wall_ms, "{r:?}");
