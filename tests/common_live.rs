@@ -137,7 +137,10 @@ fn a_rejected_probe_shows_the_kernels_reason_and_leaves_nothing() {
         .unwrap_err();
     assert_eq!(e.exit_code(), 2);
     assert!(e.message().contains("the kernel rejected the probe"), "{e}");
-    assert!(e.message().contains("Command:"), "no error_log text in: {e}");
+    assert!(
+        e.message().contains("Command:"),
+        "no error_log text in: {e}"
+    );
     let e = group
         .add(&ProbeDef {
             kind: ProbeKind::Uprobe,
@@ -153,7 +156,10 @@ fn a_rejected_probe_shows_the_kernels_reason_and_leaves_nothing() {
 
 #[test]
 fn not_root_is_one_clear_line_and_exit_2() {
-    require!(support::is_root(), "needs root to switch to an unprivileged user");
+    require!(
+        support::is_root(),
+        "needs root to switch to an unprivileged user"
+    );
     use std::os::unix::process::CommandExt;
     let mut cmd = std::process::Command::new(support::bin("tpoint"));
     cmd.args(["syscalls:sys_enter_getppid"]);

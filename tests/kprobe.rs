@@ -383,7 +383,13 @@ fn histogram_of_the_return_value() {
     let row = f
         .stdout
         .lines()
-        .find(|l| l.contains(" -> ") && l.split(':').nth(1).and_then(|c| c.split_whitespace().next()) == Some("25"))
+        .find(|l| {
+            l.contains(" -> ")
+                && l.split(':')
+                    .nth(1)
+                    .and_then(|c| c.split_whitespace().next())
+                    == Some("25")
+        })
         .unwrap_or_else(|| panic!("no bucket holds all 25 opens: {}", f.stdout));
     let high: u64 = row
         .split("->")
@@ -422,7 +428,10 @@ fn several_probes_in_one_run() {
     // The same descriptor each time (closed after each open), 3 or more.
     let fd = returns[0].rsplit("fd=").next().unwrap().to_string();
     assert!(fd.parse::<i32>().unwrap() >= 3, "{returns:?}");
-    assert!(returns.iter().all(|l| l.ends_with(&format!(" fd={fd}"))), "{returns:?}");
+    assert!(
+        returns.iter().all(|l| l.ends_with(&format!(" fd={fd}"))),
+        "{returns:?}"
+    );
     // In time order: each entry before its return.
     let names: Vec<bool> = f
         .stdout

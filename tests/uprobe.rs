@@ -912,7 +912,6 @@ fn rng() -> impl FnMut(u64) -> u64 {
     }
 }
 
-
 #[test]
 fn signals_at_random_moments_end_quickly_and_leave_nothing() {
     require_tracing!(UprobeEvents, Instances);

@@ -576,7 +576,12 @@ mod captured {
     fn kernels() -> Vec<PathBuf> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/kernels");
         let mut v: Vec<PathBuf> = std::fs::read_dir(root)
-            .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.join("raw").is_dir()).collect())
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.join("raw").is_dir())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
@@ -598,10 +603,9 @@ mod captured {
     }
 
     fn tally(kdir: &Path, name: &str, id: u16, pid: i32) -> Tally {
-        let layout = PageLayout::parse(
-            &std::fs::read_to_string(kdir.join("events/header_page")).unwrap(),
-        )
-        .unwrap();
+        let layout =
+            PageLayout::parse(&std::fs::read_to_string(kdir.join("events/header_page")).unwrap())
+                .unwrap();
         let mut t = Tally {
             events: 0,
             lost_count: 0,
@@ -667,7 +671,11 @@ mod captured {
             let t = tally(&k, "lost", id, pid);
             assert_eq!(t.events, count, "{}", k.display());
             assert!(overrun > 0, "{}: the capture did not overrun", k.display());
-            assert!(t.lost_pages >= 1, "{}: no sub-buffer says events were lost", k.display());
+            assert!(
+                t.lost_pages >= 1,
+                "{}: no sub-buffer says events were lost",
+                k.display()
+            );
             assert!(t.lost_count <= overrun, "{}", k.display());
         }
     }

@@ -21,7 +21,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn bin(name: &str) -> PathBuf {
-    std::env::current_exe().unwrap().parent().unwrap().join(name)
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join(name)
 }
 
 fn captured_pages() -> (Vec<Vec<u8>>, String) {
@@ -31,7 +35,9 @@ fn captured_pages() -> (Vec<Vec<u8>>, String) {
     if let Ok(rd) = std::fs::read_dir(&root) {
         for k in rd.flatten() {
             let raw = k.path().join("raw");
-            let Ok(files) = std::fs::read_dir(&raw) else { continue };
+            let Ok(files) = std::fs::read_dir(&raw) else {
+                continue;
+            };
             for f in files.flatten() {
                 let name = f.file_name().to_string_lossy().into_owned();
                 if name.starts_with("getppid-cpu") && name.ends_with(".bin") {
@@ -48,7 +54,9 @@ fn captured_pages() -> (Vec<Vec<u8>>, String) {
     }
     if pages.is_empty() {
         // Built sub-buffers like those of sys_enter_getppid: 16-byte payloads.
-        let payload = [0x31u8, 0x01, 0, 0, 0x39, 0x30, 0, 0, 110, 0, 0, 0, 0, 0, 0, 0];
+        let payload = [
+            0x31u8, 0x01, 0, 0, 0x39, 0x30, 0, 0, 110, 0, 0, 0, 0, 0, 0, 0,
+        ];
         for p in 0..64u64 {
             let mut b = PageBuilder::new(p * 1_000_000);
             for _ in 0..200 {
@@ -66,14 +74,20 @@ fn offline() {
     let layout = PageLayout::DEFAULT_64;
     let per_pass: u64 = pages
         .iter()
-        .map(|p| Page::parse(layout, p).map(|pg| pg.count() as u64).unwrap_or(0))
+        .map(|p| {
+            Page::parse(layout, p)
+                .map(|pg| pg.count() as u64)
+                .unwrap_or(0)
+        })
         .sum();
     let t0 = Instant::now();
     let mut events = 0u64;
     let mut pid_sum = 0i64;
     while t0.elapsed() < Duration::from_secs(1) {
         for p in &pages {
-            let Ok(pg) = Page::parse(layout, p) else { continue };
+            let Ok(pg) = Page::parse(layout, p) else {
+                continue;
+            };
             for r in pg {
                 if let Some(ev) = Event::from_record(0, r.ts, r.data) {
                     pid_sum = pid_sum.wrapping_add(ev.pid as i64);
@@ -84,7 +98,10 @@ fn offline() {
     }
     let secs = t0.elapsed().as_secs_f64();
     std::hint::black_box(pid_sum);
-    println!("(a) offline parsing: {} sub-buffers, {per_pass} events per pass ({from})", pages.len());
+    println!(
+        "(a) offline parsing: {} sub-buffers, {per_pass} events per pass ({from})",
+        pages.len()
+    );
     println!(
         "    {:.1} M events/s on one core (target: at least 50 M/s)",
         events as f64 / secs / 1e6
@@ -222,7 +239,9 @@ fn live_text(secs: f64) -> Live {
         .iter()
         .map(|c| {
             ftrace_common::ringbuf::lost_from_stats(
-                &inst.read(format!("per_cpu/cpu{c}/stats")).unwrap_or_default(),
+                &inst
+                    .read(format!("per_cpu/cpu{c}/stats"))
+                    .unwrap_or_default(),
             )
         })
         .sum();
@@ -248,8 +267,16 @@ fn report(name: &str, l: &Live) {
 }
 
 fn main() {
-    let secs: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2.0);
-    println!("bench-tpoint ({} CPUs)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let secs: f64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    println!(
+        "bench-tpoint ({} CPUs)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     offline();
     // SAFETY: no preconditions.
     if unsafe { libc::geteuid() } != 0 {

@@ -15,13 +15,13 @@
 use clap::Parser;
 use ftrace_common::cli::{self, CommonArgs};
 use ftrace_common::format::EventFormat;
+use ftrace_common::format::Value;
 use ftrace_common::glob::{self, Glob};
 use ftrace_common::instance::Instance;
-use ftrace_common::format::Value;
 use ftrace_common::output::Output;
 use ftrace_common::proc::CommCache;
-use ftrace_common::sym::symbolize::KernelSymbols;
 use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
+use ftrace_common::sym::symbolize::KernelSymbols;
 use ftrace_common::tracefs::Tracefs;
 use ftrace_common::{caps, proc, sweep, Error, Result};
 use std::process::ExitCode;
