@@ -23,6 +23,7 @@ pub mod stack;
 pub mod sweep;
 pub mod sym;
 pub mod syscalls;
+pub mod toplock;
 pub mod tracefs;
 
 pub use error::{Error, ErrorKind, Result};

@@ -308,6 +308,8 @@ pub fn check_free(tfs: &Tracefs) -> std::result::Result<(), Unavailable> {
 pub struct Profiler {
     tfs: Tracefs,
     lock: Lock,
+    /// The suite's top-level lock (funcgraph takes it too).
+    _top: ftrace_common::toplock::TopLevelLock,
     filter_written: bool,
     enabled: bool,
     /// What [`recover_stale`]-like recovery did while taking the lock.
@@ -325,10 +327,16 @@ impl Profiler {
             None => return Err(format!("the function profiler is taken: {}", holder())),
         };
         let recovered = recover(tfs, &mut lock);
+        let top = match ftrace_common::toplock::TopLevelLock::try_take("funccount") {
+            Ok(Ok(t)) => t,
+            Ok(Err(who)) => return Err(format!("the top level is taken by {who}")),
+            Err(e) => return Err(e.to_string()),
+        };
         check_free(tfs)?;
         Ok(Profiler {
             tfs: tfs.clone(),
             lock,
+            _top: top,
             filter_written: false,
             enabled: false,
             recovered,

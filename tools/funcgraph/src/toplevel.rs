@@ -208,6 +208,8 @@ pub fn users(tfs: &Tracefs) -> Vec<String> {
 pub struct TopLevel {
     tfs: Tracefs,
     lock: LockFile,
+    /// The suite's top-level lock (funccount's profiler takes it too).
+    _top: ftrace_common::toplock::TopLevelLock,
     owner: Owner,
     saved: Vec<Saved>,
     /// What was restored from a killed run at start, to report.
@@ -294,6 +296,17 @@ impl TopLevel {
             }
             lock.write("")?;
         }
+        // Another ftrace-tools run (funccount's profiler) holding the top
+        // level is refused even with -F: taking it would break that run.
+        let top = match ftrace_common::toplock::TopLevelLock::try_take("funcgraph")? {
+            Ok(t) => t,
+            Err(who) => {
+                return Err(Error::new(
+                    ErrorKind::Busy,
+                    format!("the top level of tracefs is in use by {who}; this kernel runs function_graph only at the top level"),
+                ))
+            }
+        };
         let why = users(tfs);
         if !why.is_empty() && !force {
             return Err(Error::new(
@@ -305,6 +318,7 @@ impl TopLevel {
             ));
         }
         Ok(TopLevel {
+            _top: top,
             tfs: tfs.clone(),
             lock,
             owner: Owner::current(),
