@@ -290,59 +290,6 @@ fn a_closed_pipe_ends_the_run_with_status_0() {
 }
 
 #[test]
-fn sigkill_leftovers_are_swept_but_live_runs_never_are() {
-    require_tracing!(SyscallTracepoints, Instances);
-    // A live run that must survive the sweeps below.
-    let mut live_w = Workload::waiting(&["getppid", "1000"]);
-    let live_pid = live_w.pid().to_string();
-    let mut live = ToolRun::start("tpoint", &["-p", &live_pid, EV]);
-    live.wait_ready();
-
-    // A run killed with SIGKILL leaves its instance behind...
-    let mut killed = ToolRun::start("tpoint", &["-L", "1", EV]);
-    killed.wait_ready();
-    killed.signal(libc::SIGKILL);
-    let k = killed.finish(Duration::from_secs(10));
-    assert!(
-        !support::leftovers_of(k.pid).is_empty(),
-        "SIGKILL should leave state"
-    );
-
-    // ...which `reset-ftrace -n` only lists, and `reset-ftrace` removes.
-    let dry = run("reset-ftrace", &["-n"]);
-    assert_eq!(dry.code(), 0, "{}", dry.stderr);
-    assert!(
-        dry.stdout.contains(&format!("-{}-", k.pid)),
-        "{}",
-        dry.stdout
-    );
-    assert!(!support::leftovers_of(k.pid).is_empty());
-    let r = run("reset-ftrace", &[]);
-    assert_eq!(r.code(), 0, "{}", r.stderr);
-    support::assert_nothing_left(k.pid);
-    assert!(
-        !support::leftovers_of(live.pid()).is_empty(),
-        "the live run was swept"
-    );
-
-    // Another kill, swept this time by the next tool run at its start.
-    let mut killed = ToolRun::start("tpoint", &["-L", "1", EV]);
-    killed.wait_ready();
-    killed.signal(libc::SIGKILL);
-    let k = killed.finish(Duration::from_secs(10));
-    let f = run("tpoint", &["-d", "0.2", "-L", "1", EV]);
-    assert_eq!(f.code(), 0, "{}", f.stderr);
-    support::assert_nothing_left(k.pid);
-
-    // The live run still counts exactly.
-    live_w.go();
-    assert_eq!(live_w.wait(), 1000);
-    let f = live.stop();
-    assert_eq!(f.count("sys_enter_getppid:"), 1000, "{}", f.stderr);
-    support::assert_nothing_left(f.pid);
-}
-
-#[test]
 fn mounts_tracefs_itself_in_a_namespace_without_it() {
     require_tracing!(SyscallTracepoints, Instances);
     let has_unshare = std::process::Command::new("unshare")
