@@ -525,6 +525,56 @@ fn ifunc_is_refused_with_the_implementations_named() {
     assert!(f.stderr.contains("__strlen_"), "{}", f.stderr);
     assert!(f.stderr.contains("-F"), "{}", f.stderr);
     clean(&f);
+    // The implementation it names is the one a program of ours calls.
+    let Some(chosen) = f
+        .stderr
+        .split("resolves to ")
+        .nth(1)
+        .and_then(|r| r.split_once(" (at "))
+        .map(|(n, _)| n.to_string())
+    else {
+        panic!("no implementation named as chosen: {}", f.stderr);
+    };
+    let mut w = Workload::waiting(&["strlen", "1000"]);
+    let pid = w.pid().to_string();
+    let mut t = ToolRun::start("uprobe", &["-p", &pid, &format!("p:libc:{chosen}")]);
+    t.wait_ready();
+    w.go();
+    assert_eq!(w.wait(), 1000);
+    let f = t.stop();
+    assert_eq!(f.count(": (0x"), 1000, "{}", f.stderr);
+    clean(&f);
+}
+
+/// gettimeofday is an IFUNC too, bound to the kernel's vDSO, which no
+/// uprobe can reach: that is what the refusal must say.
+#[test]
+fn an_ifunc_bound_to_the_vdso_is_explained() {
+    require_tracing!(UprobeEvents);
+    // Where does this process's gettimeofday lead? (glibc on x86_64 and
+    // arm64: into [vdso], unless the kernel offers none.)
+    // SAFETY: dlsym on the default namespace with a NUL-terminated name.
+    let addr = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"gettimeofday".as_ptr()) } as u64;
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let in_vdso = maps.lines().any(|l| {
+        let (range, rest) = l.split_once(' ').unwrap_or_default();
+        let (a, b) = range.split_once('-').unwrap_or_default();
+        let (a, b) = (
+            u64::from_str_radix(a, 16).unwrap_or(0),
+            u64::from_str_radix(b, 16).unwrap_or(0),
+        );
+        rest.ends_with("[vdso]") && a <= addr && addr < b
+    });
+    require!(
+        in_vdso,
+        "this libc's gettimeofday does not lead into the vDSO"
+    );
+    let f = run("uprobe", &["p:libc:gettimeofday"]);
+    assert_eq!(f.code(), 2, "{}", f.stderr);
+    assert!(f.stderr.contains("IFUNC"), "{}", f.stderr);
+    assert!(f.stderr.contains("the kernel's vDSO"), "{}", f.stderr);
+    assert!(f.stderr.contains("uprobes cannot trace it"), "{}", f.stderr);
+    clean(&f);
 }
 
 // ---------------------------------------------------------------- real programs

@@ -9,6 +9,7 @@
 //!   ftt-workload [--wait] read-zero N     N read()s of /dev/zero
 //!   ftt-workload [--wait] open PATH N     N open()+close() of PATH
 //!   ftt-workload [--wait] call N          N calls of ftt_probe_target()
+//!   ftt-workload [--wait] strlen N        N calls of libc's strlen() (an IFUNC)
 //!   ftt-workload [--wait] spin SECS       getppid() as fast as possible;
 //!                                         prints the number of calls made
 //!   ftt-workload [--wait] spin-call SECS  ftt_probe_target() likewise
@@ -98,6 +99,18 @@ fn main() {
             let mut acc = 0u64;
             for i in 0..n {
                 acc = acc.wrapping_add(ftt_probe_target(i));
+            }
+            std::hint::black_box(acc);
+            n
+        }
+        "strlen" => {
+            let n = num(args.get(1), "count");
+            let s = c"ftrace-tools";
+            let mut acc = 0usize;
+            for _ in 0..n {
+                // SAFETY: a NUL-terminated string; black_box keeps the
+                // compiler from working the length out itself.
+                acc = acc.wrapping_add(unsafe { libc::strlen(std::hint::black_box(s.as_ptr())) });
             }
             std::hint::black_box(acc);
             n

@@ -11,6 +11,10 @@
 //!    same resolver on the same CPU as the traced programs will.
 //! 2. Otherwise name the implementations in the file by prefix, ranked by
 //!    the CPU features in `/proc/cpuinfo`.
+//!
+//! `gettimeofday`, `time` and `clock_gettime` are IFUNCs too, whose
+//! resolver picks the kernel's vDSO where there is one: code with no file
+//! behind it, which uprobes cannot reach. That is said plainly.
 
 use super::elf::{ElfFile, Symbol, SymbolKind};
 use super::maps;
@@ -23,6 +27,14 @@ struct Chosen {
     name: Option<String>,
 }
 
+/// What the dynamic linker of this process bound an IFUNC to.
+enum Here {
+    /// Code in the same file.
+    File(Chosen),
+    /// A function of the kernel's vDSO (its name, if `dladdr` knows it).
+    Vdso(Option<String>),
+}
+
 pub(crate) fn explain(file: &ElfFile, sym: &Symbol) -> Error {
     let shown = sym.display_name();
     let mut msg = format!(
@@ -32,24 +44,32 @@ pub(crate) fn explain(file: &ElfFile, sym: &Symbol) -> Error {
     let impls = implementations(file, sym);
     let chosen = chosen_here(file, sym);
     match &chosen {
-        Some(Chosen {
+        Some(Here::File(Chosen {
             name: Some(n),
             vaddr,
             ..
-        }) => msg.push_str(&format!(
+        })) => msg.push_str(&format!(
             " On this machine {shown} resolves to {n} (at {vaddr:#x}): probe {n} instead."
         )),
-        Some(Chosen { vaddr, offset, .. }) => msg.push_str(&format!(
+        Some(Here::File(Chosen { vaddr, offset, .. })) => msg.push_str(&format!(
             " On this machine {shown} resolves to code at {vaddr:#x} (file offset {offset:#x}) that has no symbol in this file: probe the address {vaddr:#x} instead."
         )),
+        Some(Here::Vdso(n)) => {
+            let n = n.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+            msg.push_str(&format!(
+                " On this machine {shown} resolves to the kernel's vDSO{n}, code the kernel maps into every process with no file behind it: uprobes cannot trace it, and its calls make no system call. Probe the functions that call {shown} instead."
+            ));
+        }
         None => {}
     }
     if !impls.is_empty() {
         let names: Vec<String> = impls.iter().map(|s| s.display_name()).collect();
-        msg.push_str(&format!(
-            " Implementations in this file: {}.",
-            names.join(", ")
-        ));
+        let which = if matches!(chosen, Some(Here::Vdso(_))) {
+            "Implementations in this file (used only without a vDSO)"
+        } else {
+            "Implementations in this file"
+        };
+        msg.push_str(&format!(" {which}: {}.", names.join(", ")));
         if chosen.is_none() {
             if let Some(best) = likely_for_cpu(&impls, &cpu_flags()) {
                 msg.push_str(&format!(
@@ -92,7 +112,7 @@ fn implementations<'a>(file: &'a ElfFile, sym: &Symbol) -> Vec<&'a Symbol> {
 
 /// Asks this process's dynamic linker which implementation it bound `sym`
 /// to, when this process has the same file (same device and inode) mapped.
-fn chosen_here(file: &ElfFile, sym: &Symbol) -> Option<Chosen> {
+fn chosen_here(file: &ElfFile, sym: &Symbol) -> Option<Here> {
     let (major, minor, ino) = file.file_id()?;
     let own = maps::read_maps(std::path::Path::new("/proc"), None).ok()?;
     let mapped = own
@@ -125,6 +145,9 @@ fn chosen_here(file: &ElfFile, sym: &Symbol) -> Option<Chosen> {
         return None;
     }
     let m = own.iter().find(|m| m.start <= addr && addr < m.end)?;
+    if m.path.as_deref() == Some("[vdso]") {
+        return Some(Here::Vdso(symbol_name_at(addr)));
+    }
     if m.inode != ino || m.dev_major != major || m.dev_minor != minor {
         return None;
     }
@@ -137,11 +160,32 @@ fn chosen_here(file: &ElfFile, sym: &Symbol) -> Option<Chosen> {
         .vaddr_to_symbol(vaddr)
         .filter(|(_, off)| *off == 0)
         .map(|(s, _)| s.display_name());
-    Some(Chosen {
+    Some(Here::File(Chosen {
         vaddr,
         offset,
         name,
-    })
+    }))
+}
+
+/// The dynamic symbol at exactly `addr` in this process, as `dladdr` knows it.
+fn symbol_name_at(addr: u64) -> Option<String> {
+    // SAFETY: dladdr only reads the dynamic linker's tables and fills `info`;
+    // dli_sname, when set, points at a NUL-terminated string of a loaded
+    // object, copied out at once.
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        if libc::dladdr(addr as *const libc::c_void, &mut info) == 0
+            || info.dli_sname.is_null()
+            || info.dli_saddr as u64 != addr
+        {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr(info.dli_sname)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
 }
 
 /// The CPU flags of the first processor in `/proc/cpuinfo`.

@@ -63,7 +63,7 @@ Examples:
                                          # two probes in one run
   uprobe 'p:libc:sleep %di'              # sleep() with its argument
   uprobe p:libc:0xbf130                  # an address, as objdump shows it
-  uprobe -p 1182 p:libc:gettimeofday     # one process (even in a container)
+  uprobe -p 1182 p:libc:fopen            # one process (even in a container)
   uprobe 'r:libc:fopen file=$retval' 'file == 0'
                                          # failed fopen()s
   uprobe -e 'r:libc:fopen file=$retval if file == 0' -e p:libc:fclose
@@ -154,7 +154,7 @@ struct Args {
     #[arg(short = 'e', long = "probe", value_name = "DEFINITION")]
     probes: Vec<String>,
     /// Stop after this many events.
-    #[arg(short = 'M', long = "max-events", value_name = "N")]
+    #[arg(short = 'M', long = "max-events", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_events: Option<u64>,
     /// Print events as JSON lines.
     #[arg(short = 'j', long = "json")]
