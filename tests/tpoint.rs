@@ -179,6 +179,14 @@ fn bad_input_exits_2_and_leaves_nothing() {
         );
         support::assert_nothing_left(f.pid);
     }
+    // -M 0 would mean "stop before the first event": refused.
+    let f = run("tpoint", &["-M", "0", EV]);
+    assert_eq!(f.code(), 2, "{}", f.stderr);
+    assert!(
+        f.stderr.contains("'0' for '--max-events <N>'"),
+        "{}",
+        f.stderr
+    );
     // A filter error shows the kernel's error_log text.
     let f = run("tpoint", &[EV, "nosuchfield == 1"]);
     assert!(

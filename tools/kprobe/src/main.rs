@@ -101,7 +101,15 @@ syntax on the argument names (e.g. 'file ~ \"*stat\"'). Several probes: give eac
 -e; a definition given with -e may end with `if FILTER`. A string argument the kernel \
 could not read (its page was not in memory) prints as (fault), as in the kernel's own \
 output; beware that the kernel's == and ~ filters let such events through. Lost events \
-are always reported.",
+are always reported. -p PID keeps the events of that process, all its threads and the \
+processes it starts while kprobe runs (unlike perf-tools, which kept the one PID).\n\n\
+Requirements: root, kprobe events (CONFIG_KPROBE_EVENTS), tracefs (mounted by kprobe if \
+needed) with instances; -s needs CONFIG_STACKTRACE. On a kernel without kprobe events \
+kprobe says so in one line and exits with status 2.\n\n\
+Overhead: every call of a probed function pays for the probe, in every process, whatever \
+-p or the filter keep; printing each event costs far more than recording it. For a \
+function called thousands of times a second, filter, count (-C, --hist) or limit the \
+run (-d, -M).",
     after_help = EXAMPLES
 )]
 struct Args {
@@ -121,7 +129,8 @@ struct Args {
     /// Trace for this many seconds, then end (output streams meanwhile).
     #[arg(short = 'd', long = "duration", value_name = "SECS", value_parser = cli::parse_secs)]
     duration: Option<Duration>,
-    /// Trace this process only (all its threads, also ones created later).
+    /// Trace this process only: all its threads and the processes it starts
+    /// meanwhile.
     #[arg(short = 'p', long = "pid", value_name = "PID", value_parser = cli::parse_pid, conflicts_with = "tid")]
     pid: Option<u32>,
     /// Trace this thread only.
@@ -132,7 +141,7 @@ struct Args {
     #[arg(short = 'e', long = "probe", value_name = "DEFINITION")]
     probes: Vec<String>,
     /// Stop after this many events.
-    #[arg(short = 'M', long = "max-events", value_name = "N")]
+    #[arg(short = 'M', long = "max-events", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_events: Option<u64>,
     /// Count the events of each probe instead of printing them; the counts
     /// are printed at the end.

@@ -74,7 +74,7 @@ struct Args {
     #[arg(short = 'l', long = "list")]
     list: bool,
     /// Stop after this many events.
-    #[arg(short = 'M', long = "max-events", value_name = "N")]
+    #[arg(short = 'M', long = "max-events", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_events: Option<u64>,
     /// Print events as JSON lines.
     #[arg(short = 'j', long = "json")]
