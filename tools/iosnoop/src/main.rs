@@ -18,7 +18,7 @@
 //! (CONFIG_BLOCK, CONFIG_TRACEPOINTS), root.
 //! OVERHEAD: three to five events per I/O, each well under a microsecond in
 //! the kernel. Measured with tests/bin/bench-iosnoop.rs on a 2-CPU VM: about
-//! 190 000 IOPS of 4 KiB reads from a loop device, every one reported, with
+//! 187 000 IOPS of 4 KiB reads from a loop device, every one reported, with
 //! iosnoop using about 15% of one CPU (6% with `--hist`), where perf-tools'
 //! awk pipeline documents a ceiling near 10 000 IOPS at one full CPU.
 //!
@@ -85,7 +85,7 @@ kernel keeps thread-to-process IDs of threads that have exited (a table of pid_m
 entries, allocated once).
 
 Overhead: three to five events per I/O, each well under a microsecond in the kernel. \
-Measured on a 2-CPU VM (bench-iosnoop): 190 000 IOPS of 4 KiB reads from a loop device, \
+Measured on a 2-CPU VM (bench-iosnoop): 187 000 IOPS of 4 KiB reads from a loop device, \
 all reported, iosnoop using about 15% of one CPU printing a line each, 6% with --hist; \
 perf-tools' iosnoop documents a ceiling near 10 000 IOPS at one full CPU.";
 
