@@ -201,6 +201,23 @@ fn command_mode_counts_the_command_from_its_first_call() {
     support::assert_nothing_left(f.pid);
 }
 
+/// The command's children are counted too: a shell that runs the
+/// workload twice.
+#[test]
+fn command_mode_counts_the_commands_children() {
+    require_tracing!(RawSyscalls, Instances);
+    let wl = support::workload_bin();
+    let wl = wl.to_str().unwrap();
+    let script = format!("{wl} close-fail 70; {wl} close-fail 30");
+    let f = run("syscount", &["-c", "-x", "sh", "-c", &script]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(f.stdout.starts_with("done 70\ndone 30\n"), "{}", f.stdout);
+    // Each close(-1) fails with EBADF; the shell itself closes no -1.
+    let rows = by_syscall(&f.stdout);
+    assert_eq!(rows.get("close"), Some(&100), "{}", f.stdout);
+    support::assert_nothing_left(f.pid);
+}
+
 #[test]
 fn command_mode_by_process_name_and_exit_status() {
     require_tracing!(RawSyscalls, Instances);
