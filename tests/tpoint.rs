@@ -239,6 +239,24 @@ fn signals_at_random_moments_end_quickly_and_leave_nothing() {
             support::assert_nothing_left(f.pid);
         }
     }
+    // More signals while it cleans up (an impatient user pressing Ctrl-C
+    // again, then a TERM) do not cut the cleanup short.
+    for gap in [0, 1, 5, 20] {
+        let mut t = ToolRun::start("tpoint", &[EV]);
+        t.wait_ready();
+        t.signal(libc::SIGINT);
+        std::thread::sleep(Duration::from_millis(gap));
+        t.signal(libc::SIGINT);
+        t.signal(libc::SIGTERM);
+        let f = t.finish(Duration::from_secs(10));
+        assert!(
+            f.exit_time < support::exit_bound(),
+            "took {:?}",
+            f.exit_time
+        );
+        assert_eq!(f.code(), 0, "{}", f.stderr);
+        support::assert_nothing_left(f.pid);
+    }
 }
 
 #[test]
