@@ -7,6 +7,9 @@
 //!     `tpoint -p CHILD` prints every event; events offered (the child's own
 //!     count), received and lost. Then the same workload read as text through
 //!     the `trace_pipe` of an instance, in the same run, for comparison.
+//! (c) Start-up and signal-to-exit times of `tpoint EVENT` (idle), over
+//!     15 runs: exec to "Tracing" (the event enabled in a fresh instance),
+//!     and SIGINT to exit (the instance disabled, drained and removed).
 //!
 //! Run as root: `cargo build --release && target/release/bench-tpoint [SECS]`
 //! (tests/bench runs every benchmark).
@@ -288,4 +291,40 @@ fn main() {
     report("tpoint (binary buffers)", &t);
     let x = live_text(secs);
     report("text trace_pipe (instance)", &x);
+    start_and_exit(15);
+}
+
+/// (c): medians and maxima in ms of exec-to-"Tracing" and SIGINT-to-exit.
+fn start_and_exit(runs: usize) {
+    let mut up = Vec::new();
+    let mut down = Vec::new();
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let mut t = Command::new(bin("tpoint"))
+            .arg("syscalls:sys_enter_getppid")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tpoint");
+        let mut err = BufReader::new(t.stderr.take().unwrap());
+        let mut line = String::new();
+        while err.read_line(&mut line).unwrap() > 0 && !line.contains("Tracing") {}
+        up.push(t0.elapsed().as_secs_f64() * 1e3);
+        std::thread::sleep(Duration::from_millis(50));
+        let t1 = Instant::now();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(t.id() as i32, libc::SIGINT) };
+        let st = t.wait().unwrap();
+        down.push(t1.elapsed().as_secs_f64() * 1e3);
+        assert!(st.success(), "tpoint: {st}");
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        (v[v.len() / 2], v[v.len() - 1])
+    };
+    let (um, ux) = med(&mut up);
+    let (dm, dx) = med(&mut down);
+    println!("(c) tpoint syscalls:sys_enter_getppid, {runs} runs, idle:");
+    println!("    exec to \"Tracing\"   median {um:6.1} ms  max {ux:6.1} ms");
+    println!("    SIGINT to exit       median {dm:6.1} ms  max {dx:6.1} ms (target 100 ms)");
 }
