@@ -312,6 +312,60 @@ fn bad_input_exits_2_and_leaves_nothing() {
     assert_eq!(top_level(), before);
 }
 
+/// Once any buffer was sized since boot (a run with -b does it), the kernel
+/// leaves the top level's boot buffer at 7 KiB when a tracer starts; a
+/// funcgraph at the top level then lost nearly every event (6.1 guest).
+/// Whatever the state, the buffer in use holds a few graphs, and is put
+/// back afterwards.
+#[test]
+fn the_trace_buffer_is_big_enough_wherever_the_graph_runs() {
+    require_tracing!(FunctionGraph, SyscallTracepoints, Instances);
+    let _g = global();
+    // A sized instance buffer, as the first tool run after boot may make.
+    let f = support::run(
+        "tpoint",
+        &["-b", "64", "-d", "0.1", "syscalls:sys_enter_getppid"],
+    );
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let before = top_level();
+    let path = scratch_file("buffer");
+    let func = open_function();
+    let mut w = Workload::waiting(&["open", &path, "5"]);
+    let pid = w.pid().to_string();
+    let mut t = ToolRun::start("funcgraph", &["-p", &pid, func]);
+    t.wait_ready();
+    let root = support::tracefs_root();
+    let kb = |p: std::path::PathBuf| -> u64 {
+        let s = std::fs::read_to_string(p).unwrap_or_default();
+        s.split_whitespace()
+            .next()
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0)
+    };
+    // Where the graph runs: our instance (6.12) or the top level (6.1).
+    let ours = std::fs::read_dir(root.join("instances"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("ftrace-tools-funcgraph-{}-", t.pid())))
+        });
+    let size = kb(ours.unwrap_or(root.clone()).join("buffer_size_kb"));
+    assert!(size >= 1024, "a {size} KiB buffer");
+    w.go();
+    assert_eq!(w.wait(), 5);
+    let f = t.stop();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(!f.stderr.contains("LOST"), "{}", f.stderr);
+    assert_eq!(graphs_of(&f).len(), 5, "{}", f.stdout);
+    assert_eq!(top_level(), before);
+    support::assert_nothing_left(f.pid);
+    let _ = std::fs::remove_file(path);
+}
+
 #[test]
 fn open_path_graphs_are_whole_balanced_and_add_up() {
     require_tracing!(FunctionGraph);

@@ -75,6 +75,11 @@ Examples:
   funcgraph --retval do_sys_openat2 # return values (Linux 6.5+, CONFIG_FUNCTION_GRAPH_RETVAL)
   funcgraph -j -d 5 vfs_read        # one JSON object per graph";
 
+/// The kernel's default per-CPU buffer (trace_buf_size, 1408 KiB), which
+/// the top level gets when a tracer starts, unless a buffer was sized since
+/// boot.
+const TOP_LEVEL_DEFAULT_KB: u32 = 1408;
+
 /// Trace kernel function-call graphs with durations.
 #[derive(Debug, Parser)]
 #[command(
@@ -126,7 +131,9 @@ undone by the next funcgraph. There the kernel applies -m (max_graph_depth), -x 
 (set_graph_notrace) and -C (the sleep-time option) itself. Using any tracer makes the \
 kernel allocate an unused top-level buffer (buffer_size_kb 7 (expanded: 1408) becomes \
 1410); -b resizes it for the run (written back afterwards, rounded by the kernel to whole \
-sub-buffers). --retval needs a kernel that records return values (Linux 6.5 or later \
+sub-buffers). Once any trace buffer was sized since boot (every ftrace-tools run sizes its \
+instance's), the kernel leaves that buffer at 7 KiB: funcgraph then gives it 1408 KiB for \
+the run. --retval needs a kernel that records return values (Linux 6.5 or later \
 with CONFIG_FUNCTION_GRAPH_RETVAL): none of the test kernels does, and funcgraph says so.
 
 Requirements: root, tracefs (mounted if needed), a usable function tracer with \
@@ -718,7 +725,20 @@ fn funcgraph(args: Args) -> Result<()> {
             // The top level's buffer size is left alone unless asked: the
             // kernel rounds sizes to whole sub-buffers, so an old size
             // written back may not read the same.
-            if let Some(kb) = args.common.buffer_kb {
+            // But once any buffer was sized since boot (our own instances'
+            // are), the kernel no longer expands the top level's 7 KiB
+            // boot buffer when a tracer starts: graphs would be lost by
+            // the thousand. Such a buffer gets the kernel's default size
+            // for the run.
+            let small = !tfs.read("buffer_size_kb")?.contains("expanded")
+                && toplevel::current(&tfs, "buffer_size_kb", Kind::BufferKb)?
+                    .parse::<u32>()
+                    .is_ok_and(|kb| kb < TOP_LEVEL_DEFAULT_KB);
+            let size = args
+                .common
+                .buffer_kb
+                .or(small.then_some(TOP_LEVEL_DEFAULT_KB));
+            if let Some(kb) = size {
                 t.set("buffer_size_kb", Kind::BufferKb, &kb.to_string())
                     .map_err(|e| {
                         e.context(format!(
