@@ -12,7 +12,9 @@
 //! - The depth in each record says where it belongs. An entry at a depth
 //!   where a frame is still open, or an exit that skips open frames, means
 //!   exits were lost: those frames end as [`End::ExitLost`] without a
-//!   duration. An exit without its entry ([`End::EntryLost`]) keeps the
+//!   duration. (Unless no event was lost: an entry at the open frame's own
+//!   depth is then an interrupt taken while that frame returned, and shows
+//!   inside it.) An exit without its entry ([`End::EntryLost`]) keeps the
 //!   duration its record carries. Nothing is invented.
 //! - Only subtrees of the root functions (the ones asked for) are shown,
 //!   with depths counted from the outermost root; frames of excluded
@@ -437,7 +439,16 @@ impl Builder {
         t.last_cpu = cpu;
         t.last_ts = ts;
         Self::gap(t, at, out);
-        Self::pop_lost(t, at, |f| f.kdepth >= depth, out);
+        // With no events lost, an entry at the depth of the open top frame
+        // is an interrupt taken while that frame returned: the kernel
+        // lowers the depth before it writes the exit, which then follows
+        // the interrupt's calls (seen in the 6.1 guest: a timer interrupt
+        // between __cond_resched's return and its exit record). Its calls
+        // show inside the frame, which the late exit then closes.
+        let returning = !self.lost_seen && t.stack.last().is_some_and(|f| f.kdepth == depth);
+        if !returning {
+            Self::pop_lost(t, at, |f| f.kdepth >= depth, out);
+        }
         let parent = t.stack.last().copied();
         let parent_scope = parent.map(|p| p.scope).unwrap_or(false);
         let scope = parent_scope || fl.root;
@@ -673,6 +684,34 @@ pub mod tests {
         assert_eq!(
             pic(&out),
             ">1@0/7 >2@1/7 <2@1=2 >3@1/7 >4@2/7 <4@2=1 <3@1=4 <1@0=10"
+        );
+    }
+
+    #[test]
+    fn an_interrupt_during_a_return_nests_in_the_returning_call() {
+        // 2 returns (depth lowered), an interrupt runs 3 at 2's depth, then
+        // 2's exit is written: 3 shows inside 2, nothing is lost.
+        let recs = [
+            ent(10, 7, 0, 1, 0),
+            ent(11, 7, 0, 2, 1),
+            ent(12, 7, 0, 3, 1),
+            ext(13, 7, 0, 3, 1, 12),
+            ext(14, 7, 0, 2, 1, 11),
+            ext(20, 7, 0, 1, 0, 10),
+        ];
+        assert_eq!(
+            pic(&run(Config::default(), &recs)),
+            ">1@0/7 >2@1/7 >3@2/7 <3@2=1 <2@1=3 <1@0=10"
+        );
+        // After a loss the same records mean a lost exit, as before.
+        let mut lossy = vec![Rec::Lost {
+            cpu: 1,
+            count: Some(3),
+        }];
+        lossy.extend(recs);
+        assert_eq!(
+            pic(&run(Config::default(), &lossy)),
+            "lost1:Some(3) >1@0/7 >2@1/7 <2@1=lost >3@1/7 <3@1=1 <2@1=orphan3 <1@0=10"
         );
     }
 
