@@ -131,9 +131,9 @@ undone by the next funcgraph. There the kernel applies -m (max_graph_depth), -x 
 (set_graph_notrace) and -C (the sleep-time option) itself. Using any tracer makes the \
 kernel allocate an unused top-level buffer (buffer_size_kb 7 (expanded: 1408) becomes \
 1410); -b resizes it for the run (written back afterwards, rounded by the kernel to whole \
-sub-buffers). Once any trace buffer was sized since boot (every ftrace-tools run sizes its \
-instance's), the kernel leaves that buffer at 7 KiB: funcgraph then gives it 1408 KiB for \
-the run. --retval needs a kernel that records return values (Linux 6.5 or later \
+sub-buffers). Once any trace buffer was sized since boot (ftrace-tools size their \
+instances' with -b, some tools by default), the kernel leaves that buffer at 7 KiB: \
+funcgraph then gives it 1408 KiB for the run. --retval needs a kernel that records return values (Linux 6.5 or later \
 with CONFIG_FUNCTION_GRAPH_RETVAL): none of the test kernels does, and funcgraph says so.
 
 Requirements: root, tracefs (mounted if needed), a usable function tracer with \
