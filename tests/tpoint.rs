@@ -146,6 +146,27 @@ fn list_and_view() {
     assert_eq!(f.code(), 2);
 }
 
+/// tpoint's own reads of the buffer are read() calls too: never shown.
+#[test]
+fn never_shows_its_own_events() {
+    require_tracing!(SyscallTracepoints, Instances);
+    let mut w = Workload::waiting(&["read-zero", "50"]);
+    let wpid = w.pid();
+    let mut t = ToolRun::start("tpoint", &["syscalls:sys_enter_read"]);
+    t.wait_ready();
+    w.go();
+    assert_eq!(w.wait(), 50);
+    std::thread::sleep(Duration::from_millis(300));
+    let f = t.stop();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let mine = format!("-{:<7} [", f.pid);
+    assert_eq!(f.count(&mine), 0, "{}", f.stdout);
+    // Others' reads are there: the workload's, at least.
+    let theirs = format!("-{wpid:<7} [");
+    assert!(f.count(&theirs) >= 50, "{}", f.stdout);
+    support::assert_nothing_left(f.pid);
+}
+
 #[test]
 fn bad_input_exits_2_and_leaves_nothing() {
     require_tracing!(SyscallTracepoints, Instances);

@@ -17,7 +17,7 @@ use ftrace_common::cli::{self, CommonArgs};
 use ftrace_common::format::EventFormat;
 use ftrace_common::format::Value;
 use ftrace_common::glob::{self, Glob};
-use ftrace_common::instance::Instance;
+use ftrace_common::instance::{Instance, InstanceOptions};
 use ftrace_common::output::Output;
 use ftrace_common::proc::CommCache;
 use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
@@ -153,8 +153,19 @@ fn tpoint(args: Args) -> Result<()> {
     }
     sweep::sweep_dead(&tfs);
 
-    // Setup, in a private instance that is removed when `inst` drops.
-    let mut inst = Instance::create(&tfs, "tpoint", args.common.buffer_kb)?;
+    // Setup, in a private instance that is removed when `inst` drops. Our
+    // own events are dropped as they are read, not kept out by the kernel's
+    // set_event_notrace_pid: removing that list's scheduler hooks at the end
+    // cost 80 to 100 ms, most of the exit time (its own -p list is needed).
+    let mut inst = Instance::create_with(
+        &tfs,
+        "tpoint",
+        &InstanceOptions {
+            buffer_kb: args.common.buffer_kb,
+            trace_self: true,
+            ..InstanceOptions::default()
+        },
+    )?;
     let mut fmt = inst.event_format(sys, name)?;
     if sys == "syscalls" {
         fmt = fmt.hex_longs();
@@ -204,6 +215,7 @@ fn tpoint(args: Args) -> Result<()> {
         system: sys.to_string(),
         left: args.max_events,
         line: String::new(),
+        own: (args.pid.is_none() && args.tid.is_none()).then(|| std::process::id() as i32),
     };
     let summary = stream(
         &mut reader,
@@ -261,6 +273,8 @@ struct Printer {
     system: String,
     left: Option<u64>,
     line: String,
+    /// Our PID, whose events (and their stacks) are not shown.
+    own: Option<i32>,
 }
 
 impl Printer {
@@ -292,6 +306,9 @@ impl Printer {
 
 impl Sink for Printer {
     fn event(&mut self, ev: &Event) -> Flow {
+        if Some(ev.pid) == self.own {
+            return Flow::Continue;
+        }
         if ev.id != self.fmt.id {
             if self.stack_fmt.as_ref().map(|f| f.id) == Some(ev.id) {
                 return self.stack(ev);
