@@ -4,7 +4,8 @@
 //! for more than [`crate::reader::POLL_INTERVAL`]) and returns, so every guard
 //! is dropped on the normal return path. A second signal sets the same flag
 //! again and does not cut cleanup short. [`install`] must run before the
-//! first change to kernel state, which `cli::run` guarantees.
+//! first change to kernel state, which `cli::run` guarantees. A SIGHUP
+//! that is ignored when the tool starts (`nohup`) stays ignored.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -33,11 +34,24 @@ pub fn install() -> std::io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let which = Arc::new(AtomicUsize::new(0));
     for sig in STOP_SIGNALS {
+        if sig == libc::SIGHUP && ignored(sig) {
+            // Started under nohup: a hangup is not meant to end the run.
+            continue;
+        }
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
         signal_hook::flag::register_usize(sig, Arc::clone(&which), sig as usize)?;
     }
     let _ = STATE.set(State { stop, which });
     Ok(())
+}
+
+/// Whether `sig` is ignored (inherited through exec, as nohup sets SIGHUP).
+fn ignored(sig: i32) -> bool {
+    // SAFETY: a query only (no new action); `old` is a plain C struct.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 /// Whether a stop signal arrived (or [`request_stop`] was called).
