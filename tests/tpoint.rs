@@ -280,6 +280,35 @@ fn signals_at_random_moments_end_quickly_and_leave_nothing() {
     }
 }
 
+/// Started under nohup (SIGHUP ignored), a hangup does not end the run;
+/// SIGINT still does, cleanly.
+#[test]
+fn under_nohup_a_hangup_is_ignored() {
+    use std::os::unix::process::CommandExt;
+    require_tracing!(SyscallTracepoints, Instances);
+    let mut cmd = std::process::Command::new(support::bin("tpoint"));
+    cmd.arg(EV);
+    // SAFETY: only async-signal-safe signal() between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut t = ToolRun::start_cmd(&mut cmd);
+    t.wait_ready();
+    t.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !support::leftovers_of(t.pid()).is_empty(),
+        "the run ended on an ignored SIGHUP"
+    );
+    t.signal(libc::SIGINT);
+    let f = t.finish(Duration::from_secs(10));
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    support::assert_nothing_left(f.pid);
+}
+
 #[test]
 fn a_closed_pipe_ends_the_run_with_status_0() {
     require_tracing!(SyscallTracepoints, Instances);

@@ -37,6 +37,7 @@ pub fn bin_dir() -> PathBuf {
 
 /// The path of a built tool; panics with what to do if it was not built.
 pub fn bin(name: &str) -> PathBuf {
+    default_signals();
     let p = bin_dir().join(name);
     assert!(
         p.exists(),
@@ -48,7 +49,23 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// The workload program.
 pub fn workload_bin() -> PathBuf {
+    default_signals();
     PathBuf::from(env!("CARGO_BIN_EXE_ftt-workload"))
+}
+
+/// Gives this process the default action for the signals the tests send,
+/// so that the programs it starts inherit it: run under nohup or as a
+/// background job of a script, SIGHUP or SIGINT would be ignored, and
+/// the tools rightly leave an ignored SIGHUP alone.
+pub fn default_signals() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM] {
+            // SAFETY: resets a disposition; this process installs no
+            // handler of its own for these.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+    });
 }
 
 /// Says why a test does not run here: prints `skipping: <reason>` and
