@@ -33,16 +33,34 @@ pub fn install() -> std::io::Result<()> {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let which = Arc::new(AtomicUsize::new(0));
-    for sig in STOP_SIGNALS {
-        if sig == libc::SIGHUP && ignored(sig) {
-            // Started under nohup: a hangup is not meant to end the run.
-            continue;
+    // The signals wait while the handlers go in: between a handler's
+    // installation and its action's, one arriving would be swallowed.
+    // SAFETY: plain sigset_t operations on local values.
+    let (set, mut old) = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in STOP_SIGNALS {
+            libc::sigaddset(&mut set, sig);
         }
-        signal_hook::flag::register(sig, Arc::clone(&stop))?;
-        signal_hook::flag::register_usize(sig, Arc::clone(&which), sig as usize)?;
-    }
+        (set, std::mem::zeroed::<libc::sigset_t>())
+    };
+    // SAFETY: blocks (then restores) this thread's mask; no other threads yet.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+    let r = (|| {
+        for sig in STOP_SIGNALS {
+            if sig == libc::SIGHUP && ignored(sig) {
+                // Started under nohup: a hangup is not meant to end the run.
+                continue;
+            }
+            signal_hook::flag::register(sig, Arc::clone(&stop))?;
+            signal_hook::flag::register_usize(sig, Arc::clone(&which), sig as usize)?;
+        }
+        Ok(())
+    })();
     let _ = STATE.set(State { stop, which });
-    Ok(())
+    // SAFETY: as above; pending signals are delivered now, to the handlers.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    r
 }
 
 /// Whether `sig` is ignored (inherited through exec, as nohup sets SIGHUP).
