@@ -75,6 +75,19 @@ impl Output {
         self.note(r)
     }
 
+    /// Marks where a CPU lost events: `CPU:N [LOST n EVENTS]` as the
+    /// kernel's own text has it, or `{"cpu":N,"lost":n}` in JSON (`null`
+    /// when the kernel did not count them).
+    pub fn lost_marker(&mut self, cpu: u32, count: Option<u64>, json: bool) -> Flow {
+        if json {
+            return self.json(&serde_json::json!({"cpu": cpu, "lost": count}));
+        }
+        match count {
+            Some(n) => self.line(&format!("CPU:{cpu} [LOST {n} EVENTS]")),
+            None => self.line(&format!("CPU:{cpu} [LOST EVENTS]")),
+        }
+    }
+
     /// Flushes what is buffered.
     pub fn flush(&mut self) -> Flow {
         if self.closed {

@@ -434,9 +434,7 @@ impl LineSink for Printer {
     fn line(&mut self, l: Line) -> Flow {
         if self.json {
             return match l {
-                Line::Lost { cpu, count } => self
-                    .out
-                    .json(&serde_json::json!({"lost": count, "cpu": cpu})),
+                Line::Lost { cpu, count } => self.out.lost_marker(cpu, count, true),
                 _ => Flow::Continue,
             };
         }

@@ -839,11 +839,8 @@ impl Sink for Snoop {
     fn lost(&mut self, cpu: u32, count: Option<u64>) -> Flow {
         self.tracker.lost(now_mono_ns());
         self.lost_pending += count.unwrap_or(1).max(1);
-        if self.json {
-            let v = serde_json::json!({"lost": count, "cpu": cpu});
-            if self.out.json(&v) == Flow::Stop {
-                return Flow::Stop;
-            }
+        if self.json && self.out.lost_marker(cpu, count, true) == Flow::Stop {
+            return Flow::Stop;
         }
         self.warn_lost(false);
         Flow::Continue

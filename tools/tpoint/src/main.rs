@@ -366,15 +366,7 @@ impl Sink for Printer {
     }
 
     fn lost(&mut self, cpu: u32, count: Option<u64>) -> Flow {
-        if self.json {
-            return self
-                .out
-                .json(&serde_json::json!({"cpu": cpu, "lost": count}));
-        }
-        match count {
-            Some(n) => self.out.line(&format!("CPU:{cpu} [LOST {n} EVENTS]")),
-            None => self.out.line(&format!("CPU:{cpu} [LOST EVENTS]")),
-        }
+        self.out.lost_marker(cpu, count, self.json)
     }
 
     fn round_end(&mut self) -> Flow {
