@@ -728,8 +728,9 @@ fn funcgraph(args: Args) -> Result<()> {
             // boot buffer when a tracer starts: graphs would be lost by
             // the thousand. Such a buffer gets the kernel's default size
             // for the run.
-            let small = !tfs.read("buffer_size_kb")?.contains("expanded")
-                && toplevel::current(&tfs, "buffer_size_kb", Kind::BufferKb)?
+            let now = tfs.read("buffer_size_kb")?;
+            let small = !now.contains("expanded")
+                && toplevel::normalize(Kind::BufferKb, &now)
                     .parse::<u32>()
                     .is_ok_and(|kb| kb < TOP_LEVEL_DEFAULT_KB);
             let size = args
