@@ -15,6 +15,7 @@ pub mod instance;
 pub mod output;
 pub mod owner;
 pub mod probeargs;
+pub mod probespec;
 pub mod proc;
 pub mod reader;
 pub mod ringbuf;

@@ -11,33 +11,15 @@
 //! - ARGS are the kernel's fetch arguments, passed on as given (`%di`,
 //!   `+0(%si):string`, `$retval`, `mode=%cx:u16`).
 //!
-//! As in `uprobe`, a definition given with `-e` can carry its own filter
-//! after a standalone word `if` (`-e 'r:vfs_read ret=$retval:s64 if ret < 0'`),
-//! since several `-e` definitions cannot share the positional FILTER. A word
-//! `if` can never be a fetch argument, so nothing valid changes meaning.
+//! As in `uprobe` (the shape both share is [`ftrace_common::probespec`]),
+//! a definition given with `-e` can carry its own filter after a standalone
+//! word `if` (`-e 'r:vfs_read ret=$retval:s64 if ret < 0'`).
 //!
 //! Parsing is pure and never panics (see the property test).
 
+use ftrace_common::probespec::{self, Grammar};
+pub use ftrace_common::probespec::{sanitize, Kind};
 use ftrace_common::{Error, Result};
-
-/// Entry or return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `p:` the function's entry (or an instruction in it).
-    Entry,
-    /// `r:` the function's return.
-    Return,
-}
-
-impl Kind {
-    /// `p` or `r`.
-    pub fn letter(self) -> char {
-        match self {
-            Kind::Entry => 'p',
-            Kind::Return => 'r',
-        }
-    }
-}
 
 /// Where the probe goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,25 +85,6 @@ const FORM: &str = "{p|r}:[NAME ]FUNC[+OFFSET]|MODULE:FUNC|0xADDR [ARGS]";
 /// `+`/`-` are fetch-argument syntax too).
 pub fn looks_like_arg(word: &str) -> bool {
     word.contains(['=', '%', '$', '@', '(', '\\']) || word.starts_with(['+', '-'])
-}
-
-/// Splits at whitespace, returning each word with its byte offset.
-fn words(s: &str) -> Vec<(usize, &str)> {
-    let mut out = Vec::new();
-    let mut start = None;
-    for (i, c) in s.char_indices() {
-        if c.is_whitespace() {
-            if let Some(st) = start.take() {
-                out.push((st, &s[st..i]));
-            }
-        } else if start.is_none() {
-            start = Some(i);
-        }
-    }
-    if let Some(st) = start {
-        out.push((st, &s[st..]));
-    }
-    out
 }
 
 /// A number as the kernel takes offsets: decimal or `0x` hex.
@@ -203,58 +166,19 @@ pub fn parse_location(loc: &str) -> Result<Location> {
     })
 }
 
+const GRAMMAR: Grammar = Grammar {
+    tool: "kprobe",
+    form: FORM,
+    example: "p:do_sys_open",
+    location: "function",
+    words: probespec::words,
+    looks_like_arg,
+};
+
 /// Parses a definition.
 pub fn parse(def: &str) -> Result<Definition> {
-    if let Some(c) = def.chars().find(|c| c.is_control() && *c != '\t') {
-        return Err(Error::usage(format!(
-            "the probe definition '{}' contains a control character ({c:?}): a probe must be one line",
-            def.escape_debug()
-        )));
-    }
-    let def = def.trim();
-    let (kind, rest) = if let Some(r) = def.strip_prefix("p:") {
-        (Kind::Entry, r)
-    } else if let Some(r) = def.strip_prefix("r:") {
-        (Kind::Return, r)
-    } else {
-        return Err(Error::usage(format!(
-            "'{def}' is not a kprobe definition: it starts with p: (entry) or r: (return), as in {FORM}, e.g. p:do_sys_open"
-        )));
-    };
-    if rest.starts_with(char::is_whitespace) {
-        return Err(Error::usage(format!(
-            "'{def}': nothing may follow {}: but a name or a function ({FORM})",
-            kind.letter()
-        )));
-    }
-    let all = words(rest);
-    // A standalone `if` after the first word starts the filter.
-    let (ws, filter) = match all.iter().skip(1).position(|(_, w)| *w == "if") {
-        Some(p) => {
-            let (off, _) = all[p + 1];
-            let f = rest[off + 2..].trim();
-            if f.is_empty() {
-                return Err(Error::usage(format!("'{def}': no filter after 'if'")));
-            }
-            (&all[..p + 1], Some(f.to_string()))
-        }
-        None => (&all[..], None),
-    };
-    let Some(&(_, first)) = ws.first() else {
-        return Err(Error::usage(format!("'{def}': no function given ({FORM})")));
-    };
-    let (name, loc, args) = match ws.get(1) {
-        Some(&(_, second)) if !looks_like_arg(second) => (Some(first), second, &ws[2..]),
-        _ => (None, first, &ws[1..]),
-    };
-    if let Some(n) = name {
-        if n.contains('/') {
-            return Err(Error::usage(format!(
-                "event name '{n}': kprobe puts its events in a group of its own; give a plain NAME"
-            )));
-        }
-        ftrace_common::dynevent::check_event_name(n)?;
-    }
+    let parts = probespec::split(def, &GRAMMAR)?;
+    let (kind, loc) = (parts.kind, parts.location);
     let location = parse_location(loc)?;
     if let (Kind::Return, Location::Symbol { offset, .. }) = (kind, &location) {
         if *offset != 0 {
@@ -265,27 +189,11 @@ pub fn parse(def: &str) -> Result<Definition> {
     }
     Ok(Definition {
         kind,
-        name: name.map(str::to_string),
+        name: parts.name.map(str::to_string),
         location,
-        args: args.iter().map(|(_, w)| w.to_string()).collect(),
-        filter,
+        args: parts.args,
+        filter: parts.filter,
     })
-}
-
-/// Turns text into part of an event name: letters, digits and single `_`.
-pub fn sanitize(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let c = if c.is_ascii_alphanumeric() { c } else { '_' };
-        if c == '_' && (out.is_empty() || out.ends_with('_')) {
-            continue;
-        }
-        out.push(c);
-    }
-    while out.ends_with('_') {
-        out.pop();
-    }
-    out
 }
 
 /// The longest event name we make up: the kernel allows 63 bytes, and a

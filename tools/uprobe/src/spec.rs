@@ -11,34 +11,16 @@
 //! - ARGS are the kernel's fetch arguments, passed on as given (`%di`,
 //!   `+0(%si):string`, `$retval`, `file=$retval`).
 //!
-//! One addition: a definition given with `-e` can carry its own filter after
-//! a standalone word `if` (`-e 'r:libc:fopen file=$retval if file == 0'`),
-//! since several `-e` definitions cannot share the positional FILTER. A
-//! word `if` can never be a fetch argument, so nothing valid changes
-//! meaning.
+//! One addition, as in `kprobe` (the shape both share is
+//! [`ftrace_common::probespec`]): a definition given with `-e` can carry its
+//! own filter after a standalone word `if`
+//! (`-e 'r:libc:fopen file=$retval if file == 0'`).
 //!
 //! Parsing is pure and never panics (see the property test).
 
+use ftrace_common::probespec::{self, Grammar};
+pub use ftrace_common::probespec::{sanitize, Kind};
 use ftrace_common::{Error, Result};
-
-/// Entry or return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `p:` the function's entry (or an instruction in it).
-    Entry,
-    /// `r:` the function's return.
-    Return,
-}
-
-impl Kind {
-    /// `p` or `r`.
-    pub fn letter(self) -> char {
-        match self {
-            Kind::Entry => 'p',
-            Kind::Return => 'r',
-        }
-    }
-}
 
 /// A parsed definition, not yet resolved against any file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,92 +47,21 @@ pub fn looks_like_arg(word: &str) -> bool {
     word.contains(['=', '%', '$']) || word.starts_with(['+', '-', '@', '\\'])
 }
 
-/// Splits into words at whitespace, keeping a group in parentheses or angle
-/// brackets together (a demangled C++ name such as
-/// `ns::f(int, char)` or `std::vector<int, std::allocator<int> >::push_back(int const&)`
-/// is one word). Returns each word with its byte offset.
-fn words(s: &str) -> Vec<(usize, &str)> {
-    let mut out = Vec::new();
-    let mut start = None;
-    let mut depth = 0usize;
-    for (i, c) in s.char_indices() {
-        if c.is_whitespace() && depth == 0 {
-            if let Some(st) = start.take() {
-                out.push((st, &s[st..i]));
-            }
-            continue;
-        }
-        if start.is_none() {
-            start = Some(i);
-        }
-        match c {
-            '(' | '<' => depth += 1,
-            ')' | '>' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    if let Some(st) = start {
-        out.push((st, &s[st..]));
-    }
-    out
-}
-
 const FORM: &str = "{p|r}:[NAME ]TARGET:SYMBOL[+OFFSET]|0xADDR [ARGS]";
+
+const GRAMMAR: Grammar = Grammar {
+    tool: "uprobe",
+    form: FORM,
+    example: "p:bash:readline",
+    location: "TARGET:SYMBOL",
+    words: probespec::words_keeping_groups,
+    looks_like_arg,
+};
 
 /// Parses a definition.
 pub fn parse(def: &str) -> Result<Definition> {
-    if let Some(c) = def.chars().find(|c| c.is_control() && *c != '\t') {
-        return Err(Error::usage(format!(
-            "the probe definition '{}' contains a control character ({c:?}): a probe must be one line",
-            def.escape_debug()
-        )));
-    }
-    let def = def.trim();
-    let (kind, rest) = if let Some(r) = def.strip_prefix("p:") {
-        (Kind::Entry, r)
-    } else if let Some(r) = def.strip_prefix("r:") {
-        (Kind::Return, r)
-    } else {
-        return Err(Error::usage(format!(
-            "'{def}' is not a uprobe definition: it starts with p: (entry) or r: (return), as in {FORM}, e.g. p:bash:readline"
-        )));
-    };
-    if rest.starts_with(char::is_whitespace) {
-        return Err(Error::usage(format!(
-            "'{def}': nothing may follow {}: but a name or TARGET:SYMBOL ({FORM})",
-            kind.letter()
-        )));
-    }
-    let all = words(rest);
-    // A standalone `if` after the first word starts the filter.
-    let (ws, filter) = match all.iter().skip(1).position(|(_, w)| *w == "if") {
-        Some(p) => {
-            let (off, _) = all[p + 1];
-            let f = rest[off + 2..].trim();
-            if f.is_empty() {
-                return Err(Error::usage(format!("'{def}': no filter after 'if'")));
-            }
-            (&all[..p + 1], Some(f.to_string()))
-        }
-        None => (&all[..], None),
-    };
-    let Some(&(_, first)) = ws.first() else {
-        return Err(Error::usage(format!(
-            "'{def}': no TARGET:SYMBOL given ({FORM})"
-        )));
-    };
-    let (name, loc, args) = match ws.get(1) {
-        Some(&(_, second)) if !looks_like_arg(second) => (Some(first), second, &ws[2..]),
-        _ => (None, first, &ws[1..]),
-    };
-    if let Some(n) = name {
-        if n.contains('/') {
-            return Err(Error::usage(format!(
-                "event name '{n}': uprobe puts its events in a group of its own; give a plain NAME"
-            )));
-        }
-        ftrace_common::dynevent::check_event_name(n)?;
-    }
+    let parts = probespec::split(def, &GRAMMAR)?;
+    let loc = parts.location;
     let Some((target, symbol)) = split_location(loc) else {
         return Err(Error::usage(format!(
             "'{loc}' is not TARGET:SYMBOL (e.g. bash:readline, libc:malloc, /usr/bin/bash:0x8db60)"
@@ -167,12 +78,12 @@ pub fn parse(def: &str) -> Result<Definition> {
         )));
     }
     Ok(Definition {
-        kind,
-        name: name.map(str::to_string),
+        kind: parts.kind,
+        name: parts.name.map(str::to_string),
         target: target.to_string(),
         symbol: symbol.to_string(),
-        args: args.iter().map(|(_, w)| w.to_string()).collect(),
-        filter,
+        args: parts.args,
+        filter: parts.filter,
     })
 }
 
@@ -192,22 +103,6 @@ fn split_location(loc: &str) -> Option<(&str, &str)> {
         }
     }
     Some((t, s))
-}
-
-/// Turns text into part of an event name: letters, digits and single `_`.
-pub fn sanitize(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let c = if c.is_ascii_alphanumeric() { c } else { '_' };
-        if c == '_' && (out.is_empty() || out.ends_with('_')) {
-            continue;
-        }
-        out.push(c);
-    }
-    while out.ends_with('_') {
-        out.pop();
-    }
-    out
 }
 
 /// The longest event name we make up: the kernel allows 63 bytes, and a
