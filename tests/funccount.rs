@@ -9,7 +9,7 @@ mod support;
 use ftrace_common::caps::Feature;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{run, Finished, ToolRun, Workload};
 
 /// Tests that count without -p see every process, and tests that compare
@@ -515,27 +515,6 @@ fn user_functions_count_exactly() {
     support::assert_nothing_left(f.pid);
 }
 
-fn rng() -> impl FnMut(u64) -> u64 {
-    let seed = std::env::var("FTT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                ^ std::process::id() as u64
-        });
-    eprintln!("FTT_SEED={seed}");
-    let mut x = seed | 1;
-    move |n| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n.max(1)
-    }
-}
-
 /// A signal at any moment, setup included, ends the run soon and puts
 /// every setting back: the instance, the kprobes, the profiler and the
 /// top-level filter.
@@ -544,7 +523,7 @@ fn signals_at_random_moments_restore_everything() {
     require_tracing!(FunctionTracer, Instances);
     let _g = global();
     let before = top_level();
-    let mut r = rng();
+    let mut r = support::rng();
     let mut methods = vec!["auto", "tracer"];
     if support::has(Feature::KprobeEvents) {
         methods.push("kprobe");
@@ -557,19 +536,9 @@ fn signals_at_random_moments_restore_everything() {
             let t = ToolRun::start("funccount", &["--method", m, "vfs_read*", "ksys_read"]);
             // Anywhere from start-up through attaching (seconds under
             // TCG) to counting.
-            let t0 = Instant::now();
-            std::thread::sleep(Duration::from_millis(r(2500)));
-            t.signal(sig);
-            let f = t.finish(Duration::from_secs(60));
-            assert!(
-                f.exit_time < Duration::from_secs(5),
-                "signal {sig} ({m}) after {:?}: took {:?}",
-                t0.elapsed(),
-                f.exit_time
-            );
-            if let Some(code) = f.status.code() {
-                assert_eq!(code, 0, "signal {sig} ({m}): {}", f.stderr);
-            }
+            let at = Duration::from_millis(r(2500));
+            eprintln!("method {m}");
+            let f = t.signal_after(at, sig, Duration::from_secs(5));
             support::assert_nothing_left(f.pid);
             assert_eq!(top_level(), before, "signal {sig} ({m})");
         }

@@ -580,15 +580,6 @@ fn two_runs_at_once() {
     let _ = std::fs::remove_file(p2);
 }
 
-/// A small pseudo-random number (no dependency needed for this).
-fn rand_below(n: u64) -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    (t ^ (t >> 7) ^ (std::process::id() as u64).wrapping_mul(2654435761)) % n.max(1)
-}
-
 #[test]
 fn signals_at_random_moments_restore_everything() {
     require_tracing!(FunctionGraph);
@@ -605,8 +596,9 @@ fn signals_at_random_moments_restore_everything() {
     support::assert_nothing_left(f.pid);
     assert_eq!(top_level(), before, "after SIGINT once tracing");
     let span = ready.as_millis() as u64 + 2000;
+    let mut r = support::rng();
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
-        let at = Duration::from_millis(rand_below(span));
+        let at = Duration::from_millis(r(span));
         let t = ToolRun::start("funcgraph", &["-x", "getname", "-m", "4", "-C", func]);
         std::thread::sleep(at);
         t.signal(sig);

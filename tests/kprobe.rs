@@ -712,29 +712,6 @@ fn bad_input_exits_2_and_leaves_nothing() {
     }
 }
 
-/// A small pseudo-random sequence, seeded from the clock and printed, so a
-/// failure can be replayed with FTT_SEED.
-fn rng() -> impl FnMut(u64) -> u64 {
-    let seed = std::env::var("FTT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                ^ std::process::id() as u64
-        });
-    eprintln!("FTT_SEED={seed}");
-    let mut x = seed | 1;
-    move |n| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n.max(1)
-    }
-}
-
 #[test]
 fn while_tracing_the_probe_cannot_be_removed_and_after_a_signal_it_is_gone() {
     require_tracing!(KprobeEvents, Instances);
@@ -781,30 +758,16 @@ fn signals_at_random_moments_leave_no_kprobe_behind() {
     // Setup takes a second or two in a TCG guest: signals land anywhere
     // from before the probe exists to well into tracing.
     let def = format!("p:{func} f=+0(%si):string");
-    let mut t0 = Instant::now();
+    let t0 = Instant::now();
     let mut probe = ToolRun::start("kprobe", &[&def]);
     probe.wait_ready();
     let setup_ms = t0.elapsed().as_millis() as u64 + 200;
     drop(probe.stop());
-    let mut r = rng();
+    let mut r = support::rng();
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
         for _ in 0..3 {
-            t0 = Instant::now();
-            let t = ToolRun::start("kprobe", &[&def]);
-            std::thread::sleep(Duration::from_millis(r(setup_ms)));
-            t.signal(sig);
-            let f = t.finish(Duration::from_secs(60));
-            assert!(
-                f.exit_time < support::exit_bound(),
-                "signal {sig} after {:?}: took {:?}",
-                t0.elapsed(),
-                f.exit_time
-            );
-            // Before the handlers are installed the default action may still
-            // kill it (nothing exists yet); once they are, it exits 0.
-            if let Some(code) = f.status.code() {
-                assert_eq!(code, 0, "signal {sig}: {}", f.stderr);
-            }
+            let at = Duration::from_millis(r(setup_ms));
+            let f = ToolRun::start("kprobe", &[&def]).signal_after(at, sig, support::exit_bound());
             assert_no_probe_left(&f);
         }
     }

@@ -217,46 +217,15 @@ fn bad_input_exits_2_and_leaves_nothing() {
     );
 }
 
-/// A small pseudo-random sequence, seeded from the clock and printed, so a
-/// failure can be replayed with FTT_SEED.
-fn rng() -> impl FnMut(u64) -> u64 {
-    let seed = std::env::var("FTT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            Instant::now().elapsed().as_nanos() as u64 ^ std::process::id() as u64 ^ 0x9e37_79b9
-        });
-    eprintln!("FTT_SEED={seed}");
-    let mut x = seed | 1;
-    move |n| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n.max(1)
-    }
-}
-
 #[test]
 fn signals_at_random_moments_end_quickly_and_leave_nothing() {
     require_tracing!(SyscallTracepoints, Instances);
-    let mut r = rng();
+    let mut r = support::rng();
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
         for _ in 0..3 {
-            let t = ToolRun::start("tpoint", &[EV]);
             // Anywhere from before setup to well into tracing.
-            std::thread::sleep(Duration::from_millis(r(150)));
-            t.signal(sig);
-            let f = t.finish(Duration::from_secs(10));
-            assert!(
-                f.exit_time < support::exit_bound(),
-                "signal {sig}: took {:?}",
-                f.exit_time
-            );
-            // Before the handlers are installed the default action may still
-            // kill it; once they are, it exits 0.
-            if let Some(code) = f.status.code() {
-                assert_eq!(code, 0, "signal {sig}: {}", f.stderr);
-            }
+            let at = Duration::from_millis(r(150));
+            let f = ToolRun::start("tpoint", &[EV]).signal_after(at, sig, support::exit_bound());
             support::assert_nothing_left(f.pid);
         }
     }

@@ -939,33 +939,10 @@ fn bad_input_exits_2_with_one_line_and_leaves_nothing() {
     );
 }
 
-/// A small pseudo-random sequence, seeded from the clock and printed, so a
-/// failure can be replayed with FTT_SEED.
-fn rng() -> impl FnMut(u64) -> u64 {
-    let seed = std::env::var("FTT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos() as u64
-                ^ std::process::id() as u64
-        });
-    eprintln!("FTT_SEED={seed}");
-    let mut x = seed | 1;
-    move |n| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n.max(1)
-    }
-}
-
 #[test]
 fn signals_at_random_moments_end_quickly_and_leave_nothing() {
     require_tracing!(UprobeEvents, Instances);
-    let mut r = rng();
+    let mut r = support::rng();
     // Events flow all along (a thousand clock_nanosleep() calls a second:
     // Rust's sleep), at a rate that leaves no backlog to drain even for a
     // debug build on a loaded machine.
@@ -992,17 +969,8 @@ fn signals_at_random_moments_end_quickly_and_leave_nothing() {
             if sig == libc::SIGPIPE {
                 t.wait_ready();
             }
-            std::thread::sleep(Duration::from_millis(r(150)));
-            t.signal(sig);
-            let f = t.finish(Duration::from_secs(60));
-            assert!(
-                f.exit_time < support::exit_bound(),
-                "signal {sig}: took {:?}",
-                f.exit_time
-            );
-            if let Some(code) = f.status.code() {
-                assert_eq!(code, 0, "signal {sig}: {}", f.stderr);
-            }
+            let at = Duration::from_millis(r(150));
+            let f = t.signal_after(at, sig, support::exit_bound());
             clean(&f);
         }
     }

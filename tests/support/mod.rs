@@ -291,6 +291,32 @@ impl ToolRun {
         }
     }
 
+    /// Sends `sig` after `after`, then checks what every tool promises
+    /// for a stop signal at any moment: it ends within `bound`, and, if a
+    /// handler took the signal (the tool exited rather than died of it,
+    /// which only the default action before main's setup may do), with
+    /// status 0. Returns the output for the tool's own checks (what it
+    /// must have left behind: nothing).
+    pub fn signal_after(self, after: Duration, sig: i32, bound: Duration) -> Finished {
+        std::thread::sleep(after);
+        self.signal(sig);
+        let f = self.finish(Duration::from_secs(60));
+        assert!(
+            f.exit_time < bound,
+            "signal {sig} {after:?} after the start: exit took {:?}\n{}",
+            f.exit_time,
+            f.stderr
+        );
+        if let Some(code) = f.status.code() {
+            assert_eq!(
+                code, 0,
+                "signal {sig} {after:?} after the start: {}",
+                f.stderr
+            );
+        }
+        f
+    }
+
     /// Sends SIGINT and collects the output.
     pub fn stop(self) -> Finished {
         self.signal(libc::SIGINT);
@@ -309,6 +335,30 @@ impl Drop for ToolRun {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// A small pseudo-random sequence for spreading signals over a run: `r(n)`
+/// is below `n`. Seeded from the clock and the pid, and the seed printed,
+/// so that a failure can be replayed with FTT_SEED=SEED.
+pub fn rng() -> impl FnMut(u64) -> u64 {
+    let seed = std::env::var("FTT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                ^ (std::process::id() as u64).wrapping_mul(2_654_435_761)
+        });
+    eprintln!("FTT_SEED={seed}");
+    let mut x = seed | 1;
+    move |n| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n.max(1)
     }
 }
 
