@@ -252,6 +252,22 @@ struct Frame {
     longest_child: u64,
 }
 
+impl Frame {
+    /// The exit line of a call whose exit was not seen: lost, or still
+    /// running when tracing ended. No duration is made up.
+    fn unended(&self, at: Site, end: End) -> Out {
+        Out::Exit {
+            at,
+            depth: self.rel,
+            func: self.func,
+            dur: None,
+            end,
+            overrun: 0,
+            retval: None,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Task {
     stack: Vec<Frame>,
@@ -365,15 +381,7 @@ impl Builder {
             };
             while let Some(f) = t.stack.pop() {
                 if f.shown {
-                    out.push(Out::Exit {
-                        at,
-                        depth: f.rel,
-                        func: f.func,
-                        dur: None,
-                        end: End::Unfinished,
-                        overrun: 0,
-                        retval: None,
-                    });
+                    out.push(f.unended(at, End::Unfinished));
                 }
             }
         }
@@ -387,15 +395,7 @@ impl Builder {
             }
             let f = t.stack.pop().expect("a frame");
             if f.shown {
-                out.push(Out::Exit {
-                    at,
-                    depth: f.rel,
-                    func: f.func,
-                    dur: None,
-                    end: End::ExitLost,
-                    overrun: 0,
-                    retval: None,
-                });
+                out.push(f.unended(at, End::ExitLost));
             }
         }
     }
