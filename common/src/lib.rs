@@ -16,6 +16,7 @@ pub mod output;
 pub mod owner;
 pub mod probeargs;
 pub mod probespec;
+pub mod probetool;
 pub mod proc;
 pub mod reader;
 pub mod ringbuf;

@@ -43,17 +43,17 @@ use ftrace_common::dynevent::{ProbeDef, ProbeGroup, ProbeKind};
 use ftrace_common::format::{EventFormat, Field, FieldKind};
 use ftrace_common::instance::Instance;
 use ftrace_common::output::{Log2Hist, Output};
-use ftrace_common::probeargs::ArgStyles;
+use ftrace_common::probetool::{self, Addrs, ProbeOut};
 use ftrace_common::proc::{self, CommCache};
 use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
 use ftrace_common::sym::kallsyms::KernelSymbols;
 use ftrace_common::tracefs::Tracefs;
-use ftrace_common::{caps, signals, sweep, Error, ErrorKind, Result};
+use ftrace_common::{caps, signals, sweep, Error, Result};
 use funcs::Functions;
 use spec::{Definition, Kind};
 use std::collections::HashMap;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -191,36 +191,13 @@ struct Planned {
 /// The definitions given: the positional one (with the positional filter)
 /// and every -e.
 fn definitions(args: &Args) -> Result<Vec<(Definition, Option<String>)>> {
-    let mut out = Vec::new();
-    if let Some(text) = &args.definition {
-        let d = spec::parse(text)?;
-        if let Some(f) = &args.filter {
-            if spec::parse(f).is_ok() {
-                return Err(Error::usage(format!(
-                    "'{f}' looks like a second probe definition, but the second argument is the FILTER; give several probes with -e, e.g. kprobe -e '{text}' -e '{f}'"
-                )));
-            }
-            if d.filter.is_some() {
-                return Err(Error::usage(
-                    "the definition already ends with `if FILTER`; give the filter once",
-                ));
-            }
-        }
-        let filter = args.filter.clone().or_else(|| d.filter.clone());
-        out.push((d, filter));
-    } else if args.filter.is_some() {
-        return Err(Error::usage("a FILTER needs a definition before it"));
-    }
-    for text in &args.probes {
-        let d = spec::parse(text)?;
-        let f = d.filter.clone();
-        out.push((d, f));
-    }
-    if out.is_empty() {
-        return Err(Error::usage(
-            "no probe given: e.g. kprobe p:do_sys_open (see kprobe -h)",
-        ));
-    }
+    let out = probetool::definitions(
+        "kprobe",
+        args.definition.as_deref(),
+        args.filter.as_ref(),
+        &args.probes,
+        "no probe given: e.g. kprobe p:do_sys_open (see kprobe -h)",
+    )?;
     // Refused now rather than after the probes exist.
     for (_, f) in &out {
         if let Some(f) = f {
@@ -306,32 +283,8 @@ fn plan(defs: Vec<(Definition, Option<String>)>, hist: Option<&str>) -> Result<V
     Ok(out)
 }
 
-/// Phase timings on stderr when FTRACE_TOOLS_TIMING is set.
-struct Timing {
-    on: bool,
-    start: Instant,
-}
-
-impl Timing {
-    fn new() -> Timing {
-        Timing {
-            on: std::env::var_os("FTRACE_TOOLS_TIMING").is_some(),
-            start: Instant::now(),
-        }
-    }
-
-    fn mark(&self, what: &str) {
-        if self.on {
-            eprintln!(
-                "timing: {what} at {:.3} ms",
-                self.start.elapsed().as_secs_f64() * 1e3
-            );
-        }
-    }
-}
-
 fn kprobe(args: Args) -> Result<()> {
-    let timing = Timing::new();
+    let timing = probetool::Timing::new();
     // Options.
     let defs = definitions(&args)?;
     let planned = plan(defs, args.hist.as_deref())?;
@@ -372,26 +325,10 @@ fn kprobe(args: Args) -> Result<()> {
     // instance (which disables the events) is dropped first: the kernel
     // refuses to remove an enabled probe.
     let mut group = ProbeGroup::new(&tfs);
-    let mut created = Vec::new();
-    for p in &planned {
-        let made = group.add(&p.probe)?;
-        created.push((made.name.clone(), made.line.clone()));
-    }
+    let created = probetool::create(&mut group, planned.iter().map(|p| &p.probe))?;
     timing.mark("probes created");
     if args.view {
-        let mut out = Output::new();
-        for (i, (name, line)) in created.iter().enumerate() {
-            let text = tfs.read(format!("events/{}/{name}/format", group.group()))?;
-            if i > 0 {
-                out.line("");
-            }
-            out.line(&format!("# {line}"));
-            if out.text(&text) == Flow::Stop {
-                break;
-            }
-        }
-        out.flush();
-        return Ok(());
+        return probetool::show_formats(&tfs, &group, &created);
     }
     if signals::stop_requested() {
         return Ok(());
@@ -436,8 +373,7 @@ fn kprobe(args: Args) -> Result<()> {
     // Trace.
     let mut out = Output::new();
     if args.headers && !args.json && !aggregate {
-        out.line("#            TASK-PID     CPU#   TIMESTAMP  FUNCTION");
-        out.line("#               | |         |       |         |");
+        probetool::headers(&mut out);
     }
     let mut printer = Printer {
         out,
@@ -468,10 +404,7 @@ fn kprobe(args: Args) -> Result<()> {
     if aggregate {
         printer.print_aggregate(args.count && args.by.is_none());
     }
-    printer.out.flush();
-    if let Some(e) = printer.out.take_error() {
-        return Err(Error::new(ErrorKind::Io, format!("writing output: {e}")));
-    }
+    probetool::finish(&mut printer.out)?;
     if let Some(w) = summary.lost_warning() {
         eprintln!(
             "kprobe: {w}{}",
@@ -551,75 +484,11 @@ fn tracing_line(planned: &[Planned], created: &[(String, String)], args: &Args) 
     let what: Vec<String> = planned
         .iter()
         .zip(created)
-        .map(|(p, (name, _))| {
-            let mut s = format!(
-                "{name} ({}:{name} {}",
-                p.def.kind.letter(),
-                p.probe.location
-            );
-            for a in &p.probe.args {
-                s.push(' ');
-                s.push_str(a);
-            }
-            s.push(')');
-            s
-        })
+        .map(|(p, (name, _))| probetool::describe(p.def.kind, name, &p.probe))
         .collect();
-    format!(
-        "Tracing kprobe{} {}{}{}. Ctrl-C to end.",
-        if what.len() > 1 { "s" } else { "" },
-        what.join(", "),
-        match (args.pid, args.tid) {
-            (Some(p), _) => format!(" for PID {p}"),
-            (_, Some(t)) => format!(" for TID {t}"),
-            _ => String::new(),
-        },
-        match args.duration {
-            Some(d) => format!(" for {} s", d.as_secs_f64()),
-            None => String::new(),
-        }
-    )
-}
-
-/// Where the addresses of an event are: `__probe_ip` for entries,
-/// `__probe_func` and `__probe_ret_ip` for returns.
-enum Addrs {
-    Entry(Field),
-    Return { func: Field, ret: Field },
-}
-
-/// One created probe, as the printer needs it.
-struct ProbeOut {
-    id: u16,
-    name: String,
-    addrs: Addrs,
-    args: Vec<Field>,
-    styles: ArgStyles,
-}
-
-impl ProbeOut {
-    fn new(name: String, kind: Kind, fmt: &EventFormat) -> Result<ProbeOut> {
-        let addrs = match kind {
-            Kind::Entry => Addrs::Entry(fmt.require("__probe_ip")?.clone()),
-            Kind::Return => Addrs::Return {
-                func: fmt.require("__probe_func")?.clone(),
-                ret: fmt.require("__probe_ret_ip")?.clone(),
-            },
-        };
-        let args = fmt
-            .fields
-            .iter()
-            .filter(|f| !f.name.starts_with("__probe_"))
-            .cloned()
-            .collect();
-        Ok(ProbeOut {
-            id: fmt.id,
-            name,
-            addrs,
-            args,
-            styles: ArgStyles::parse(&fmt.print_fmt),
-        })
-    }
+    let scope = probetool::for_task(args.pid, args.tid).unwrap_or_default()
+        + &probetool::for_duration(args.duration).unwrap_or_default();
+    probetool::tracing_line("kprobe", &what, &scope)
 }
 
 /// Kernel addresses as the kernel's `%pS` (`func+0x1a/0x170 [mod]`) and
@@ -707,60 +576,34 @@ impl Printer {
         if self.skip_stack {
             return Flow::Continue;
         }
-        let addrs = ftrace_common::stack::kernel_stack(sf, ev.data);
-        if self.json {
-            let frames: Vec<serde_json::Value> = addrs
-                .iter()
-                .map(|a| serde_json::Value::String(self.syms.short(*a)))
-                .collect();
-            return self.out.json(&serde_json::json!({
-                "ts": ev.ts, "cpu": ev.cpu, "pid": ev.pid, "kernel_stack": frames,
-            }));
-        }
-        for a in addrs {
-            let line = format!(" => {}", self.syms.short(a));
-            if self.out.line(&line) == Flow::Stop {
-                return Flow::Stop;
-            }
-        }
-        Flow::Continue
+        let frames = ftrace_common::stack::kernel_stack(sf, ev.data)
+            .into_iter()
+            .map(|a| self.syms.short(a))
+            .collect();
+        probetool::print_stack(&mut self.out, self.json, ev, "kernel_stack", frames)
     }
 
     fn print_event(&mut self, i: usize, ev: &Event) -> Flow {
         let p = &self.probes[i];
         let comm = self.comms.get(ev.pid);
         if self.json {
-            let mut args = serde_json::Map::new();
-            for f in &p.args {
-                args.insert(f.name.clone(), p.styles.json(f, ev.data));
-            }
-            let mut v = serde_json::json!({
-                "ts": ev.ts, "cpu": ev.cpu, "pid": ev.pid, "comm": comm,
-                "event": p.name,
-            });
-            match &p.addrs {
-                Addrs::Entry(ip) => {
-                    v["ip"] = self.syms.short(ip.u64(ev.data).unwrap_or(0)).into();
-                }
-                Addrs::Return { func, ret } => {
-                    v["func"] = self.syms.get(func.u64(ev.data).unwrap_or(0), false).into();
-                    v["ret"] = self.syms.short(ret.u64(ev.data).unwrap_or(0)).into();
-                }
-            }
-            v["args"] = serde_json::Value::Object(args);
-            return self.out.json(&v);
+            let addrs = match &p.addrs {
+                Addrs::Entry(ip) => vec![("ip", self.syms.short(ip.u64(ev.data).unwrap_or(0)))],
+                Addrs::Return { func, ret } => vec![
+                    (
+                        "func",
+                        self.syms
+                            .get(func.u64(ev.data).unwrap_or(0), false)
+                            .to_string(),
+                    ),
+                    ("ret", self.syms.short(ret.u64(ev.data).unwrap_or(0))),
+                ],
+            };
+            return self.out.json(&p.json(ev, comm, addrs));
         }
-        use std::fmt::Write;
         self.line.clear();
-        let _ = write!(
-            self.line,
-            "{comm:>16}-{:<7} [{:03}] {}.{:06}: {}: (",
-            ev.pid,
-            ev.cpu,
-            ev.ts / 1_000_000_000,
-            (ev.ts % 1_000_000_000) / 1000,
-            p.name
-        );
+        p.write_head(&mut self.line, ev, comm);
+        self.line.push('(');
         match &p.addrs {
             Addrs::Entry(ip) => {
                 self.line
@@ -775,10 +618,7 @@ impl Printer {
             }
         }
         self.line.push(')');
-        for f in &p.args {
-            self.line.push(' ');
-            p.styles.write(f, ev.data, &mut self.line);
-        }
+        p.write_args(&mut self.line, ev.data);
         self.out.line(&self.line)
     }
 
@@ -845,13 +685,10 @@ impl Sink for Printer {
         if flow == Flow::Stop {
             return Flow::Stop;
         }
-        if let Some(left) = self.left.as_mut() {
-            *left = left.saturating_sub(1);
-            // The kernel stack of this last event follows it: let the
-            // round end (or the final drain) print it first.
-            if *left == 0 && self.stack_fmt.is_none() {
-                return Flow::Stop;
-            }
+        // The kernel stack of the last event follows it: let the round
+        // end (or the final drain) print it first.
+        if probetool::count_down(&mut self.left) && self.stack_fmt.is_none() {
+            return Flow::Stop;
         }
         Flow::Continue
     }
@@ -865,11 +702,7 @@ impl Sink for Printer {
     }
 
     fn round_end(&mut self) -> Flow {
-        let f = self.out.flush();
-        if self.left == Some(0) {
-            return Flow::Stop;
-        }
-        f
+        probetool::round_end(&mut self.out, self.left)
     }
 }
 

@@ -19,6 +19,7 @@
 
 use ftrace_common::probespec::{self, Grammar};
 pub use ftrace_common::probespec::{sanitize, Kind};
+use ftrace_common::probetool;
 use ftrace_common::{Error, Result};
 
 /// Where the probe goes.
@@ -194,6 +195,16 @@ pub fn parse(def: &str) -> Result<Definition> {
         args: parts.args,
         filter: parts.filter,
     })
+}
+
+impl probetool::Definition for Definition {
+    fn parse(text: &str) -> Result<Definition> {
+        parse(text)
+    }
+
+    fn filter(&self) -> Option<&String> {
+        self.filter.as_ref()
+    }
 }
 
 /// The longest event name we make up: the kernel allows 63 bytes, and a

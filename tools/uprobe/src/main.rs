@@ -34,23 +34,23 @@ mod spec;
 use clap::Parser;
 use ftrace_common::cli;
 use ftrace_common::dynevent::{ProbeDef, ProbeGroup, ProbeKind};
-use ftrace_common::format::{EventFormat, Field};
+use ftrace_common::format::EventFormat;
 use ftrace_common::glob::Glob;
 use ftrace_common::instance::{Instance, InstanceOptions};
 use ftrace_common::output::Output;
-use ftrace_common::probeargs::ArgStyles;
+use ftrace_common::probetool::{self, Addrs, ProbeOut};
 use ftrace_common::proc::{self, CommCache};
 use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
 use ftrace_common::sym::elf::{ElfFile, Resolved};
 use ftrace_common::sym::symbolize::{Frame, UserSymbols};
 use ftrace_common::sym::target::{resolve_target, Target};
 use ftrace_common::tracefs::Tracefs;
-use ftrace_common::{caps, signals, sweep, Error, ErrorKind, Result};
+use ftrace_common::{caps, signals, sweep, Error, Result};
 use spec::{Definition, Kind};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -182,30 +182,6 @@ fn main() -> ExitCode {
     cli::run("uprobe", || uprobe(args))
 }
 
-/// Phase timings on stderr when FTRACE_TOOLS_TIMING is set (benchmarks).
-struct Timing {
-    on: bool,
-    start: Instant,
-}
-
-impl Timing {
-    fn new() -> Timing {
-        Timing {
-            on: std::env::var_os("FTRACE_TOOLS_TIMING").is_some(),
-            start: Instant::now(),
-        }
-    }
-
-    fn mark(&self, what: &str) {
-        if self.on {
-            eprintln!(
-                "timing: {what} at {:.3} ms",
-                self.start.elapsed().as_secs_f64() * 1e3
-            );
-        }
-    }
-}
-
 /// A probe resolved to a file offset, ready to be created.
 struct Planned {
     def: Definition,
@@ -218,37 +194,13 @@ struct Planned {
 /// The definitions given: the positional one (with the positional filter)
 /// and every -e.
 fn definitions(args: &Args) -> Result<Vec<(Definition, Option<String>)>> {
-    let mut out = Vec::new();
-    if let Some(text) = &args.definition {
-        let d = spec::parse(text)?;
-        if let Some(f) = &args.filter {
-            if spec::parse(f).is_ok() || f.starts_with("p:") || f.starts_with("r:") {
-                return Err(Error::usage(format!(
-                    "'{f}' looks like a second probe definition, but the second argument is the FILTER; give several probes with -e, e.g. uprobe -e '{text}' -e '{f}'"
-                )));
-            }
-            if d.filter.is_some() {
-                return Err(Error::usage(
-                    "the definition already ends with `if FILTER`; give the filter once",
-                ));
-            }
-        }
-        let filter = args.filter.clone().or_else(|| d.filter.clone());
-        out.push((d, filter));
-    } else if args.filter.is_some() {
-        return Err(Error::usage("a FILTER needs a definition before it"));
-    }
-    for text in &args.probes {
-        let d = spec::parse(text)?;
-        let f = d.filter.clone();
-        out.push((d, f));
-    }
-    if out.is_empty() {
-        return Err(Error::usage(
-            "no probe given: e.g. uprobe p:bash:readline (see uprobe -h; uprobe -l TARGET lists functions)",
-        ));
-    }
-    Ok(out)
+    probetool::definitions(
+        "uprobe",
+        args.definition.as_deref(),
+        args.filter.as_ref(),
+        &args.probes,
+        "no probe given: e.g. uprobe p:bash:readline (see uprobe -h; uprobe -l TARGET lists functions)",
+    )
 }
 
 /// Resolves each definition to a file and offset. Files are parsed once
@@ -306,7 +258,7 @@ fn plan(
 }
 
 fn uprobe(args: Args) -> Result<()> {
-    let timing = Timing::new();
+    let timing = probetool::Timing::new();
     // Options.
     if let Some(target) = &args.list {
         if !args.probes.is_empty() || args.filter.is_some() {
@@ -352,29 +304,13 @@ fn uprobe(args: Args) -> Result<()> {
     // Setup. The group is declared before the instance, so that the
     // instance (which disables the events) is dropped first.
     let mut group = ProbeGroup::new(&tfs);
-    let mut created = Vec::new();
-    for p in &planned {
-        let made = group.add(&p.probe)?;
-        created.push((made.name.clone(), made.line.clone()));
-    }
+    let created = probetool::create(&mut group, planned.iter().map(|p| &p.probe))?;
     timing.mark("probes created");
     if signals::stop_requested() {
         return Ok(());
     }
     if args.view {
-        let mut out = Output::new();
-        for (i, (name, line)) in created.iter().enumerate() {
-            let text = tfs.read(format!("events/{}/{name}/format", group.group()))?;
-            if i > 0 {
-                out.line("");
-            }
-            out.line(&format!("# {line}"));
-            if out.line(text.trim_end()) == Flow::Stop {
-                break;
-            }
-        }
-        out.flush();
-        return Ok(());
+        return probetool::show_formats(&tfs, &group, &created);
     }
     // Uprobe events come at most at the rate of breakpoint traps (about
     // 150 000/s per CPU here): the kernel's default buffer keeps up, and a
@@ -411,7 +347,7 @@ fn uprobe(args: Args) -> Result<()> {
                 return Err(e);
             }
         }
-        probes.push((fmt.id, ProbeOut::new(name.clone(), p.def.kind, &fmt)?));
+        probes.push(ProbeOut::new(name.clone(), p.def.kind, &fmt)?);
     }
     if let Some(pid) = args.pid {
         inst.set_event_pids(&proc::threads(pid)?, true)?;
@@ -455,12 +391,11 @@ fn uprobe(args: Args) -> Result<()> {
     // Trace.
     let mut out = Output::new();
     if args.headers && !args.json {
-        out.line("#            TASK-PID     CPU#   TIMESTAMP  FUNCTION");
-        out.line("#               | |         |       |         |");
+        probetool::headers(&mut out);
     }
     let mut printer = Printer {
         out,
-        by_id: probes.into_iter().collect(),
+        by_id: probes.into_iter().map(|p| (p.id, p)).collect(),
         stack_fmt,
         users,
         comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
@@ -499,10 +434,7 @@ fn uprobe(args: Args) -> Result<()> {
 
     // Summary.
     timing.mark("stopped");
-    printer.out.flush();
-    if let Some(e) = printer.out.take_error() {
-        return Err(Error::new(ErrorKind::Io, format!("writing output: {e}")));
-    }
+    probetool::finish(&mut printer.out)?;
     if let Some(w) = summary.lost_warning() {
         eprintln!("uprobe: {w}");
     }
@@ -546,16 +478,7 @@ fn tracing_line(planned: &[Planned], created: &[(String, String)], args: &Args) 
         .iter()
         .zip(created)
         .map(|(p, (name, _))| {
-            let mut s = format!(
-                "{name} ({}:{name} {}",
-                p.def.kind.letter(),
-                p.probe.location
-            );
-            for a in &p.probe.args {
-                s.push(' ');
-                s.push_str(a);
-            }
-            s.push(')');
+            let mut s = probetool::describe(p.def.kind, name, &p.probe);
             // A raw address: say which function it is in.
             if let (true, Some(sym)) = (p.def.symbol.starts_with("0x"), &p.at.symbol) {
                 s.push_str(&format!(" [{sym}+{:#x}]", p.at.symbol_offset));
@@ -563,17 +486,9 @@ fn tracing_line(planned: &[Planned], created: &[(String, String)], args: &Args) 
             s
         })
         .collect();
-    format!(
-        "Tracing uprobe{} {}{}. Ctrl-C to end.",
-        if what.len() > 1 { "s" } else { "" },
-        what.join(", "),
-        match (args.pid, args.tid, args.duration) {
-            (Some(p), _, _) => format!(" for PID {p}"),
-            (_, Some(t), _) => format!(" for TID {t}"),
-            (_, _, Some(d)) => format!(" for {} s", d.as_secs_f64()),
-            _ => String::new(),
-        }
-    )
+    // Unlike kprobe's, the duration is said only without -p or -L.
+    let scope = probetool::for_task(args.pid, args.tid).or(probetool::for_duration(args.duration));
+    probetool::tracing_line("uprobe", &what, &scope.unwrap_or_default())
 }
 
 /// `-l TARGET [GLOB]`: the functions of the file, demangled, one a line.
@@ -609,50 +524,7 @@ fn list(target: &str, pattern: Option<&str>, pid: Option<u32>) -> Result<()> {
         }
         last = name;
     }
-    out.flush();
-    if let Some(e) = out.take_error() {
-        return Err(Error::new(ErrorKind::Io, format!("writing output: {e}")));
-    }
-    Ok(())
-}
-
-/// Where the addresses of an event are: `__probe_ip` for entries,
-/// `__probe_func` and `__probe_ret_ip` for returns.
-enum Addrs {
-    Entry(Field),
-    Return { func: Field, ret: Field },
-}
-
-/// One created probe, as the printer needs it.
-struct ProbeOut {
-    name: String,
-    addrs: Addrs,
-    args: Vec<Field>,
-    styles: ArgStyles,
-}
-
-impl ProbeOut {
-    fn new(name: String, kind: Kind, fmt: &EventFormat) -> Result<ProbeOut> {
-        let addrs = match kind {
-            Kind::Entry => Addrs::Entry(fmt.require("__probe_ip")?.clone()),
-            Kind::Return => Addrs::Return {
-                func: fmt.require("__probe_func")?.clone(),
-                ret: fmt.require("__probe_ret_ip")?.clone(),
-            },
-        };
-        let args = fmt
-            .fields
-            .iter()
-            .filter(|f| !f.name.starts_with("__probe_"))
-            .cloned()
-            .collect();
-        Ok(ProbeOut {
-            name,
-            addrs,
-            args,
-            styles: ArgStyles::parse(&fmt.print_fmt),
-        })
-    }
+    probetool::finish(&mut out)
 }
 
 struct Printer {
@@ -692,17 +564,7 @@ impl Printer {
                 _ => f.to_string(),
             })
             .collect();
-        if self.json {
-            return self.out.json(&serde_json::json!({
-                "ts": ev.ts, "cpu": ev.cpu, "pid": ev.pid, "user_stack": frames,
-            }));
-        }
-        for f in frames {
-            if self.out.line(&format!(" => {f}")) == Flow::Stop {
-                return Flow::Stop;
-            }
-        }
-        Flow::Continue
+        probetool::print_stack(&mut self.out, self.json, ev, "user_stack", frames)
     }
 }
 
@@ -716,37 +578,18 @@ impl Sink for Printer {
         };
         let comm = self.comms.get(ev.pid);
         let flow = if self.json {
-            let mut args = serde_json::Map::new();
-            for f in &p.args {
-                args.insert(f.name.clone(), p.styles.json(f, ev.data));
-            }
-            let mut v = serde_json::json!({
-                "ts": ev.ts, "cpu": ev.cpu, "pid": ev.pid, "comm": comm,
-                "event": p.name,
-            });
-            match &p.addrs {
-                Addrs::Entry(ip) => {
-                    v["ip"] = hex(ip.u64(ev.data).unwrap_or(0)).into();
-                }
-                Addrs::Return { func, ret } => {
-                    v["func"] = hex(func.u64(ev.data).unwrap_or(0)).into();
-                    v["ret"] = hex(ret.u64(ev.data).unwrap_or(0)).into();
-                }
-            }
-            v["args"] = serde_json::Value::Object(args);
-            self.out.json(&v)
+            let addrs = match &p.addrs {
+                Addrs::Entry(ip) => vec![("ip", hex(ip.u64(ev.data).unwrap_or(0)))],
+                Addrs::Return { func, ret } => vec![
+                    ("func", hex(func.u64(ev.data).unwrap_or(0))),
+                    ("ret", hex(ret.u64(ev.data).unwrap_or(0))),
+                ],
+            };
+            self.out.json(&p.json(ev, comm, addrs))
         } else {
             use std::fmt::Write;
             self.line.clear();
-            let _ = write!(
-                self.line,
-                "{comm:>16}-{:<7} [{:03}] {}.{:06}: {}: ",
-                ev.pid,
-                ev.cpu,
-                ev.ts / 1_000_000_000,
-                (ev.ts % 1_000_000_000) / 1000,
-                p.name
-            );
+            p.write_head(&mut self.line, ev, comm);
             let _ = match &p.addrs {
                 Addrs::Entry(ip) => write!(self.line, "(0x{:x})", ip.u64(ev.data).unwrap_or(0)),
                 Addrs::Return { func, ret } => write!(
@@ -756,24 +599,16 @@ impl Sink for Printer {
                     func.u64(ev.data).unwrap_or(0)
                 ),
             };
-            for f in &p.args {
-                self.line.push(' ');
-                p.styles.write(f, ev.data, &mut self.line);
-            }
+            p.write_args(&mut self.line, ev.data);
             self.out.line(&self.line)
         };
         if flow == Flow::Stop {
             return Flow::Stop;
         }
-        if let Some(left) = self.left.as_mut() {
-            *left = left.saturating_sub(1);
-            if *left == 0 {
-                // The user stack of this last event follows it: let the
-                // next round (or the final drain) print it first.
-                if self.stack_fmt.is_none() {
-                    return Flow::Stop;
-                }
-            }
+        // The user stack of the last event follows it: let the next
+        // round (or the final drain) print it first.
+        if probetool::count_down(&mut self.left) && self.stack_fmt.is_none() {
+            return Flow::Stop;
         }
         Flow::Continue
     }
@@ -783,11 +618,7 @@ impl Sink for Printer {
     }
 
     fn round_end(&mut self) -> Flow {
-        let f = self.out.flush();
-        if self.left == Some(0) {
-            return Flow::Stop;
-        }
-        f
+        probetool::round_end(&mut self.out, self.left)
     }
 }
 

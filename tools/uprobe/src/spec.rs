@@ -20,6 +20,7 @@
 
 use ftrace_common::probespec::{self, Grammar};
 pub use ftrace_common::probespec::{sanitize, Kind};
+use ftrace_common::probetool;
 use ftrace_common::{Error, Result};
 
 /// A parsed definition, not yet resolved against any file.
@@ -85,6 +86,22 @@ pub fn parse(def: &str) -> Result<Definition> {
         args: parts.args,
         filter: parts.filter,
     })
+}
+
+impl probetool::Definition for Definition {
+    fn parse(text: &str) -> Result<Definition> {
+        parse(text)
+    }
+
+    fn filter(&self) -> Option<&String> {
+        self.filter.as_ref()
+    }
+
+    /// Also a p: or r: that does not parse: a second definition with a
+    /// mistake, rather than a filter.
+    fn looks_like_definition(text: &str) -> bool {
+        parse(text).is_ok() || text.starts_with("p:") || text.starts_with("r:")
+    }
 }
 
 /// Splits `TARGET:SYMBOL` at the first `:` (C++ symbols hold `::`). A path
