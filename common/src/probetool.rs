@@ -56,7 +56,7 @@ pub trait Definition: Sized {
     /// Parses one definition.
     fn parse(text: &str) -> Result<Self>;
     /// The filter after `if`, if any.
-    fn filter(&self) -> Option<&String>;
+    fn filter(&self) -> Option<&str>;
     /// Whether a positional FILTER is rather a second definition.
     fn looks_like_definition(text: &str) -> bool {
         Self::parse(text).is_ok()
@@ -69,7 +69,7 @@ pub trait Definition: Sized {
 pub fn definitions<D: Definition>(
     tool: &str,
     definition: Option<&str>,
-    filter: Option<&String>,
+    filter: Option<&str>,
     probes: &[String],
     none: &str,
 ) -> Result<Vec<(D, Option<String>)>> {
@@ -88,14 +88,14 @@ pub fn definitions<D: Definition>(
                 ));
             }
         }
-        let filter = filter.or(d.filter()).cloned();
+        let filter = filter.or(d.filter()).map(str::to_string);
         out.push((d, filter));
     } else if filter.is_some() {
         return Err(Error::usage("a FILTER needs a definition before it"));
     }
     for text in probes {
         let d = D::parse(text)?;
-        let f = d.filter().cloned();
+        let f = d.filter().map(str::to_string);
         out.push((d, f));
     }
     if out.is_empty() {
@@ -340,8 +340,8 @@ mod tests {
             })
         }
 
-        fn filter(&self) -> Option<&String> {
-            self.1.as_ref()
+        fn filter(&self) -> Option<&str> {
+            self.1.as_deref()
         }
     }
 
@@ -350,9 +350,8 @@ mod tests {
         filter: Option<&str>,
         e: &[&str],
     ) -> Result<Vec<(Def, Option<String>)>> {
-        let filter = filter.map(str::to_string);
         let e: Vec<String> = e.iter().map(|s| s.to_string()).collect();
-        definitions("t", def, filter.as_ref(), &e, "none given")
+        definitions("t", def, filter, &e, "none given")
     }
 
     #[test]

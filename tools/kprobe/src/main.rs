@@ -194,7 +194,7 @@ fn definitions(args: &Args) -> Result<Vec<(Definition, Option<String>)>> {
     let out = probetool::definitions(
         "kprobe",
         args.definition.as_deref(),
-        args.filter.as_ref(),
+        args.filter.as_deref(),
         &args.probes,
         "no probe given: e.g. kprobe p:do_sys_open (see kprobe -h)",
     )?;

@@ -202,8 +202,8 @@ impl probetool::Definition for Definition {
         parse(text)
     }
 
-    fn filter(&self) -> Option<&String> {
-        self.filter.as_ref()
+    fn filter(&self) -> Option<&str> {
+        self.filter.as_deref()
     }
 }
 

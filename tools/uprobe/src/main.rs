@@ -197,7 +197,7 @@ fn definitions(args: &Args) -> Result<Vec<(Definition, Option<String>)>> {
     probetool::definitions(
         "uprobe",
         args.definition.as_deref(),
-        args.filter.as_ref(),
+        args.filter.as_deref(),
         &args.probes,
         "no probe given: e.g. uprobe p:bash:readline (see uprobe -h; uprobe -l TARGET lists functions)",
     )

@@ -93,8 +93,8 @@ impl probetool::Definition for Definition {
         parse(text)
     }
 
-    fn filter(&self) -> Option<&String> {
-        self.filter.as_ref()
+    fn filter(&self) -> Option<&str> {
+        self.filter.as_deref()
     }
 
     /// Also a p: or r: that does not parse: a second definition with a
