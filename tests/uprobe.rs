@@ -233,6 +233,22 @@ fn user_stacks_are_symbolized() {
     let frames = f.count(" => ftt_probe_target+0x0 (");
     assert_eq!(frames, 3, "{}{}", f.stdout, f.stderr);
     clean(&f);
+    // With -M, the last event's stack is awaited: events that come in the
+    // same read are not printed, nor are their stacks.
+    let mut w = Workload::waiting(&["call", "2000"]);
+    let pid = w.pid().to_string();
+    let mut t = ToolRun::start(
+        "uprobe",
+        &["-M", "7", "-s", "-p", &pid, &wl_def('p', "ftt_stack_m", "")],
+    );
+    t.wait_ready();
+    w.go();
+    w.wait();
+    let f = t.finish(Duration::from_secs(30));
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert_eq!(events(&f, "ftt_stack_m").len(), 7, "{}", f.stdout);
+    assert_eq!(f.count(" => ftt_probe_target+0x0 ("), 7, "{}", f.stdout);
+    clean(&f);
 }
 
 #[test]

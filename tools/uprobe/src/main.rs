@@ -401,6 +401,7 @@ fn uprobe(args: Args) -> Result<()> {
         comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
         json: args.json,
         left: args.max_events,
+        skip_stack: false,
         line: String::new(),
     };
     // With -p or -L, nothing can come once the process (thread) is gone.
@@ -535,6 +536,8 @@ struct Printer {
     comms: CommCache,
     json: bool,
     left: Option<u64>,
+    /// The event before the next stack was past -M: skip that stack too.
+    skip_stack: bool,
     line: String,
 }
 
@@ -547,6 +550,9 @@ impl Printer {
         let Some(sf) = &self.stack_fmt else {
             return Flow::Continue;
         };
+        if self.skip_stack {
+            return Flow::Continue;
+        }
         let (tgid, addrs) = ftrace_common::stack::user_stack(sf, ev.data);
         let tgid = if tgid == 0 { ev.pid as u32 } else { tgid };
         let mut frames: Vec<Frame> = addrs.iter().map(|&a| self.users.lookup(tgid, a)).collect();
@@ -576,6 +582,13 @@ impl Sink for Printer {
             }
             return Flow::Continue;
         };
+        if self.left == Some(0) {
+            // Past -M (events merged into this round after the last one
+            // while its stack was awaited), and so is its stack.
+            self.skip_stack = true;
+            return Flow::Continue;
+        }
+        self.skip_stack = false;
         let comm = self.comms.get(ev.pid);
         let flow = if self.json {
             let addrs = match &p.addrs {
