@@ -132,6 +132,11 @@ fn kernel_stacks_follow_events() {
     let (f, _) = trace_getppid(5, &["-s"]);
     assert_eq!(f.count("sys_enter_getppid:"), 5, "{}", f.stdout);
     assert!(f.count(" => ") >= 5, "{}", f.stdout);
+    // With -M, the last event comes with its stack, and nothing after it.
+    let (f, _) = trace_getppid(2000, &["-s", "-M", "3"]);
+    assert_eq!(f.count("sys_enter_getppid:"), 3, "{}", f.stdout);
+    let last = f.stdout.lines().last().unwrap_or("");
+    assert!(last.starts_with(" => "), "{}", f.stdout);
 }
 
 #[test]

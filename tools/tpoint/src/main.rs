@@ -19,6 +19,7 @@ use ftrace_common::format::Value;
 use ftrace_common::glob::{self, Glob};
 use ftrace_common::instance::{Instance, InstanceOptions};
 use ftrace_common::output::Output;
+use ftrace_common::probetool;
 use ftrace_common::proc::CommCache;
 use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
 use ftrace_common::sym::symbolize::KernelSymbols;
@@ -214,6 +215,7 @@ fn tpoint(args: Args) -> Result<()> {
         json: args.json,
         system: sys.to_string(),
         left: args.max_events,
+        skip_stack: false,
         line: String::new(),
         own: (args.pid.is_none() && args.tid.is_none()).then(|| std::process::id() as i32),
     };
@@ -272,6 +274,8 @@ struct Printer {
     json: bool,
     system: String,
     left: Option<u64>,
+    /// The event before the next stack was past -M: skip that stack too.
+    skip_stack: bool,
     line: String,
     /// Our PID, whose events (and their stacks) are not shown.
     own: Option<i32>,
@@ -282,6 +286,9 @@ impl Printer {
         let Some(sf) = &self.stack_fmt else {
             return Flow::Continue;
         };
+        if self.skip_stack {
+            return Flow::Continue;
+        }
         let addrs = ftrace_common::stack::kernel_stack(sf, ev.data);
         // Loaded at the first stack (about 40 ms), not at start.
         let ksyms = self.ksyms.get_or_insert_with(|| {
@@ -315,6 +322,13 @@ impl Sink for Printer {
             }
             return Flow::Continue;
         }
+        if self.left == Some(0) {
+            // Past -M (events merged into this round after the last one
+            // while its stack was awaited), and so is its stack.
+            self.skip_stack = true;
+            return Flow::Continue;
+        }
+        self.skip_stack = false;
         let flow = if self.json {
             let comm = self.comms.get(ev.pid).to_string();
             let mut fields = serde_json::Map::new();
@@ -356,11 +370,10 @@ impl Sink for Printer {
         if flow == Flow::Stop {
             return Flow::Stop;
         }
-        if let Some(left) = self.left.as_mut() {
-            *left -= 1;
-            if *left == 0 {
-                return Flow::Stop;
-            }
+        // The kernel stack of the last event follows it: let the round
+        // end (or the final drain) print it first.
+        if probetool::count_down(&mut self.left) && self.stack_fmt.is_none() {
+            return Flow::Stop;
         }
         Flow::Continue
     }
@@ -370,7 +383,7 @@ impl Sink for Printer {
     }
 
     fn round_end(&mut self) -> Flow {
-        self.out.flush()
+        probetool::round_end(&mut self.out, self.left)
     }
 }
 
