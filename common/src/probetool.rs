@@ -1,8 +1,8 @@
 //! What `kprobe` and `uprobe` do alike around their probes, beyond the
 //! definition's shape ([`crate::probespec`]): gather the definitions of a
 //! command line (`DEFINITION [FILTER]` and each `-e`), create the probes,
-//! show their formats (`-v`), say what is traced, and print an event, its
-//! stack and the end of the `-M` count in ftrace's text shape or as JSON.
+//! show their formats (`-v`), say what is traced, and print an event and
+//! its stack in ftrace's text shape or as JSON.
 //!
 //! What differs stays in the tools: kernel or user symbols, modules or
 //! files, how a PID is followed. Plain functions; the tools pass in what is
@@ -290,27 +290,6 @@ pub fn print_stack(
     Flow::Continue
 }
 
-/// Counts a printed event against `-M`: whether it was the last one.
-pub fn count_down(left: &mut Option<u64>) -> bool {
-    match left {
-        Some(n) => {
-            *n = n.saturating_sub(1);
-            *n == 0
-        }
-        None => false,
-    }
-}
-
-/// The end of a round of events: flushed, and the end once `-M` is reached
-/// (the stack of the last event came in the same round).
-pub fn round_end(out: &mut Output, left: Option<u64>) -> Flow {
-    let f = out.flush();
-    if left == Some(0) {
-        return Flow::Stop;
-    }
-    f
-}
-
 /// Flushes the output at the end; a write error (not a closed pipe) is the
 /// run's error.
 pub fn finish(out: &mut Output) -> Result<()> {
@@ -404,16 +383,5 @@ mod tests {
             for_duration(Some(Duration::from_millis(1500))).as_deref(),
             Some(" for 1.5 s")
         );
-    }
-
-    #[test]
-    fn counting_down() {
-        let mut left = Some(2);
-        assert!(!count_down(&mut left));
-        assert!(count_down(&mut left));
-        assert!(count_down(&mut left));
-        assert_eq!(left, Some(0));
-        let mut none = None;
-        assert!(!count_down(&mut none));
     }
 }

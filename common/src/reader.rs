@@ -97,6 +97,60 @@ pub trait Sink {
     }
 }
 
+/// `-M N` for a [`Sink`] whose events may each be followed by a stack
+/// event: the run ends after the Nth event shown, once the round that holds
+/// its stack is read; later events of that round, and their stacks, are
+/// skipped.
+#[derive(Debug, Default)]
+pub struct MaxEvents {
+    left: Option<u64>,
+    past: bool,
+}
+
+impl MaxEvents {
+    /// At most `max` events (`None`: no limit).
+    pub fn new(max: Option<u64>) -> MaxEvents {
+        MaxEvents {
+            left: max,
+            past: false,
+        }
+    }
+
+    /// At an event: whether it comes after the last one (then so does the
+    /// stack that may follow it).
+    pub fn past(&mut self) -> bool {
+        self.past = self.left == Some(0);
+        self.past
+    }
+
+    /// Whether the stack event now read follows an event past the limit.
+    pub fn skip_stack(&self) -> bool {
+        self.past
+    }
+
+    /// After an event was shown: the end, if it was the last and no stack
+    /// follows it.
+    pub fn shown(&mut self, stack_follows: bool) -> Flow {
+        if let Some(n) = &mut self.left {
+            *n = n.saturating_sub(1);
+            if *n == 0 && !stack_follows {
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// At a round's end (`flushed`: how its flush went): the end once the
+    /// last event was shown.
+    pub fn round_end(&self, flushed: Flow) -> Flow {
+        if self.left == Some(0) {
+            Flow::Stop
+        } else {
+            flushed
+        }
+    }
+}
+
 struct CpuBuf {
     cpu: u32,
     file: File,
@@ -547,4 +601,38 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
     summary.lost_per_cpu = reader.lost_per_cpu();
     summary.read = reader.stats;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_events_waits_for_the_last_stack_and_skips_what_follows() {
+        // Two events with stacks: the second one's stack is still shown,
+        // a third event and its stack are not, and the round ends the run.
+        let mut m = MaxEvents::new(Some(2));
+        assert!(!m.past());
+        assert_eq!(m.shown(true), Flow::Continue);
+        assert!(!m.skip_stack());
+        assert_eq!(m.round_end(Flow::Continue), Flow::Continue);
+        assert!(!m.past());
+        assert_eq!(m.shown(true), Flow::Continue);
+        assert!(!m.skip_stack());
+        assert!(m.past());
+        assert!(m.skip_stack());
+        assert_eq!(m.round_end(Flow::Continue), Flow::Stop);
+        // Without stacks the last event ends the run at once.
+        let mut m = MaxEvents::new(Some(1));
+        assert!(!m.past());
+        assert_eq!(m.shown(false), Flow::Stop);
+        // No limit: never the end, and a flush's Stop passes through.
+        let mut m = MaxEvents::new(None);
+        for _ in 0..3 {
+            assert!(!m.past());
+            assert_eq!(m.shown(false), Flow::Continue);
+        }
+        assert_eq!(m.round_end(Flow::Stop), Flow::Stop);
+        assert_eq!(m.round_end(Flow::Continue), Flow::Continue);
+    }
 }

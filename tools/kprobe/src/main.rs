@@ -45,7 +45,7 @@ use ftrace_common::instance::Instance;
 use ftrace_common::output::{Log2Hist, Output};
 use ftrace_common::probetool::{self, Addrs, ProbeOut};
 use ftrace_common::proc::{self, CommCache};
-use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
+use ftrace_common::reader::{stream, Event, Flow, MaxEvents, Reader, Sink, StreamOpts};
 use ftrace_common::sym::kallsyms::KernelSymbols;
 use ftrace_common::tracefs::Tracefs;
 use ftrace_common::{caps, signals, sweep, Error, Result};
@@ -386,8 +386,8 @@ fn kprobe(args: Args) -> Result<()> {
         syms: Syms::new(ksyms),
         comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
         json: args.json,
-        left: args.max_events,
-        skip_stack: false,
+        max: MaxEvents::new(args.max_events),
+        after_exec: false,
         line: String::new(),
     };
     let summary = stream(
@@ -561,10 +561,9 @@ struct Printer {
     syms: Syms,
     comms: CommCache,
     json: bool,
-    left: Option<u64>,
-    /// The last probe event was not printed (past -M): neither is its
-    /// stack.
-    skip_stack: bool,
+    max: MaxEvents,
+    /// The last event was an exec: the stack that follows is its.
+    after_exec: bool,
     line: String,
 }
 
@@ -573,7 +572,7 @@ impl Printer {
         let Some(sf) = &self.stack_fmt else {
             return Flow::Continue;
         };
-        if self.skip_stack {
+        if self.after_exec || self.max.skip_stack() {
             return Flow::Continue;
         }
         let frames = ftrace_common::stack::kernel_stack(sf, ev.data)
@@ -663,18 +662,15 @@ impl Sink for Printer {
                         self.comms.set(ev.pid, &comm_after_exec(&f));
                     }
                     // With -s, a stack follows the exec event too.
-                    self.skip_stack = true;
+                    self.after_exec = true;
                 }
             }
             return Flow::Continue;
         };
-        if self.left == Some(0) {
-            // Past -M (events that were already merged for this round),
-            // and so is its stack.
-            self.skip_stack = true;
+        self.after_exec = false;
+        if self.max.past() {
             return Flow::Continue;
         }
-        self.skip_stack = false;
         let flow = if self.aggregate {
             let comm = self.comms.get(ev.pid);
             self.aggs[i].add(ev.data, ev.pid, comm, &self.probes[i].styles);
@@ -685,12 +681,7 @@ impl Sink for Printer {
         if flow == Flow::Stop {
             return Flow::Stop;
         }
-        // The kernel stack of the last event follows it: let the round
-        // end (or the final drain) print it first.
-        if probetool::count_down(&mut self.left) && self.stack_fmt.is_none() {
-            return Flow::Stop;
-        }
-        Flow::Continue
+        self.max.shown(self.stack_fmt.is_some())
     }
 
     fn lost(&mut self, cpu: u32, count: Option<u64>) -> Flow {
@@ -702,7 +693,7 @@ impl Sink for Printer {
     }
 
     fn round_end(&mut self) -> Flow {
-        probetool::round_end(&mut self.out, self.left)
+        self.max.round_end(self.out.flush())
     }
 }
 

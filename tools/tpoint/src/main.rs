@@ -19,9 +19,8 @@ use ftrace_common::format::Value;
 use ftrace_common::glob::{self, Glob};
 use ftrace_common::instance::{Instance, InstanceOptions};
 use ftrace_common::output::Output;
-use ftrace_common::probetool;
 use ftrace_common::proc::CommCache;
-use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
+use ftrace_common::reader::{stream, Event, Flow, MaxEvents, Reader, Sink, StreamOpts};
 use ftrace_common::sym::symbolize::KernelSymbols;
 use ftrace_common::tracefs::Tracefs;
 use ftrace_common::{caps, proc, sweep, Error, Result};
@@ -214,8 +213,7 @@ fn tpoint(args: Args) -> Result<()> {
         comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
         json: args.json,
         system: sys.to_string(),
-        left: args.max_events,
-        skip_stack: false,
+        max: MaxEvents::new(args.max_events),
         line: String::new(),
         own: (args.pid.is_none() && args.tid.is_none()).then(|| std::process::id() as i32),
     };
@@ -273,9 +271,7 @@ struct Printer {
     comms: CommCache,
     json: bool,
     system: String,
-    left: Option<u64>,
-    /// The event before the next stack was past -M: skip that stack too.
-    skip_stack: bool,
+    max: MaxEvents,
     line: String,
     /// Our PID, whose events (and their stacks) are not shown.
     own: Option<i32>,
@@ -286,7 +282,7 @@ impl Printer {
         let Some(sf) = &self.stack_fmt else {
             return Flow::Continue;
         };
-        if self.skip_stack {
+        if self.max.skip_stack() {
             return Flow::Continue;
         }
         let addrs = ftrace_common::stack::kernel_stack(sf, ev.data);
@@ -322,13 +318,9 @@ impl Sink for Printer {
             }
             return Flow::Continue;
         }
-        if self.left == Some(0) {
-            // Past -M (events merged into this round after the last one
-            // while its stack was awaited), and so is its stack.
-            self.skip_stack = true;
+        if self.max.past() {
             return Flow::Continue;
         }
-        self.skip_stack = false;
         let flow = if self.json {
             let comm = self.comms.get(ev.pid).to_string();
             let mut fields = serde_json::Map::new();
@@ -370,12 +362,7 @@ impl Sink for Printer {
         if flow == Flow::Stop {
             return Flow::Stop;
         }
-        // The kernel stack of the last event follows it: let the round
-        // end (or the final drain) print it first.
-        if probetool::count_down(&mut self.left) && self.stack_fmt.is_none() {
-            return Flow::Stop;
-        }
-        Flow::Continue
+        self.max.shown(self.stack_fmt.is_some())
     }
 
     fn lost(&mut self, cpu: u32, count: Option<u64>) -> Flow {
@@ -383,7 +370,7 @@ impl Sink for Printer {
     }
 
     fn round_end(&mut self) -> Flow {
-        probetool::round_end(&mut self.out, self.left)
+        self.max.round_end(self.out.flush())
     }
 }
 

@@ -40,7 +40,7 @@ use ftrace_common::instance::{Instance, InstanceOptions};
 use ftrace_common::output::Output;
 use ftrace_common::probetool::{self, Addrs, ProbeOut};
 use ftrace_common::proc::{self, CommCache};
-use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
+use ftrace_common::reader::{stream, Event, Flow, MaxEvents, Reader, Sink, StreamOpts};
 use ftrace_common::sym::elf::{ElfFile, Resolved};
 use ftrace_common::sym::symbolize::{Frame, UserSymbols};
 use ftrace_common::sym::target::{resolve_target, Target};
@@ -400,8 +400,7 @@ fn uprobe(args: Args) -> Result<()> {
         users,
         comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
         json: args.json,
-        left: args.max_events,
-        skip_stack: false,
+        max: MaxEvents::new(args.max_events),
         line: String::new(),
     };
     // With -p or -L, nothing can come once the process (thread) is gone.
@@ -535,9 +534,7 @@ struct Printer {
     users: UserSymbols,
     comms: CommCache,
     json: bool,
-    left: Option<u64>,
-    /// The event before the next stack was past -M: skip that stack too.
-    skip_stack: bool,
+    max: MaxEvents,
     line: String,
 }
 
@@ -550,7 +547,7 @@ impl Printer {
         let Some(sf) = &self.stack_fmt else {
             return Flow::Continue;
         };
-        if self.skip_stack {
+        if self.max.skip_stack() {
             return Flow::Continue;
         }
         let (tgid, addrs) = ftrace_common::stack::user_stack(sf, ev.data);
@@ -582,13 +579,9 @@ impl Sink for Printer {
             }
             return Flow::Continue;
         };
-        if self.left == Some(0) {
-            // Past -M (events merged into this round after the last one
-            // while its stack was awaited), and so is its stack.
-            self.skip_stack = true;
+        if self.max.past() {
             return Flow::Continue;
         }
-        self.skip_stack = false;
         let comm = self.comms.get(ev.pid);
         let flow = if self.json {
             let addrs = match &p.addrs {
@@ -618,12 +611,7 @@ impl Sink for Printer {
         if flow == Flow::Stop {
             return Flow::Stop;
         }
-        // The user stack of the last event follows it: let the next
-        // round (or the final drain) print it first.
-        if probetool::count_down(&mut self.left) && self.stack_fmt.is_none() {
-            return Flow::Stop;
-        }
-        Flow::Continue
+        self.max.shown(self.stack_fmt.is_some())
     }
 
     fn lost(&mut self, cpu: u32, count: Option<u64>) -> Flow {
@@ -631,7 +619,7 @@ impl Sink for Printer {
     }
 
     fn round_end(&mut self) -> Flow {
-        probetool::round_end(&mut self.out, self.left)
+        self.max.round_end(self.out.flush())
     }
 }
 
