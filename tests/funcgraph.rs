@@ -605,9 +605,12 @@ fn signals_at_random_moments_restore_everything() {
         let sent = Instant::now();
         let f = t.finish(Duration::from_secs(120));
         let took = sent.elapsed();
+        // Before the handlers are installed (early in start-up, well
+        // before it says it is tracing) the default action may still kill
+        // it: nothing exists yet, as checked below. Later it exits itself.
         assert!(
-            f.status.code().is_some(),
-            "signal {sig} at {at:?} killed it: {:?}\n{}",
+            f.status.code().is_some() || at < ready,
+            "signal {sig} at {at:?}, after start-up ({ready:?}), killed it: {:?}\n{}",
             f.status,
             f.stderr
         );
