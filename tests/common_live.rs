@@ -3,11 +3,13 @@
 //! rejected lines and the reader's exact counts.
 mod support;
 
-use ftrace_common::dynevent::{ProbeDef, ProbeGroup, ProbeKind};
-use ftrace_common::instance::Instance;
-use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
+use ftrace_common::app::stream::{stream, Sink, StreamOpts};
+use ftrace_common::buffer::reader::Event;
+use ftrace_common::lifecycle::dynevent::{ProbeDef, ProbeGroup, ProbeKind};
+use ftrace_common::lifecycle::instance::Instance;
 use ftrace_common::sym::elf::ElfFile;
 use ftrace_common::ErrorKind;
+use ftrace_common::Flow;
 use support::Workload;
 
 /// Counts the events of one id.
@@ -48,10 +50,11 @@ fn count_probe_hits(def: ProbeDef, mode: &str, n: u64) -> u64 {
         inst.enable_event(&gname, &name).unwrap();
         // The kernel refuses to remove an event that is enabled: removal
         // must wait for the instance, and says why if it cannot.
-        let busy = ftrace_common::dynevent::remove_event(&tfs, def.kind.file(), &gname, &name)
-            .unwrap_err();
+        let busy =
+            ftrace_common::lifecycle::dynevent::remove_event(&tfs, def.kind.file(), &gname, &name)
+                .unwrap_err();
         assert_eq!(busy.kind(), ErrorKind::Busy, "{busy}");
-        let mut reader = Reader::open(&inst).unwrap();
+        let mut reader = inst.reader().unwrap();
         inst.start().unwrap();
         w.go();
         assert_eq!(w.wait(), n);

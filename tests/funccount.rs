@@ -6,7 +6,7 @@
 //! counted on any kernel.
 mod support;
 
-use ftrace_common::caps::Feature;
+use ftrace_common::kernel::caps::Feature;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -151,8 +151,8 @@ fn refuses_in_one_line_where_the_function_tracer_is_unusable() {
     let Some(tfs) = support::tracefs() else {
         return support::skip("needs tracefs");
     };
-    let ftrace_common::caps::Support::No(why) =
-        ftrace_common::caps::check(&tfs, Feature::FunctionTracer)
+    let ftrace_common::kernel::caps::Support::No(why) =
+        ftrace_common::kernel::caps::check(&tfs, Feature::FunctionTracer)
     else {
         return support::skip(
             "the function tracer works here (the refusal is for kernels without)",

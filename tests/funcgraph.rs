@@ -9,7 +9,7 @@
 //! line before its workload goes.
 mod support;
 
-use ftrace_common::caps::Feature;
+use ftrace_common::kernel::caps::Feature;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -71,7 +71,8 @@ fn top_level() -> BTreeMap<String, String> {
                 .trim()
                 .parse()
                 .unwrap();
-            let hp = ftrace_common::tracefs::read_text(&root.join("events/header_page")).unwrap();
+            let hp = ftrace_common::kernel::tracefs::read_text(&root.join("events/header_page"))
+                .unwrap();
             let data: u64 = hp
                 .lines()
                 .find(|l| l.contains(" data;"))

@@ -626,7 +626,7 @@ fn module_functions() {
 #[test]
 fn bad_input_exits_2_and_leaves_nothing() {
     require!(support::is_root(), "needs root");
-    let has_kprobes = support::has(ftrace_common::caps::Feature::KprobeEvents);
+    let has_kprobes = support::has(ftrace_common::kernel::caps::Feature::KprobeEvents);
     let func = if has_kprobes {
         open_func()
     } else {

@@ -25,7 +25,7 @@ fn by_syscall(out: &str) -> BTreeMap<String, u64> {
 /// reader (a debug build, sharing 2 cores with other tests) never ran:
 /// only needed where the kernel cannot count in place.
 fn big_buffer_unless_hist() -> Vec<&'static str> {
-    if support::has(ftrace_common::caps::Feature::HistTriggers) {
+    if support::has(ftrace_common::kernel::caps::Feature::HistTriggers) {
         vec![]
     } else {
         vec!["-b", "131072"]

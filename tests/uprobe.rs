@@ -1081,8 +1081,10 @@ fn buffer_size_is_the_kernels_unless_asked() {
             .unwrap()
             .flatten()
             .find(|e| {
-                ftrace_common::owner::Owner::from_instance_name(&e.file_name().to_string_lossy())
-                    .is_some_and(|(_, o)| o.pid == pid)
+                ftrace_common::lifecycle::owner::Owner::from_instance_name(
+                    &e.file_name().to_string_lossy(),
+                )
+                .is_some_and(|(_, o)| o.pid == pid)
             })
             .expect("the run's instance");
         std::fs::read_to_string(inst.path().join("buffer_size_kb")).unwrap()

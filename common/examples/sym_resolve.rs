@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use ftrace_common::glob::Glob;
+use ftrace_common::base::glob::Glob;
 use ftrace_common::sym::elf::ElfFile;
 use ftrace_common::sym::target::resolve_target;
 

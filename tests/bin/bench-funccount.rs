@@ -24,10 +24,10 @@
 //!
 //! Needs root.
 
-use ftrace_common::caps::{self, Feature};
-use ftrace_common::functions::FunctionList;
-use ftrace_common::glob::Glob;
-use ftrace_common::tracefs::Tracefs;
+use ftrace_common::base::glob::Glob;
+use ftrace_common::kernel::caps::{self, Feature};
+use ftrace_common::kernel::functions::FunctionList;
+use ftrace_common::kernel::tracefs::Tracefs;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};

@@ -189,8 +189,8 @@ fn traced(secs: f64, count_in: &str) -> Traced {
 }
 
 fn kernel_floor(secs: f64) -> f64 {
-    use ftrace_common::instance::Instance;
-    let tfs = ftrace_common::tracefs::Tracefs::open().expect("tracefs");
+    use ftrace_common::lifecycle::instance::Instance;
+    let tfs = ftrace_common::kernel::tracefs::Tracefs::open().expect("tracefs");
     let mut w = spin(secs, true);
     let mut inst = Instance::create(&tfs, "bench-syscount", None).expect("instance");
     inst.set_event_pids(&[w.id()], false).unwrap();

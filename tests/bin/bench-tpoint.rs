@@ -14,10 +14,10 @@
 //! Run as root: `cargo build --release && target/release/bench-tpoint [SECS]`
 //! (tests/bench runs every benchmark).
 
-use ftrace_common::instance::Instance;
-use ftrace_common::reader::Event;
-use ftrace_common::ringbuf::{build::PageBuilder, Lost, Page, PageLayout};
-use ftrace_common::tracefs::Tracefs;
+use ftrace_common::buffer::reader::Event;
+use ftrace_common::buffer::ringbuf::{build::PageBuilder, Lost, Page, PageLayout};
+use ftrace_common::kernel::tracefs::Tracefs;
+use ftrace_common::lifecycle::instance::Instance;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -241,7 +241,7 @@ fn live_text(secs: f64) -> Live {
         .cpus()
         .iter()
         .map(|c| {
-            ftrace_common::ringbuf::lost_from_stats(
+            ftrace_common::buffer::ringbuf::lost_from_stats(
                 &inst
                     .read(format!("per_cpu/cpu{c}/stats"))
                     .unwrap_or_default(),

@@ -18,11 +18,11 @@
 //! Run as root: `cargo build --release && target/release/bench-uprobe [SECS] [RUNS]`
 //! (tests/bench runs every benchmark).
 
-use ftrace_common::dynevent::{ProbeDef, ProbeGroup, ProbeKind};
-use ftrace_common::owner::Owner;
+use ftrace_common::kernel::tracefs::{self, Tracefs};
+use ftrace_common::lifecycle::dynevent::{ProbeDef, ProbeGroup, ProbeKind};
+use ftrace_common::lifecycle::owner::Owner;
 use ftrace_common::sym::elf::ElfFile;
 use ftrace_common::sym::target::resolve_target;
-use ftrace_common::tracefs::{self, Tracefs};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -205,7 +205,7 @@ fn kernel_share(runs: usize) {
         rec(timed(|| w(ev("enable"), "0")));
         rec(timed(|| std::fs::remove_dir(&dir).unwrap()));
         rec(timed(|| {
-            ftrace_common::dynevent::remove_event(
+            ftrace_common::lifecycle::dynevent::remove_event(
                 &tfs,
                 "uprobe_events",
                 &group_name,

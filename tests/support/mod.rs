@@ -104,17 +104,17 @@ pub fn is_root() -> bool {
 
 /// The tracefs of this machine (mounted if needed), or `None` when not
 /// root.
-pub fn tracefs() -> Option<ftrace_common::tracefs::Tracefs> {
+pub fn tracefs() -> Option<ftrace_common::kernel::tracefs::Tracefs> {
     if !is_root() {
         return None;
     }
-    ftrace_common::tracefs::Tracefs::open().ok()
+    ftrace_common::kernel::tracefs::Tracefs::open().ok()
 }
 
 /// Whether the kernel has a feature; `None` when we cannot tell (not root).
-pub fn has(feature: ftrace_common::caps::Feature) -> bool {
+pub fn has(feature: ftrace_common::kernel::caps::Feature) -> bool {
     tracefs()
-        .map(|t| ftrace_common::caps::check(&t, feature).is_yes())
+        .map(|t| ftrace_common::kernel::caps::check(&t, feature).is_yes())
         .unwrap_or(false)
 }
 
@@ -127,8 +127,8 @@ macro_rules! require_tracing {
         $(
             {
                 let t = $crate::support::tracefs().unwrap();
-                if let ftrace_common::caps::Support::No(why) =
-                    ftrace_common::caps::check(&t, ftrace_common::caps::Feature::$feature)
+                if let ftrace_common::kernel::caps::Support::No(why) =
+                    ftrace_common::kernel::caps::check(&t, ftrace_common::kernel::caps::Feature::$feature)
                 {
                     $crate::support::skip(&why);
                     return;
@@ -439,7 +439,8 @@ pub fn leftovers_of(pid: u32) -> Vec<String> {
     if let Ok(rd) = std::fs::read_dir(root.join("instances")) {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some((_, o)) = ftrace_common::owner::Owner::from_instance_name(&name) {
+            if let Some((_, o)) = ftrace_common::lifecycle::owner::Owner::from_instance_name(&name)
+            {
                 if o.pid == pid {
                     left.push(format!("instance {name}"));
                 }
@@ -448,8 +449,8 @@ pub fn leftovers_of(pid: u32) -> Vec<String> {
     }
     for f in ["uprobe_events", "kprobe_events"] {
         let text = std::fs::read_to_string(root.join(f)).unwrap_or_default();
-        for (g, n) in ftrace_common::dynevent::list_events(&text) {
-            if let Some(o) = ftrace_common::owner::Owner::from_group_name(&g) {
+        for (g, n) in ftrace_common::lifecycle::dynevent::list_events(&text) {
+            if let Some(o) = ftrace_common::lifecycle::owner::Owner::from_group_name(&g) {
                 if o.pid == pid {
                     left.push(format!("{f}: {g}/{n}"));
                 }
@@ -497,7 +498,7 @@ pub fn top_level_snapshot(events: &[&str]) -> BTreeMap<String, String> {
         };
         let text: String = text
             .lines()
-            .filter(|l| !l.contains(ftrace_common::owner::GROUP_PREFIX))
+            .filter(|l| !l.contains(ftrace_common::lifecycle::owner::GROUP_PREFIX))
             .map(|l| format!("{l}\n"))
             .collect();
         map.insert(f, text);

@@ -28,8 +28,8 @@ use object::{Endianness, ReadRef};
 use super::demangle::{self, Demangled};
 use super::reader::FileReader;
 use super::suggest;
-use crate::error::{Error, Result};
-use crate::glob::Glob;
+use crate::base::error::{Error, Result};
+use crate::base::glob::Glob;
 
 /// What kind of code a symbol names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,7 @@
 
 use super::elf::{ElfFile, Symbol, SymbolKind};
 use super::maps;
-use crate::error::Error;
+use crate::base::error::Error;
 
 /// The implementation this process's dynamic linker chose for an IFUNC.
 struct Chosen {

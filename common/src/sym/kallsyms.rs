@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::base::error::{Error, ErrorKind, Result};
 
 /// Farther than this past a symbol, an address is not taken to be in it.
 pub const MAX_FUNCTION_SIZE: u64 = 1 << 20;
@@ -182,9 +182,106 @@ impl KernelSymbols {
     }
 }
 
+/// Kernel symbols as event lines print them, loaded when first needed (or
+/// in a thread started early, since reading and sorting kallsyms takes
+/// tens of milliseconds, seconds in a slow VM) and cached per address: a
+/// probe's address repeats on every event.
+pub struct KernelSyms {
+    loading: Option<std::thread::JoinHandle<KernelSymbols>>,
+    table: Option<KernelSymbols>,
+    cache: std::collections::HashMap<(u64, bool), String>,
+}
+
+impl Default for KernelSyms {
+    fn default() -> KernelSyms {
+        KernelSyms::on_demand()
+    }
+}
+
+impl KernelSyms {
+    /// Loads `/proc/kallsyms` at the first lookup.
+    pub fn on_demand() -> KernelSyms {
+        KernelSyms {
+            loading: None,
+            table: None,
+            cache: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Starts loading `/proc/kallsyms` in a thread now.
+    pub fn in_background() -> KernelSyms {
+        KernelSyms {
+            loading: Some(std::thread::spawn(|| {
+                KernelSymbols::load().unwrap_or_else(|_| KernelSymbols::parse(""))
+            })),
+            ..KernelSyms::on_demand()
+        }
+    }
+
+    /// The table (waiting for the loading thread, or loading it now).
+    pub fn table(&mut self) -> &KernelSymbols {
+        if let Some(h) = self.loading.take() {
+            if let Ok(k) = h.join() {
+                self.table = Some(k);
+            }
+        }
+        self.table.get_or_insert_with(|| {
+            KernelSymbols::load().unwrap_or_else(|_| KernelSymbols::parse(""))
+        })
+    }
+
+    /// The address as the kernel's `%pS` prints it (`func+0x1a/0x170
+    /// [mod]`), or `%ps` without `with_offset` (`func`); `0x...` if unknown.
+    pub fn get(&mut self, addr: u64, with_offset: bool) -> &str {
+        if self.cache.len() > 100_000 {
+            self.cache.clear();
+        }
+        self.table();
+        let k = self.table.as_ref().expect("loaded above");
+        self.cache.entry((addr, with_offset)).or_insert_with(|| {
+            let Some(l) = k.lookup(addr) else {
+                return format!("0x{addr:x}");
+            };
+            let mut s = l.function.to_string();
+            if with_offset {
+                s.push_str(&format!("+{:#x}", l.offset));
+                if let Some(size) = k.function_size(addr) {
+                    s.push_str(&format!("/{size:#x}"));
+                }
+                if let Some(m) = l.module {
+                    s.push_str(&format!(" [{m}]"));
+                }
+            }
+            s
+        })
+    }
+
+    /// `func+0x1a` (stack frames, JSON).
+    pub fn short(&mut self, addr: u64) -> String {
+        self.table().symbolize(addr)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_lookups_print_like_the_kernel() {
+        let mut k = KernelSyms::on_demand();
+        k.table = Some(KernelSymbols::parse(SAMPLE));
+        assert_eq!(
+            k.get(0xffffffff81001010, true),
+            "do_one_initcall+0x10/0x1000"
+        );
+        assert_eq!(k.get(0xffffffff81001010, false), "do_one_initcall");
+        assert_eq!(
+            k.get(0xffffffffc0a00210, true),
+            "ext4_read+0x10/0xffe00 [ext4]"
+        );
+        assert_eq!(k.get(0x10, true), "0x10");
+        assert_eq!(k.short(0xffffffff81001010), "do_one_initcall+0x10");
+    }
 
     const SAMPLE: &str = "\
 ffffffff81000000 T _stext

@@ -1,6 +1,6 @@
 //! "Did you mean" suggestions for unknown library and symbol names.
 //!
-//! Like [`crate::glob::suggestions`], but with a distance computation that
+//! Like [`crate::base::glob::suggestions`], but with a distance computation that
 //! gives up early: a C++ or Rust binary has 100 000 symbols of 100 bytes,
 //! and full Levenshtein over all of them takes seconds.
 

@@ -25,7 +25,7 @@ use super::elf::{self, ArchMatch, ElfHeader};
 use super::ldcache::LdCache;
 use super::maps::{self, MapEntry};
 use super::suggest;
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 
 /// A resolved probe target.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,8 +20,8 @@ use super::ldcache;
 use super::maps;
 use super::symbolize::UserSymbols;
 use super::target::{resolve_target, Resolver};
-use crate::error::ErrorKind;
-use crate::glob::Glob;
+use crate::base::error::ErrorKind;
+use crate::base::glob::Glob;
 
 const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/elf");
 

@@ -36,16 +36,19 @@ mod spec;
 
 use clap::Parser;
 use counts::{AddrNames, Cumulative, IpCounts};
-use ftrace_common::cli::{self, CommonArgs};
-use ftrace_common::dynevent::{ProbeDef, ProbeGroup, ProbeKind};
-use ftrace_common::functions::{self, FilterWrite, FunctionList, TraceableFunction};
-use ftrace_common::instance::{Instance, InstanceOptions};
-use ftrace_common::output::Output;
-use ftrace_common::reader::{Flow, Item, Reader, POLL_INTERVAL};
+use ftrace_common::app::cli::{self, CommonArgs};
+use ftrace_common::app::output::Output;
+use ftrace_common::buffer::reader::{Item, POLL_INTERVAL};
+use ftrace_common::kernel::functions::{self, FilterWrite, FunctionList, TraceableFunction};
+use ftrace_common::kernel::tracefs::{self, Tracefs};
+use ftrace_common::lifecycle::dynevent::{ProbeDef, ProbeGroup, ProbeKind};
+use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
 use ftrace_common::sym::elf::{ElfFile, SymbolKind};
 use ftrace_common::sym::target::resolve_target;
-use ftrace_common::tracefs::{self, Tracefs};
-use ftrace_common::{caps, proc, signals, sweep, Error, ErrorKind, Result};
+use ftrace_common::Flow;
+use ftrace_common::{
+    app::signals, kernel::caps, kernel::proc, lifecycle::sweep, Error, ErrorKind, Result,
+};
 use profiler::Profiler;
 use spec::{Matcher, Spec};
 use std::collections::{HashMap, HashSet};
@@ -367,19 +370,7 @@ fn kernel_functions(tfs: &Tracefs, specs: &[Spec], args: &Args, plan: &mut Plan)
     let mut seen = HashSet::new();
     for p in &patterns {
         let m = Matcher::new(p, args.regexp)?;
-        let found = list.matching(|n| m.matches(n));
-        if found.is_empty() {
-            let near = list.suggestions(p, 4);
-            return Err(Error::usage(format!(
-                "no traceable kernel function matches '{p}' (checked {} functions in available_filter_functions){}",
-                list.len(),
-                if near.is_empty() {
-                    String::new()
-                } else {
-                    format!("; did you mean {}?", near.join(", "))
-                }
-            )));
-        }
+        let found = list.require_matching(p, "", |n| m.matches(n))?;
         for f in found {
             if seen.insert(f.index) {
                 plan.funcs.push(f.clone());
@@ -420,7 +411,7 @@ fn tracepoints(tfs: &Tracefs, specs: &[Spec], args: &Args, plan: &mut Plan) -> R
             }
         }
         if n == 0 {
-            let near = ftrace_common::glob::suggestions(
+            let near = ftrace_common::base::glob::suggestions(
                 &format!("{system}:{event}").replace(['*', '?'], ""),
                 text.lines(),
                 3,
@@ -428,11 +419,7 @@ fn tracepoints(tfs: &Tracefs, specs: &[Spec], args: &Args, plan: &mut Plan) -> R
             return Err(Error::usage(format!(
                 "no tracepoint matches '{}'{} (tpoint -l lists them)",
                 s.text(),
-                if near.is_empty() {
-                    String::new()
-                } else {
-                    format!("; did you mean {}?", near.join(", "))
-                }
+                ftrace_common::base::glob::hint(&near)
             )));
         }
     }
@@ -690,7 +677,7 @@ impl Steps {
 
 /// Interrupted setup: the guards undo it; the run ends quietly.
 fn interrupted(e: &Error) -> bool {
-    stop() && e.kind() == ErrorKind::Io && e.message() == "interrupted"
+    e.is_interrupted()
 }
 
 fn verbose(on: bool, msg: impl FnOnce() -> String) {
@@ -941,7 +928,7 @@ fn funccount(args: Args) -> Result<()> {
             }
         }
         let f = tfs.read("events/ftrace/function/format")?;
-        let fmt = ftrace_common::format::EventFormat::parse(&f)?;
+        let fmt = ftrace_common::buffer::format::EventFormat::parse(&f)?;
         counter.buf.fn_id = Some(fmt.id);
         counter.buf.ip_offset = fmt.require("ip")?.offset;
         if stop() {
@@ -1012,7 +999,7 @@ fn funccount(args: Args) -> Result<()> {
         }
     }
     let mut reader = match (&inst, buffered) {
-        (Some(i), true) => Some(Reader::open(i)?),
+        (Some(i), true) => Some(i.reader()?),
         _ => None,
     };
     if stop() {

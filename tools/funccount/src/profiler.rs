@@ -28,9 +28,9 @@
 //! fails with EBUSY while a function_graph tracer runs, and counting
 //! stops for tasks while their return stack is full (deeper than 50).
 
-use ftrace_common::functions::{self, TraceableFunction};
-use ftrace_common::owner::{Liveness, Owner};
-use ftrace_common::tracefs::{self, Tracefs};
+use ftrace_common::kernel::functions::{self, TraceableFunction};
+use ftrace_common::kernel::tracefs::{self, Tracefs};
+use ftrace_common::lifecycle::owner::{Liveness, Owner};
 use ftrace_common::{Error, ErrorKind, Result};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -309,7 +309,7 @@ pub struct Profiler {
     tfs: Tracefs,
     lock: Lock,
     /// The suite's top-level lock (funcgraph takes it too).
-    _top: ftrace_common::toplock::TopLevelLock,
+    _top: ftrace_common::lifecycle::toplock::TopLevelLock,
     filter_written: bool,
     enabled: bool,
     /// What [`recover_stale`]-like recovery did while taking the lock.
@@ -327,7 +327,7 @@ impl Profiler {
             None => return Err(format!("the function profiler is taken: {}", holder())),
         };
         let recovered = recover(tfs, &mut lock);
-        let top = match ftrace_common::toplock::TopLevelLock::try_take("funccount") {
+        let top = match ftrace_common::lifecycle::toplock::TopLevelLock::try_take("funccount") {
             Ok(Ok(t)) => t,
             Ok(Err(who)) => return Err(format!("the top level is taken by {who}")),
             Err(e) => return Err(e.to_string()),
@@ -359,7 +359,7 @@ impl Profiler {
         self.filter_written = true;
         functions::write_filter(&self.tfs.path("set_ftrace_filter"), funcs, stop)?;
         if stop() {
-            return Err(Error::new(ErrorKind::Io, "interrupted"));
+            return Err(Error::interrupted());
         }
         match tracefs::write_raw(&self.tfs.path("function_profile_enabled"), "1", false) {
             Ok(()) => {

@@ -9,7 +9,7 @@
 //! Names are globs (`*`, `?`, `[...]`) or, with `-r`, regular expressions
 //! matched anywhere in the name (anchor them with `^` and `$`).
 
-use ftrace_common::glob::{self, Glob};
+use ftrace_common::base::glob::{self, Glob};
 use ftrace_common::{Error, Result};
 
 /// Matches names: a glob (whole name) or a regular expression.

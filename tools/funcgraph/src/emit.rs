@@ -16,7 +16,7 @@
 
 use crate::fast::FastMap;
 use crate::graph::{End, FuncId, Out, Site, TaskKey};
-use ftrace_common::reader::Flow;
+use ftrace_common::Flow;
 
 /// One printable item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

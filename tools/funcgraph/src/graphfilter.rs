@@ -23,11 +23,11 @@
 
 use crate::lock::LockFile;
 use crate::toplevel::{current, write_functions, Kind};
-use ftrace_common::functions::FunctionList;
-use ftrace_common::glob::Glob;
-use ftrace_common::instance;
-use ftrace_common::owner::{Liveness, Owner};
-use ftrace_common::tracefs::{self, Tracefs};
+use ftrace_common::base::glob::Glob;
+use ftrace_common::kernel::functions::FunctionList;
+use ftrace_common::kernel::tracefs::{self, Tracefs};
+use ftrace_common::lifecycle::instance;
+use ftrace_common::lifecycle::owner::{Liveness, Owner};
 use ftrace_common::{Error, ErrorKind, Result};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -187,7 +187,7 @@ impl GraphFilter {
         let mut lock = LockFile::open(LOCK_NAME)?;
         if !lock.lock(LOCK_WAIT, stop)? {
             return Err(if stop() {
-                Error::new(ErrorKind::Io, "interrupted")
+                Error::interrupted()
             } else {
                 Error::new(
                     ErrorKind::Busy,
@@ -252,7 +252,7 @@ impl GraphFilter {
             patterns: patterns.to_vec(),
         });
         if stop() {
-            return Err(Error::new(ErrorKind::Io, "interrupted"));
+            return Err(Error::interrupted());
         }
         // The record first: a run killed during the write is then known.
         lock.write(&rec.text())?;
@@ -341,7 +341,7 @@ impl Drop for GraphFilter {
 /// What the (global) `set_graph_notrace` lists, for messages.
 pub fn listed_notrace(tfs: &Tracefs) -> Vec<String> {
     tracefs::read_text(&tfs.path("set_graph_notrace"))
-        .map(|t| ftrace_common::functions::parse_filter(&t))
+        .map(|t| ftrace_common::kernel::functions::parse_filter(&t))
         .unwrap_or_default()
 }
 
@@ -412,6 +412,6 @@ mod tests {
         let e = GraphFilter::acquire(&tfs, &list, &["vfs_read".into()], true, &|| true)
             .err()
             .unwrap();
-        assert_eq!(e.message(), "interrupted");
+        assert!(e.is_interrupted(), "{e}");
     }
 }

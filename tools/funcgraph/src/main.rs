@@ -39,17 +39,21 @@ mod toplevel;
 
 use clap::Parser;
 use emit::{EmitConfig, Emitter, Line, LineSink};
-use ftrace_common::cli::{self, CommonArgs};
-use ftrace_common::format::{EventFormat, Field};
-use ftrace_common::functions::FunctionList;
-use ftrace_common::glob::Glob;
-use ftrace_common::instance::{self, Instance, InstanceOptions};
-use ftrace_common::output::Output;
-use ftrace_common::proc::CommCache;
-use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
+use ftrace_common::app::cli::{self, CommonArgs};
+use ftrace_common::app::output::Output;
+use ftrace_common::app::stream::{stream, Sink, StreamOpts};
+use ftrace_common::base::glob::Glob;
+use ftrace_common::buffer::format::{EventFormat, Field};
+use ftrace_common::buffer::reader::Event;
+use ftrace_common::kernel::functions::FunctionList;
+use ftrace_common::kernel::proc::CommCache;
+use ftrace_common::kernel::tracefs::Tracefs;
+use ftrace_common::lifecycle::instance::{self, Instance, InstanceOptions};
 use ftrace_common::sym::kallsyms::KernelSymbols;
-use ftrace_common::tracefs::Tracefs;
-use ftrace_common::{caps, proc, signals, sweep, Error, ErrorKind, Result};
+use ftrace_common::Flow;
+use ftrace_common::{
+    app::signals, kernel::caps, kernel::proc, lifecycle::sweep, Error, ErrorKind, Result,
+};
 use funcs::Funcs;
 use graph::{Builder, Config, Out, Rec};
 use graphfilter::GraphFilter;
@@ -240,7 +244,7 @@ fn stop() -> bool {
 
 /// Interrupted setup: the guards undo it; the run ends quietly.
 fn interrupted(e: &Error) -> bool {
-    stop() && e.kind() == ErrorKind::Io && e.message() == "interrupted"
+    e.is_interrupted()
 }
 
 /// A pattern as set_graph_function takes it: one token, no commands.
@@ -266,19 +270,7 @@ fn match_functions(
     for p in patterns {
         check_pattern(p)?;
         let g = Glob::new(p)?;
-        let found = list.matching(|n| g.matches(n));
-        if found.is_empty() {
-            let near = list.suggestions(p, 4);
-            return Err(Error::usage(format!(
-                "no traceable kernel function matches {what} '{p}' (checked {} functions in available_filter_functions){}",
-                list.len(),
-                if near.is_empty() {
-                    String::new()
-                } else {
-                    format!("; did you mean {}?", near.join(", "))
-                }
-            )));
-        }
+        let found = list.require_matching(p, &format!("{what} "), |n| g.matches(n))?;
         names.extend(found.into_iter().map(|f| f.name.clone()));
     }
     Ok(names)
@@ -668,7 +660,7 @@ fn funcgraph(args: Args) -> Result<()> {
                         .join(" ")
                 };
                 inst.write("set_ftrace_pid", &list(&proc::threads(pid)?))?;
-                ftrace_common::tracefs::write_file(
+                ftrace_common::kernel::tracefs::write_file(
                     &inst.path("set_ftrace_pid"),
                     &list(&proc::threads(pid).unwrap_or_default()),
                     true,
@@ -783,7 +775,7 @@ fn funcgraph(args: Args) -> Result<()> {
                     .iter()
                     .map(|t| t.to_string())
                     .collect();
-                ftrace_common::tracefs::write_file(
+                ftrace_common::kernel::tracefs::write_file(
                     &tfs.path("set_ftrace_pid"),
                     &more.join(" "),
                     true,
@@ -843,7 +835,7 @@ fn funcgraph(args: Args) -> Result<()> {
         .read("trace_clock")
         .map(|c| c.contains(&format!("[{}]", instance::CLOCK)))
         .unwrap_or(false);
-    let mut reader = Reader::open(&inst)?;
+    let mut reader = inst.reader()?;
     if stop() {
         return Ok(());
     }
@@ -903,7 +895,7 @@ fn funcgraph(args: Args) -> Result<()> {
     )?;
 
     // Summary.
-    if !summary.stopped_by_sink {
+    if !summary.stopped_by_sink() {
         let mut outs = Vec::new();
         sink.builder.finish(&mut outs);
         sink.emitter.push(&outs, &mut sink.printer);
@@ -1088,7 +1080,7 @@ mod tests {
 #[cfg(test)]
 mod replay {
     use super::*;
-    use ftrace_common::ringbuf::{Page, PageLayout};
+    use ftrace_common::buffer::ringbuf::{Page, PageLayout};
     use std::path::{Path, PathBuf};
 
     struct OneComm;
@@ -1235,7 +1227,7 @@ mod speed {
     #[test]
     fn pipeline_speed() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/debian-6.12");
-        let layout = ftrace_common::ringbuf::PageLayout::parse(
+        let layout = ftrace_common::buffer::ringbuf::PageLayout::parse(
             &std::fs::read_to_string(dir.join("header_page")).unwrap(),
         )
         .unwrap();
@@ -1245,7 +1237,7 @@ mod speed {
         let raw = std::fs::read(dir.join("raw-cpu1")).unwrap();
         let mut evs = Vec::new();
         for page in raw.chunks(layout.subbuf_size()) {
-            for r in ftrace_common::ringbuf::Page::parse(layout, page).unwrap() {
+            for r in ftrace_common::buffer::ringbuf::Page::parse(layout, page).unwrap() {
                 evs.push((r.ts, r.data.to_vec()));
             }
         }

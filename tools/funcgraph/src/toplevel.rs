@@ -18,9 +18,9 @@
 //!   holds the value the dead run wrote (and only those).
 
 use crate::lock::LockFile;
-use ftrace_common::functions;
-use ftrace_common::owner::Owner;
-use ftrace_common::tracefs::{self, Tracefs};
+use ftrace_common::kernel::functions;
+use ftrace_common::kernel::tracefs::{self, Tracefs};
+use ftrace_common::lifecycle::owner::Owner;
 use ftrace_common::{Error, ErrorKind, Result};
 use serde_json::json;
 use std::io::Write;
@@ -209,7 +209,7 @@ pub struct TopLevel {
     tfs: Tracefs,
     lock: LockFile,
     /// The suite's top-level lock (funccount's profiler takes it too).
-    _top: ftrace_common::toplock::TopLevelLock,
+    _top: ftrace_common::lifecycle::toplock::TopLevelLock,
     owner: Owner,
     saved: Vec<Saved>,
     /// What was restored from a killed run at start, to report.
@@ -298,7 +298,7 @@ impl TopLevel {
         }
         // Another ftrace-tools run (funccount's profiler) holding the top
         // level is refused even with -F: taking it would break that run.
-        let top = match ftrace_common::toplock::TopLevelLock::try_take("funcgraph")? {
+        let top = match ftrace_common::lifecycle::toplock::TopLevelLock::try_take("funcgraph")? {
             Ok(t) => t,
             Err(who) => {
                 return Err(Error::new(

@@ -24,18 +24,21 @@
 //!
 //! PAIRING: these events carry no request id, so requests are keyed by
 //! (disk, sector), with merges, requeues, partial completions and lost
-//! events handled in `ftrace_common::block::Tracker`.
+//! events handled in `block::Tracker`.
 
 use clap::Parser;
-use ftrace_common::block::{self, DevSel, DevTable, Done, RqEvent, Tracker};
-use ftrace_common::cli::{self, CommonArgs};
-use ftrace_common::format::{EventFormat, Field};
-use ftrace_common::glob::{self, Glob};
-use ftrace_common::instance::{Instance, InstanceOptions};
-use ftrace_common::output::{ts_secs, Log2Hist, Output};
-use ftrace_common::reader::{stream, Event, Flow, Reader, Sink, StreamOpts};
-use ftrace_common::tracefs::Tracefs;
-use ftrace_common::{caps, proc, sweep, Error, ErrorKind, Result};
+mod block;
+use block::{DevSel, DevTable, Done, RqEvent, Tracker};
+use ftrace_common::app::cli::{self, CommonArgs};
+use ftrace_common::app::output::{ts_secs, Log2Hist, Output};
+use ftrace_common::app::stream::{stream, Sink, StreamOpts};
+use ftrace_common::base::glob::{self, Glob};
+use ftrace_common::buffer::format::{EventFormat, Field};
+use ftrace_common::buffer::reader::Event;
+use ftrace_common::kernel::tracefs::Tracefs;
+use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
+use ftrace_common::Flow;
+use ftrace_common::{kernel::caps, kernel::proc, lifecycle::sweep, Error, ErrorKind, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -439,7 +442,7 @@ its I/O shows on the disks beneath it, not as {}",
     for (ev, _, _) in &plan.events {
         inst.enable_event("block", ev)?;
     }
-    let mut reader = Reader::open(&inst)?;
+    let mut reader = inst.reader()?;
     inst.start()?;
 
     let mut what = String::new();
@@ -774,7 +777,7 @@ then is not shown (use a larger --buffer-kb, a filter, or --hist)",
         }
     }
 
-    fn report(&mut self, summary: &ftrace_common::reader::Summary, events: &str) {
+    fn report(&mut self, summary: &ftrace_common::app::stream::Summary, events: &str) {
         self.warn_lost(true);
         if let Some(w) = summary.lost_warning() {
             eprintln!("iosnoop: {w}");

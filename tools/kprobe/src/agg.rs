@@ -3,9 +3,14 @@
 //! argument, `comm` or `pid` (`--by`), or build a log2 histogram of one
 //! argument or of `$retval` (`--hist`). Printed when the run ends.
 
-use ftrace_common::format::Field;
-use ftrace_common::output::Log2Hist;
-use ftrace_common::probeargs::ArgStyles;
+use ftrace_common::app::output::Log2Hist;
+use ftrace_common::app::output::Output;
+use ftrace_common::app::printer::{Events, Symbols};
+use ftrace_common::buffer::format::Field;
+use ftrace_common::buffer::reader::Event;
+use ftrace_common::probes::args::ArgStyles;
+use ftrace_common::probes::tool::ProbeEvents;
+use ftrace_common::Flow;
 use std::collections::HashMap;
 
 /// What `--by` counts by.
@@ -194,10 +199,81 @@ pub fn hist_block(a: &ProbeAgg) -> String {
     out
 }
 
+/// kprobe's part of the event printer: the probes, and in the aggregate
+/// modes their counts and histograms.
+pub struct Kprobes {
+    /// The probes as printed.
+    pub probes: ProbeEvents,
+    /// Their aggregates (used with -C and --hist).
+    pub aggs: Vec<ProbeAgg>,
+}
+
+impl Events for Kprobes {
+    fn which(&self, id: u16) -> Option<usize> {
+        self.probes.which(id)
+    }
+
+    fn name(&self, which: usize) -> &str {
+        self.probes.name(which)
+    }
+
+    fn text(&mut self, which: usize, ev: &Event, syms: &mut Symbols, line: &mut String) {
+        self.probes.text(which, ev, syms, line);
+    }
+
+    fn json(
+        &mut self,
+        which: usize,
+        ev: &Event,
+        syms: &mut Symbols,
+        obj: &mut serde_json::Map<String, serde_json::Value>,
+    ) {
+        self.probes.json(which, ev, syms, obj);
+    }
+
+    fn collect(&mut self, which: usize, ev: &Event, comm: &str) {
+        let styles = &self.probes.probes[which].styles;
+        self.aggs[which].add(ev.data, ev.pid, comm, styles);
+    }
+}
+
+impl Kprobes {
+    /// The aggregates at the end: a count table (`-C`), or per probe its
+    /// counts by value (`--by`) or histogram (`--hist`); JSON, one object
+    /// per probe.
+    pub fn print(&self, out: &mut Output, json: bool, plain_count: bool) {
+        if json {
+            for a in &self.aggs {
+                if out.json(&a.json()) == Flow::Stop {
+                    return;
+                }
+            }
+            return;
+        }
+        if plain_count {
+            out.text(&count_table(&self.aggs));
+            return;
+        }
+        for (i, a) in self.aggs.iter().enumerate() {
+            if i > 0 {
+                out.line("");
+            }
+            let text = if a.by.is_some() {
+                by_table(a)
+            } else {
+                hist_block(a)
+            };
+            if out.text(&text) == Flow::Stop {
+                return;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ftrace_common::format::EventFormat;
+    use ftrace_common::buffer::format::EventFormat;
 
     const RET_FMT: &str = "name: r\nID: 1495\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n\tfield:unsigned long __probe_func;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:unsigned long __probe_ret_ip;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:s64 retval;\toffset:24;\tsize:8;\tsigned:1;\n\nprint fmt: \"(%lx <- %lx) retval=%Ld\", REC->__probe_func, REC->__probe_ret_ip, REC->retval\n";
 

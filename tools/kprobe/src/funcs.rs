@@ -10,7 +10,7 @@
 //! checked against the function's size (from the kallsyms neighbours).
 
 use crate::spec::Location;
-use ftrace_common::glob;
+use ftrace_common::base::glob;
 use ftrace_common::sym::kallsyms::KernelSymbols;
 use ftrace_common::{Error, Result};
 use std::cell::OnceCell;
@@ -178,11 +178,7 @@ impl Functions {
                 .map(|(n, _)| n),
             3,
         );
-        if near.is_empty() {
-            String::new()
-        } else {
-            format!("; did you mean {}?", near.join(", "))
-        }
+        glob::hint(&near)
     }
 
     /// Checks that a probe can go at `loc`; `force` skips every check.

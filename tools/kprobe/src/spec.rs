@@ -11,15 +11,15 @@
 //! - ARGS are the kernel's fetch arguments, passed on as given (`%di`,
 //!   `+0(%si):string`, `$retval`, `mode=%cx:u16`).
 //!
-//! As in `uprobe` (the shape both share is [`ftrace_common::probespec`]),
+//! As in `uprobe` (the shape both share is [`ftrace_common::probes::spec`]),
 //! a definition given with `-e` can carry its own filter after a standalone
 //! word `if` (`-e 'r:vfs_read ret=$retval:s64 if ret < 0'`).
 //!
 //! Parsing is pure and never panics (see the property test).
 
-use ftrace_common::probespec::{self, Grammar};
-pub use ftrace_common::probespec::{sanitize, Kind};
-use ftrace_common::probetool;
+use ftrace_common::probes::spec::{self as probespec, Grammar};
+pub use ftrace_common::probes::spec::{sanitize, Kind};
+use ftrace_common::probes::tool as probetool;
 use ftrace_common::{Error, Result};
 
 /// Where the probe goes.
@@ -414,7 +414,7 @@ mod tests {
                 let k = d.location.kernel_form();
                 prop_assert!(!k.contains(char::is_whitespace) && !k.starts_with('-'));
                 let n = default_name(&d);
-                prop_assert!(ftrace_common::dynevent::check_event_name(&n).is_ok(), "{}", n);
+                prop_assert!(ftrace_common::lifecycle::dynevent::check_event_name(&n).is_ok(), "{}", n);
             }
         }
 

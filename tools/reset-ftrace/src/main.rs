@@ -11,11 +11,11 @@
 //! global tracer, buffer or filters: they belong to whoever set them.
 
 use clap::Parser;
-use ftrace_common::caps;
-use ftrace_common::cli;
-use ftrace_common::owner::Liveness;
-use ftrace_common::sweep::{sweep, Outcome, Scope};
-use ftrace_common::tracefs::Tracefs;
+use ftrace_common::app::cli;
+use ftrace_common::kernel::caps;
+use ftrace_common::kernel::tracefs::Tracefs;
+use ftrace_common::lifecycle::owner::Liveness;
+use ftrace_common::lifecycle::sweep::{sweep, Outcome, Scope};
 use ftrace_common::{Error, Result};
 use std::process::ExitCode;
 

@@ -2,8 +2,8 @@
 //! log2 histograms, and the rows of a summary.
 
 use crate::tasks::Tasks;
-use ftrace_common::output::Log2Hist;
-use ftrace_common::syscalls::{self, Table};
+use ftrace_common::app::output::Log2Hist;
+use ftrace_common::kernel::syscalls::{self, Table};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 

@@ -5,10 +5,12 @@
 use crate::agg::{Agg, IdMap, Names};
 use crate::report::Report;
 use crate::tasks::{self, Tasks};
-use ftrace_common::format::{EventFormat, Field};
-use ftrace_common::hist::HistTrigger;
-use ftrace_common::instance::Instance;
-use ftrace_common::reader::{Event, Flow, Sink};
+use ftrace_common::app::stream::Sink;
+use ftrace_common::buffer::format::{EventFormat, Field};
+use ftrace_common::buffer::reader::Event;
+use ftrace_common::lifecycle::hist::HistTrigger;
+use ftrace_common::lifecycle::instance::Instance;
+use ftrace_common::Flow;
 use ftrace_common::{Error, Result};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

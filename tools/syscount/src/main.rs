@@ -39,14 +39,15 @@ use agg::{Agg, By, IdMap, Names};
 use child::{Child, Exit};
 use clap::Parser;
 use count::{Counter, Decoder, ErrFilter, KernelCount};
-use ftrace_common::cli::{self, CommonArgs};
-use ftrace_common::hist::{HistSpec, HistTrigger};
-use ftrace_common::instance::{Instance, InstanceOptions};
-use ftrace_common::output::Output;
-use ftrace_common::reader::{stream, Flow, Reader, StreamOpts};
-use ftrace_common::syscalls::{self, errno, Table};
-use ftrace_common::tracefs::Tracefs;
-use ftrace_common::{caps, proc, sweep, Error, ErrorKind, Result};
+use ftrace_common::app::cli::{self, CommonArgs};
+use ftrace_common::app::output::Output;
+use ftrace_common::app::stream::{stream, StreamOpts};
+use ftrace_common::kernel::syscalls::{self, errno, Table};
+use ftrace_common::kernel::tracefs::Tracefs;
+use ftrace_common::lifecycle::hist::{HistSpec, HistTrigger};
+use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
+use ftrace_common::Flow;
+use ftrace_common::{kernel::caps, kernel::proc, lifecycle::sweep, Error, ErrorKind, Result};
 use report::Report;
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -250,11 +251,7 @@ fn plan(args: &Args) -> Result<Plan> {
                     return Err(Error::usage(format!(
                         "no system call '{name}' in the {} table{} (syscount -l lists them)",
                         table.arch,
-                        if near.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; did you mean {}?", near.join(", "))
-                        }
+                        ftrace_common::base::glob::hint(&near)
                     )));
                 }
             },
@@ -382,7 +379,7 @@ fn syscount(args: Args) -> Result<Option<u8>> {
     let need_tasks = plan.by != By::Syscall || args.pid.is_some();
     let count_at_enter = !plan.latency && !plan.err.active();
     let (dec, trigger) = arm(&mut inst, &plan, in_kernel, need_tasks, count_at_enter)?;
-    let mut reader = Reader::open(&inst)?;
+    let mut reader = inst.reader()?;
     inst.start()?;
     if let Some(t) = &trigger {
         t.cont()?;
@@ -465,6 +462,7 @@ fn syscount(args: Args) -> Result<Option<u8>> {
             ordered: plan.latency,
             tick: args.interval,
             stop_when: Some(&mut stop_when),
+            task: None,
         },
     )?;
 

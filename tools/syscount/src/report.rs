@@ -3,8 +3,8 @@
 
 use crate::agg::{Agg, By, Names, Row};
 use crate::tasks::Tasks;
-use ftrace_common::output::Output;
-use ftrace_common::reader::Flow;
+use ftrace_common::app::output::Output;
+use ftrace_common::Flow;
 
 /// How summaries are printed.
 pub struct Report {

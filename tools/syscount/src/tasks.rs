@@ -189,7 +189,7 @@ fn read_tgid(tid: i32) -> Option<i32> {
     if tid <= 0 {
         return None;
     }
-    ftrace_common::proc::tgid(tid as u32).map(|t| t as i32)
+    ftrace_common::kernel::proc::tgid(tid as u32).map(|t| t as i32)
 }
 
 #[cfg(test)]

@@ -12,15 +12,15 @@
 //!   `+0(%si):string`, `$retval`, `file=$retval`).
 //!
 //! One addition, as in `kprobe` (the shape both share is
-//! [`ftrace_common::probespec`]): a definition given with `-e` can carry its
+//! [`ftrace_common::probes::spec`]): a definition given with `-e` can carry its
 //! own filter after a standalone word `if`
 //! (`-e 'r:libc:fopen file=$retval if file == 0'`).
 //!
 //! Parsing is pure and never panics (see the property test).
 
-use ftrace_common::probespec::{self, Grammar};
-pub use ftrace_common::probespec::{sanitize, Kind};
-use ftrace_common::probetool;
+use ftrace_common::probes::spec::{self as probespec, Grammar};
+pub use ftrace_common::probes::spec::{sanitize, Kind};
+use ftrace_common::probes::tool as probetool;
 use ftrace_common::{Error, Result};
 
 /// A parsed definition, not yet resolved against any file.
@@ -262,7 +262,7 @@ mod tests {
         let long = format!("p:libc:{}", "x".repeat(200));
         let n = default_name(&p(&long));
         assert!(n.len() <= MAX_DEFAULT_NAME);
-        ftrace_common::dynevent::check_event_name(&n).unwrap();
+        ftrace_common::lifecycle::dynevent::check_event_name(&n).unwrap();
     }
 
     proptest! {
@@ -272,7 +272,7 @@ mod tests {
                 prop_assert!(!d.target.is_empty() && !d.symbol.is_empty());
                 prop_assert!(!d.target.contains('\n') && !d.symbol.contains('\n'));
                 let n = default_name(&d);
-                prop_assert!(ftrace_common::dynevent::check_event_name(&n).is_ok(), "{}", n);
+                prop_assert!(ftrace_common::lifecycle::dynevent::check_event_name(&n).is_ok(), "{}", n);
             }
         }
 

@@ -1,0 +1,148 @@
+//! What every tool's `main` shares: running with signals installed and
+//! errors turned into one line and an exit status, the options every tool
+//! has, and man pages generated from the clap definition.
+
+use crate::base::error::{Error, Result};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Runs a tool's body. Installs the stop-signal handlers first (before any
+/// kernel state can change), prints an error as `tool: message`, and turns
+/// a panic into exit status 1 after it has unwound through every guard.
+pub fn run(tool: &str, body: impl FnOnce() -> Result<()>) -> ExitCode {
+    if let Err(e) = crate::app::signals::install() {
+        eprintln!("{tool}: cannot install signal handlers: {e}");
+        return ExitCode::from(1);
+    }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) if e.is_interrupted() => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("{tool}: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+        Err(_) => {
+            eprintln!(
+                "{tool}: internal error (a bug): the panic above; tracing state was cleaned up"
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The whole `main` of a tool: parses its options (clap's message and exit
+/// status 2 for bad ones, 0 for `--help`) and runs its body (see [`run`]).
+pub fn main<A: clap::Parser>(tool: &str, body: impl FnOnce(A) -> Result<()>) -> ExitCode {
+    match parse_or_exit::<A>() {
+        Ok(args) => run(tool, || body(args)),
+        Err(code) => code,
+    }
+}
+
+/// Turns a clap parse error into exit status 2 (0 for `--help`/`--version`),
+/// printing clap's own message.
+///
+/// Installs the stop-signal handlers first: from the start of `main` a
+/// stop signal is noticed (Rust's runtime ignores SIGPIPE until then; the
+/// other stop signals would kill the process before any state exists).
+pub fn parse_or_exit<T: clap::Parser>() -> std::result::Result<T, ExitCode> {
+    if let Err(e) = crate::app::signals::install() {
+        eprintln!("cannot install signal handlers: {e}");
+        return Err(ExitCode::from(1));
+    }
+    match T::try_parse() {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            Err(ExitCode::from(code))
+        }
+    }
+}
+
+/// Options every tool has.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Per-CPU trace buffer size in KiB for this run's private instance
+    /// (default: 8192 on small machines, less per CPU on large ones).
+    #[arg(short = 'b', long = "buffer-kb", value_name = "KB")]
+    pub buffer_kb: Option<u32>,
+}
+
+/// Parses a number of seconds (`5`, `0.5`) into a duration.
+pub fn parse_secs(s: &str) -> std::result::Result<Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(v > 0.0 && v.is_finite() && v < 1e9) {
+        return Err(format!("'{s}' must be a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// Renders the man(8) page of a tool from its clap definition.
+pub fn man_page(cmd: clap::Command) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let man = clap_mangen::Man::new(cmd)
+        .section("8")
+        .manual("ftrace-tools");
+    man.render(&mut buf)
+        .expect("rendering to memory cannot fail");
+    buf
+}
+
+/// For a test: checks that `man/man8/<name>.8` (relative to the workspace
+/// root, found from `manifest_dir`) matches the clap definition; with
+/// `FTRACE_TOOLS_UPDATE_MAN=1` writes it instead.
+pub fn check_man_page(cmd: clap::Command, manifest_dir: &str) -> std::result::Result<(), String> {
+    let name = cmd.get_name().to_string();
+    let root = std::path::Path::new(manifest_dir)
+        .ancestors()
+        .find(|p| p.join("man/man8").is_dir())
+        .ok_or("no man/man8 directory above the crate")?
+        .to_path_buf();
+    let path = root.join(format!("man/man8/{name}.8"));
+    let fresh = man_page(cmd);
+    if std::env::var_os("FTRACE_TOOLS_UPDATE_MAN").is_some() {
+        std::fs::write(&path, &fresh).map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    let old = std::fs::read(&path).unwrap_or_default();
+    if old != fresh {
+        return Err(format!(
+            "{} is stale: regenerate it with FTRACE_TOOLS_UPDATE_MAN=1 cargo test -p {name}",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a `-p PID` value: a positive integer naming a live process.
+pub fn parse_pid(s: &str) -> std::result::Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!("'{s}' is not a PID")),
+    }
+}
+
+/// An error for options that cannot go together.
+pub fn conflict(a: &str, b: &str) -> Error {
+    Error::usage(format!("{a} and {b} cannot be used together"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_parse_and_refuse_nonsense() {
+        assert_eq!(parse_secs("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_secs("0.25").unwrap(), Duration::from_millis(250));
+        for bad in ["0", "-1", "x", "inf", "NaN"] {
+            assert!(parse_secs(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_pid("12"), Ok(12));
+        assert!(parse_pid("0").is_err());
+        assert!(parse_pid("-3").is_err());
+    }
+}

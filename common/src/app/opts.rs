@@ -1,0 +1,132 @@
+//! The option families the tools share, each defined once with one help
+//! text per meaning. A tool flattens the families it has into its clap
+//! `Args` (`#[command(flatten)] task: TaskOpts`), so that a letter means the
+//! same, and says the same, in every tool that has it. Where perf-tools gave
+//! a letter another meaning in one tool (iosnoop's `-d` device, `-s` start
+//! times), that tool defines its own option instead: see
+//! `docs/option-letters.md`.
+
+use crate::app::cli::{parse_pid, parse_secs};
+use crate::kernel::proc::Task;
+use std::time::Duration;
+
+/// `-p PID` and `-L TID`: the task a run is limited to.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TaskOpts {
+    /// Trace this process only: all its threads, and the threads and
+    /// processes it starts while traced. The run ends when it exits.
+    #[arg(short = 'p', long = "pid", value_name = "PID", value_parser = parse_pid, conflicts_with = "tid")]
+    pub pid: Option<u32>,
+    /// Trace this thread only. The run ends when it exits.
+    #[arg(short = 'L', long = "tid", value_name = "TID", value_parser = parse_pid)]
+    pub tid: Option<u32>,
+}
+
+impl TaskOpts {
+    /// The task given, if any.
+    pub fn task(&self) -> Option<Task> {
+        Task::from_ids(self.pid, self.tid)
+    }
+}
+
+/// `-d SECS`: how long a run lasts.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DurationOpt {
+    /// Trace for SECS seconds, then end (printing any summary).
+    #[arg(short = 'd', long = "duration", value_name = "SECS", value_parser = parse_secs)]
+    pub duration: Option<Duration>,
+}
+
+/// `-b KB`: the size of the run's trace buffers.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BufferOpt {
+    /// Per-CPU trace buffer of this run's private instance, in KiB. The
+    /// default suits the tool's usual event rate; give more if events are
+    /// reported lost.
+    #[arg(short = 'b', long = "buffer-kb", value_name = "KB", value_parser = clap::value_parser!(u32).range(1..))]
+    pub buffer_kb: Option<u32>,
+}
+
+/// `-j`: JSON instead of text.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct JsonOpt {
+    /// Print JSON lines instead of text.
+    #[arg(short = 'j', long = "json")]
+    pub json: bool,
+}
+
+/// `-H`: column headers.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct HeadersOpt {
+    /// Print column headers.
+    #[arg(short = 'H', long = "headers")]
+    pub headers: bool,
+}
+
+/// `-s` for tools whose events are the kernel's.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KernelStacksOpt {
+    /// Print the kernel stack after each event.
+    #[arg(short = 's', long = "stacks")]
+    pub stacks: bool,
+}
+
+/// `-s` for tools whose events are user code's.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct UserStacksOpt {
+    /// Print the user stack after each event, symbolized.
+    #[arg(short = 's', long = "stacks")]
+    pub stacks: bool,
+}
+
+/// `-M N`: the number of events to print.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct MaxEventsOpt {
+    /// Stop after N events.
+    #[arg(short = 'M', long = "max-events", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_events: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Args {
+        #[command(flatten)]
+        task: TaskOpts,
+        #[command(flatten)]
+        duration: DurationOpt,
+        #[command(flatten)]
+        buffer: BufferOpt,
+        #[command(flatten)]
+        max: MaxEventsOpt,
+    }
+
+    fn parse(v: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("t").chain(v.iter().copied()))
+    }
+
+    #[test]
+    fn families_parse_and_refuse() {
+        let a = parse(&["-p", "12", "-d", "1.5", "-b", "64", "-M", "3"]).unwrap();
+        assert_eq!(a.task.task(), Some(Task::Process(12)));
+        assert_eq!(a.duration.duration, Some(Duration::from_millis(1500)));
+        assert_eq!(a.buffer.buffer_kb, Some(64));
+        assert_eq!(a.max.max_events, Some(3));
+        assert_eq!(
+            parse(&["-L", "5"]).unwrap().task.task(),
+            Some(Task::Thread(5))
+        );
+        for bad in [
+            &["-p", "1", "-L", "2"][..],
+            &["-p", "0"],
+            &["-b", "0"],
+            &["-M", "0"],
+            &["-d", "-1"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

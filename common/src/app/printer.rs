@@ -1,0 +1,422 @@
+//! One event printer for every tool that prints events one per line
+//! (tpoint, kprobe, uprobe, ...): the tools supply only their formatting
+//! ([`Events`]); the printer does what they all must do alike:
+//!
+//! - the line's head in ftrace's text shape (`comm-pid [cpu] secs: name:`)
+//!   or the JSON object's common members;
+//! - the stack record that follows an event (`-s`), kernel or user,
+//!   symbolized;
+//! - `-M N`: the run ends after the Nth event, once the round that holds
+//!   its stack is read; later events and their stacks are skipped;
+//! - this process's own events left out, where the kernel does not do it;
+//! - lost events marked where they happened;
+//! - the output flushed at the end of each round of reads, and a closed
+//!   output ending the run.
+
+use crate::app::output::Output;
+use crate::app::stream::Sink;
+use crate::buffer::format::{EventFormat, Field};
+use crate::buffer::reader::Event;
+use crate::kernel::proc::CommCache;
+use crate::lifecycle::instance::Instance;
+use crate::probes::tool::ProbeEvents;
+use crate::sym::kallsyms::KernelSyms;
+use crate::sym::symbolize::{Frame, UserSymbols};
+use crate::Flow;
+use std::fmt::Write;
+
+/// What a tool tells the [`EventPrinter`] about its events.
+pub trait Events {
+    /// Which of the tool's events the id is (an index of the tool's), or
+    /// `None` for any other event.
+    fn which(&self, id: u16) -> Option<usize>;
+
+    /// The event's name in the text line.
+    fn name(&self, which: usize) -> &str;
+
+    /// The event's name in JSON (`"event"`); the text name by default.
+    fn json_name(&self, which: usize) -> String {
+        self.name(which).to_string()
+    }
+
+    /// Appends what follows `name:` in the text line (starting with a
+    /// space).
+    fn text(&mut self, which: usize, ev: &Event, syms: &mut Symbols, line: &mut String);
+
+    /// Adds the tool's members to the event's JSON object.
+    fn json(
+        &mut self,
+        which: usize,
+        ev: &Event,
+        syms: &mut Symbols,
+        obj: &mut serde_json::Map<String, serde_json::Value>,
+    );
+
+    /// In collecting mode ([`PrinterOpts::collect`]): counts the event
+    /// instead of printing it.
+    fn collect(&mut self, _which: usize, _ev: &Event, _comm: &str) {}
+}
+
+/// The symbol tables events and stacks are printed with.
+#[derive(Default)]
+pub struct Symbols {
+    /// Kernel symbols (kallsyms), loaded when first needed.
+    pub kernel: KernelSyms,
+    /// User symbols, per process.
+    pub user: UserSymbols,
+}
+
+/// Which stacks follow the events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackKind {
+    /// `ftrace:kernel_stack` records (the `stacktrace` option).
+    Kernel,
+    /// `ftrace:user_stack` records (the `userstacktrace` option).
+    User,
+}
+
+/// How an [`EventPrinter`] prints.
+#[derive(Default)]
+pub struct PrinterOpts {
+    /// JSON lines instead of text.
+    pub json: bool,
+    /// `-M N`.
+    pub max_events: Option<u64>,
+    /// Leave this process's own events out (where no kernel filter does).
+    pub skip_own: bool,
+    /// Collect ([`Events::collect`]) instead of printing; losses are then
+    /// reported once at the end, not marked.
+    pub collect: bool,
+    /// The format of the stack records that follow events, and their kind.
+    pub stacks: Option<(EventFormat, StackKind)>,
+    /// `sched:sched_process_exec`, enabled to rename tasks (see
+    /// [`follow_execs`]).
+    pub execs: Option<Execs>,
+}
+
+/// `sched:sched_process_exec` in the run's instance: its id and `filename`.
+pub struct Execs {
+    id: u16,
+    filename: Field,
+}
+
+/// Enables `sched:sched_process_exec` in the instance, where the kernel has
+/// it: task names come from /proc or the kernel's saved_cmdlines when a
+/// PID is first seen, and a process that forked (under its parent's name)
+/// and then exec'd would keep its parent's name. Its exec event renames
+/// it, in time order with the tool's events. Rare (one per exec), and
+/// limited by `-p`/`-L` like the tool's events.
+pub fn follow_execs(inst: &mut Instance) -> Option<Execs> {
+    let fmt = inst.event_format("sched", "sched_process_exec").ok()?;
+    let filename = fmt.field("filename")?.clone();
+    inst.enable_event("sched", "sched_process_exec").ok()?;
+    Some(Execs {
+        id: fmt.id,
+        filename,
+    })
+}
+
+/// The name the kernel gives a task that execs `filename`: its last
+/// component, cut to 15 bytes (TASK_COMM_LEN - 1).
+pub fn comm_after_exec(filename: &str) -> String {
+    let base = filename.rsplit('/').next().unwrap_or(filename);
+    let mut end = base.len().min(15);
+    while !base.is_char_boundary(end) {
+        end -= 1;
+    }
+    base[..end].to_string()
+}
+
+/// The [`Sink`] of every event-printing tool.
+pub struct EventPrinter<T: Events> {
+    /// Where lines go.
+    pub out: Output,
+    /// The tool's part.
+    pub events: T,
+    /// Task names.
+    pub comms: CommCache,
+    /// Symbol tables.
+    pub syms: Symbols,
+    opts: PrinterOpts,
+    max: MaxEvents,
+    own: Option<i32>,
+    after_other: bool,
+    line: String,
+}
+
+impl<T: Events> EventPrinter<T> {
+    /// A printer of `events` to stdout; task names come from `comms`.
+    pub fn new(events: T, comms: CommCache, opts: PrinterOpts) -> EventPrinter<T> {
+        EventPrinter {
+            out: Output::new(),
+            events,
+            comms,
+            syms: Symbols::default(),
+            max: MaxEvents::new(opts.max_events),
+            own: opts.skip_own.then(|| std::process::id() as i32),
+            opts,
+            after_other: false,
+            line: String::new(),
+        }
+    }
+
+    /// Column headers of ftrace's text shape (not in JSON).
+    pub fn headers(&mut self) {
+        if !self.opts.json {
+            headers(&mut self.out);
+        }
+    }
+
+    fn stack(&mut self, ev: &Event) -> Flow {
+        let Some((fmt, kind)) = &self.opts.stacks else {
+            return Flow::Continue;
+        };
+        if self.after_other || self.max.skip_stack() || self.opts.collect {
+            return Flow::Continue;
+        }
+        let (key, frames): (&str, Vec<String>) = match kind {
+            StackKind::Kernel => (
+                "kernel_stack",
+                crate::buffer::stack::kernel_stack(fmt, ev.data)
+                    .into_iter()
+                    .map(|a| self.syms.kernel.short(a))
+                    .collect(),
+            ),
+            StackKind::User => {
+                let (tgid, addrs) = crate::buffer::stack::user_stack(fmt, ev.data);
+                let tgid = if tgid == 0 { ev.pid as u32 } else { tgid };
+                ("user_stack", user_frames(&mut self.syms.user, tgid, &addrs))
+            }
+        };
+        if self.opts.json {
+            let mut v = serde_json::json!({ "ts": ev.ts, "cpu": ev.cpu, "pid": ev.pid });
+            v[key] = frames.into();
+            return self.out.json(&v);
+        }
+        for f in frames {
+            if self.out.line(&format!(" => {f}")) == Flow::Stop {
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
+
+    fn print(&mut self, which: usize, ev: &Event) -> Flow {
+        let comm = self.comms.get(ev.pid);
+        if self.opts.json {
+            let mut obj = serde_json::Map::new();
+            obj.insert("ts".into(), ev.ts.into());
+            obj.insert("cpu".into(), ev.cpu.into());
+            obj.insert("pid".into(), ev.pid.into());
+            obj.insert("comm".into(), comm.into());
+            obj.insert("event".into(), self.events.json_name(which).into());
+            self.events.json(which, ev, &mut self.syms, &mut obj);
+            return self.out.json(&serde_json::Value::Object(obj));
+        }
+        self.line.clear();
+        let _ = write!(
+            self.line,
+            "{comm:>16}-{:<7} [{:03}] {}.{:06}: {}:",
+            ev.pid,
+            ev.cpu,
+            ev.ts / 1_000_000_000,
+            (ev.ts % 1_000_000_000) / 1000,
+            self.events.name(which)
+        );
+        self.events.text(which, ev, &mut self.syms, &mut self.line);
+        self.out.line(&self.line)
+    }
+}
+
+impl<T: Events> Sink for EventPrinter<T> {
+    fn event(&mut self, ev: &Event) -> Flow {
+        if Some(ev.pid) == self.own {
+            return Flow::Continue;
+        }
+        let Some(which) = self.events.which(ev.id) else {
+            if self.opts.stacks.as_ref().map(|(f, _)| f.id) == Some(ev.id) {
+                return self.stack(ev);
+            }
+            if let Some(x) = self.opts.execs.as_ref().filter(|x| x.id == ev.id) {
+                if let Some(f) = x.filename.str(ev.data) {
+                    self.comms.set(ev.pid, &comm_after_exec(&f));
+                }
+                // With -s, a stack follows the exec event too.
+                self.after_other = true;
+            }
+            return Flow::Continue;
+        };
+        self.after_other = false;
+        if self.max.past() {
+            return Flow::Continue;
+        }
+        if self.opts.collect {
+            let comm = self.comms.get(ev.pid);
+            self.events.collect(which, ev, comm);
+        } else if self.print(which, ev) == Flow::Stop {
+            return Flow::Stop;
+        }
+        self.max
+            .shown(self.opts.stacks.is_some() && !self.opts.collect)
+    }
+
+    fn lost(&mut self, cpu: u32, count: Option<u64>) -> Flow {
+        if self.opts.collect {
+            return Flow::Continue;
+        }
+        self.out.lost_marker(cpu, count, self.opts.json)
+    }
+
+    fn round_end(&mut self) -> Flow {
+        self.max.round_end(self.out.flush())
+    }
+}
+
+impl Events for ProbeEvents {
+    fn which(&self, id: u16) -> Option<usize> {
+        self.index(id)
+    }
+
+    fn name(&self, which: usize) -> &str {
+        &self.probes[which].name
+    }
+
+    fn text(&mut self, which: usize, ev: &Event, syms: &mut Symbols, line: &mut String) {
+        self.write_text(which, ev.data, &mut syms.kernel, line);
+    }
+
+    fn json(
+        &mut self,
+        which: usize,
+        ev: &Event,
+        syms: &mut Symbols,
+        obj: &mut serde_json::Map<String, serde_json::Value>,
+    ) {
+        self.write_json(which, ev.data, &mut syms.kernel, obj);
+    }
+}
+
+/// User stack frames as `func+0xoff (file)`, or `0xaddr [unknown]`. Maps
+/// read too early (before an exec, or before the libraries were loaded)
+/// are read again once when no frame falls in any file.
+pub fn user_frames(users: &mut UserSymbols, tgid: u32, addrs: &[u64]) -> Vec<String> {
+    let mut frames: Vec<Frame> = addrs.iter().map(|&a| users.lookup(tgid, a)).collect();
+    if !frames.is_empty() && frames.iter().all(|f| f.object.is_none()) {
+        users.forget(tgid);
+        frames = addrs.iter().map(|&a| users.lookup(tgid, a)).collect();
+    }
+    frames
+        .iter()
+        .map(|f| match (&f.function, &f.object) {
+            (Some(func), Some(obj)) => format!("{func}+{:#x} ({obj})", f.offset),
+            (None, None) => format!("{:#x} [unknown]", f.addr),
+            _ => f.to_string(),
+        })
+        .collect()
+}
+
+/// `-H`: the column headers of ftrace's text shape.
+pub fn headers(out: &mut Output) {
+    out.line("#            TASK-PID     CPU#   TIMESTAMP  FUNCTION");
+    out.line("#               | |         |       |         |");
+}
+
+/// `-M N` for a [`Sink`] whose events may each be followed by a stack
+/// event: the run ends after the Nth event shown, once the round that holds
+/// its stack is read; later events of that round, and their stacks, are
+/// skipped.
+#[derive(Debug, Default)]
+pub struct MaxEvents {
+    left: Option<u64>,
+    past: bool,
+}
+
+impl MaxEvents {
+    /// At most `max` events (`None`: no limit).
+    pub fn new(max: Option<u64>) -> MaxEvents {
+        MaxEvents {
+            left: max,
+            past: false,
+        }
+    }
+
+    /// At an event: whether it comes after the last one (then so does the
+    /// stack that may follow it).
+    pub fn past(&mut self) -> bool {
+        self.past = self.left == Some(0);
+        self.past
+    }
+
+    /// Whether the stack event now read follows an event past the limit.
+    pub fn skip_stack(&self) -> bool {
+        self.past
+    }
+
+    /// After an event was shown: the end, if it was the last and no stack
+    /// follows it.
+    pub fn shown(&mut self, stack_follows: bool) -> Flow {
+        if let Some(n) = &mut self.left {
+            *n = n.saturating_sub(1);
+            if *n == 0 && !stack_follows {
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// At a round's end (`flushed`: how its flush went): the end once the
+    /// last event was shown.
+    pub fn round_end(&self, flushed: Flow) -> Flow {
+        if self.left == Some(0) {
+            Flow::Stop
+        } else {
+            flushed
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_after_exec() {
+        assert_eq!(comm_after_exec("/usr/bin/cat"), "cat");
+        assert_eq!(comm_after_exec("cat"), "cat");
+        assert_eq!(
+            comm_after_exec("/x/a-very-long-program-name"),
+            "a-very-long-pro"
+        );
+        assert_eq!(comm_after_exec("/x/ééééééééé"), "ééééééé");
+        assert_eq!(comm_after_exec(""), "");
+    }
+
+    #[test]
+    fn max_events_waits_for_the_last_stack_and_skips_what_follows() {
+        // Two events with stacks: the second one's stack is still shown,
+        // a third event and its stack are not, and the round ends the run.
+        let mut m = MaxEvents::new(Some(2));
+        assert!(!m.past());
+        assert_eq!(m.shown(true), Flow::Continue);
+        assert!(!m.skip_stack());
+        assert_eq!(m.round_end(Flow::Continue), Flow::Continue);
+        assert!(!m.past());
+        assert_eq!(m.shown(true), Flow::Continue);
+        assert!(!m.skip_stack());
+        assert!(m.past());
+        assert!(m.skip_stack());
+        assert_eq!(m.round_end(Flow::Continue), Flow::Stop);
+        // Without stacks the last event ends the run at once.
+        let mut m = MaxEvents::new(Some(1));
+        assert!(!m.past());
+        assert_eq!(m.shown(false), Flow::Stop);
+        // No limit: never the end, and a flush's Stop passes through.
+        let mut m = MaxEvents::new(None);
+        for _ in 0..3 {
+            assert!(!m.past());
+            assert_eq!(m.shown(false), Flow::Continue);
+        }
+        assert_eq!(m.round_end(Flow::Stop), Flow::Stop);
+        assert_eq!(m.round_end(Flow::Continue), Flow::Continue);
+    }
+}

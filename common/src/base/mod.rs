@@ -1,0 +1,15 @@
+//! The vocabulary every layer speaks: errors and their exit statuses,
+//! glob patterns (with "did you mean"), and [`Flow`], what a consumer of
+//! events or output lines asks for next. Nothing here touches the kernel.
+
+pub mod error;
+pub mod glob;
+
+/// What a consumer (a sink of events, an output) wants after an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on.
+    Continue,
+    /// Stop reading now (enough events, or the output was closed).
+    Stop,
+}

@@ -1,0 +1,8 @@
+//! The binary ring buffer and the formats that decode it: event `format`
+//! files, `header_page` and sub-buffers (`trace_pipe_raw`), the per-CPU
+//! reader of an instance, and the stack records that follow events.
+
+pub mod format;
+pub mod reader;
+pub mod ringbuf;
+pub mod stack;

@@ -1,0 +1,291 @@
+//! Reading a trace buffer's binary per-CPU files (`trace_pipe_raw`).
+//!
+//! [`Reader`] opens `per_cpu/cpuN/trace_pipe_raw` of a buffer directory (an
+//! instance's, see `Instance::reader`) for every CPU, non-blocking, and
+//! hands out whole sub-buffers' records ([`Reader::drain`]). Lost events are
+//! reported as they are seen (sub-buffer flags) and counted from
+//! `per_cpu/cpuN/stats`: never silently. The read loop that tools run over
+//! it is `app::stream`.
+
+use crate::base::error::{Error, IoContext, Result};
+use crate::base::Flow;
+use crate::buffer::ringbuf::{lost_from_stats, Lost, Page, PageLayout};
+use crate::kernel::tracefs;
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::marker::PhantomData;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The longest the read loop sleeps before it looks at the stop flag again.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// One event record.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    /// The CPU whose buffer held it.
+    pub cpu: u32,
+    /// Its time stamp (ns of `CLOCK_MONOTONIC` with the `mono` clock).
+    pub ts: u64,
+    /// The event id (`common_type`).
+    pub id: u16,
+    /// The task (thread) ID that recorded it (`common_pid`).
+    pub pid: i32,
+    /// The whole payload, common fields first.
+    pub data: &'a [u8],
+}
+
+impl<'a> Event<'a> {
+    /// Decodes the common header of a record; `None` if it is too short.
+    pub fn from_record(cpu: u32, ts: u64, data: &'a [u8]) -> Option<Event<'a>> {
+        let id = u16::from_ne_bytes(data.get(0..2)?.try_into().ok()?);
+        let pid = i32::from_ne_bytes(data.get(4..8)?.try_into().ok()?);
+        Some(Event {
+            cpu,
+            ts,
+            id,
+            pid,
+            data,
+        })
+    }
+}
+
+/// What [`Reader::drain`] hands out.
+#[derive(Debug, Clone, Copy)]
+pub enum Item<'a> {
+    /// An event.
+    Event(Event<'a>),
+    /// Events were lost on a CPU (`None`: how many is unknown).
+    Lost(u32, Option<u64>),
+}
+
+struct CpuBuf {
+    cpu: u32,
+    file: File,
+    /// Lost events of this CPU reported so far.
+    reported_lost: u64,
+}
+
+/// Counters kept while reading.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Sub-buffers read.
+    pub pages: u64,
+    /// Data records read.
+    pub events: u64,
+    /// Events the sub-buffer flags said were lost (where they said how many).
+    pub flagged_lost: u64,
+    /// Sub-buffers flagged with an unknown number of lost events.
+    pub unknown_lost: u64,
+    /// Sub-buffers that could not be fully parsed.
+    pub bad_pages: u64,
+}
+
+/// The per-CPU buffers of one instance, open for reading. The lifetime
+/// ties it to what owns the buffer: it must be closed before the instance
+/// can be removed.
+pub struct Reader<'i> {
+    dir: PathBuf,
+    owner: PhantomData<&'i ()>,
+    layout: PageLayout,
+    cpus: Vec<CpuBuf>,
+    page: Vec<u8>,
+    ordered_clock: bool,
+    /// The earliest last time stamp of the CPUs that the last drain left
+    /// with data (the page cap): events after it are not read yet.
+    behind: Option<u64>,
+    /// What has been read so far.
+    pub stats: ReadStats,
+}
+
+impl<'i> Reader<'i> {
+    /// Opens every CPU's `trace_pipe_raw` of the buffer in `dir` (an
+    /// instance's directory, or the top level), with the `header_page` text
+    /// of this kernel. `ordered_clock` names the clock that makes time
+    /// stamps comparable across CPUs and with `CLOCK_MONOTONIC`.
+    pub fn open(
+        dir: &Path,
+        header_page: &str,
+        cpus: &[u32],
+        ordered_clock: &str,
+    ) -> Result<Reader<'i>> {
+        let layout = PageLayout::parse(header_page)?;
+        let mut bufs = Vec::new();
+        for &cpu in cpus {
+            let p = dir.join(format!("per_cpu/cpu{cpu}/trace_pipe_raw"));
+            let file = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open(&p)
+                .ctx("open", &p)?;
+            bufs.push(CpuBuf {
+                cpu,
+                file,
+                reported_lost: 0,
+            });
+        }
+        if bufs.is_empty() {
+            return Err(Error::unsupported(format!(
+                "the trace buffer {} has no per-CPU buffers",
+                dir.display()
+            )));
+        }
+        let ordered_clock = tracefs::read_text(&dir.join("trace_clock"))
+            .map(|c| c.contains(&format!("[{ordered_clock}]")))
+            .unwrap_or(false);
+        Ok(Reader {
+            dir: dir.to_path_buf(),
+            owner: PhantomData,
+            page: vec![0u8; layout.subbuf_size()],
+            layout,
+            cpus: bufs,
+            ordered_clock,
+            behind: None,
+            stats: ReadStats::default(),
+        })
+    }
+
+    /// The sub-buffer layout of this kernel.
+    pub fn layout(&self) -> PageLayout {
+        self.layout
+    }
+
+    /// Reads one sub-buffer of CPU index `i`; `Ok(false)` when it is empty.
+    fn read_page(&mut self, i: usize) -> Result<Option<usize>> {
+        let cb = &mut self.cpus[i];
+        match cb.file.read(&mut self.page) {
+            Ok(0) => Ok(None),
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(None),
+            Err(e) => Err(Error::io(
+                "read",
+                &self
+                    .dir
+                    .join(format!("per_cpu/cpu{}/trace_pipe_raw", cb.cpu)),
+                e,
+            )),
+        }
+    }
+
+    /// Reads every CPU until it is empty (or 256 sub-buffers each), passing
+    /// events and lost-event flags to `f`. Returns the number of records
+    /// read, and [`Flow::Stop`] if `f` asked to stop.
+    pub fn drain(&mut self, f: &mut dyn FnMut(Item) -> Flow) -> Result<(u64, Flow)> {
+        let mut n = 0u64;
+        for i in 0..self.cpus.len() {
+            // Bound the pages per CPU per round so that one busy CPU cannot
+            // starve the others (or the stop flag).
+            let mut drained = false;
+            let mut last_ts = None;
+            for _ in 0..256 {
+                let Some(len) = self.read_page(i)? else {
+                    drained = true;
+                    break;
+                };
+                let cpu = self.cpus[i].cpu;
+                self.stats.pages += 1;
+                let Ok(mut page) = Page::parse(self.layout, &self.page[..len]) else {
+                    self.stats.bad_pages += 1;
+                    continue;
+                };
+                match page.lost {
+                    Lost::None => {}
+                    Lost::Count(c) => {
+                        self.stats.flagged_lost += c;
+                        self.cpus[i].reported_lost += c;
+                        if f(Item::Lost(cpu, Some(c))) == Flow::Stop {
+                            return Ok((n, Flow::Stop));
+                        }
+                    }
+                    Lost::Unknown => {
+                        // A full sub-buffer has no room for the count: take
+                        // it from the kernel's per-CPU stats instead.
+                        self.stats.unknown_lost += 1;
+                        let total = lost_from_stats(&self.stats_text(cpu));
+                        let cb = &mut self.cpus[i];
+                        let count = total.checked_sub(cb.reported_lost).filter(|d| *d > 0);
+                        cb.reported_lost = cb.reported_lost.max(total);
+                        if let Some(d) = count {
+                            self.stats.flagged_lost += d;
+                        }
+                        if f(Item::Lost(cpu, count)) == Flow::Stop {
+                            return Ok((n, Flow::Stop));
+                        }
+                    }
+                }
+                for rec in page.by_ref() {
+                    last_ts = Some(rec.ts);
+                    let Some(ev) = Event::from_record(cpu, rec.ts, rec.data) else {
+                        continue;
+                    };
+                    n += 1;
+                    self.stats.events += 1;
+                    if f(Item::Event(ev)) == Flow::Stop {
+                        return Ok((n, Flow::Stop));
+                    }
+                }
+                if page.error().is_some() {
+                    self.stats.bad_pages += 1;
+                }
+            }
+            // This CPU still has older events than the others may have read
+            // past: the ordered merge must not release beyond its last one.
+            if let (false, Some(t)) = (drained, last_ts) {
+                self.behind = Some(self.behind.map_or(t, |b| b.min(t)));
+            }
+        }
+        Ok((n, Flow::Continue))
+    }
+
+    /// Waits until some CPU has data, or `timeout` passes, or a signal.
+    pub fn wait(&self, timeout: Duration) {
+        let mut fds: Vec<libc::pollfd> = self
+            .cpus
+            .iter()
+            .map(|c| libc::pollfd {
+                fd: c.file.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: fds is a valid array of pollfd for the duration of the call.
+        unsafe {
+            libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms);
+        }
+    }
+
+    /// Lost events per CPU from `per_cpu/cpuN/stats` (overwritten, commit
+    /// overruns and dropped).
+    pub fn lost_per_cpu(&self) -> Vec<(u32, u64)> {
+        self.cpus
+            .iter()
+            .map(|c| (c.cpu, lost_from_stats(&self.stats_text(c.cpu))))
+            .collect()
+    }
+
+    fn stats_text(&self, cpu: u32) -> String {
+        tracefs::read_text(&self.dir.join(format!("per_cpu/cpu{cpu}/stats"))).unwrap_or_default()
+    }
+
+    /// Whether time stamps of all CPUs compare (the ordered clock is set).
+    pub fn ordered_clock(&self) -> bool {
+        self.ordered_clock
+    }
+
+    /// The earliest time stamp past which some CPU still holds unread
+    /// events after the last [`Reader::drain`] (which reads at most 256
+    /// sub-buffers per CPU): an ordered merge must not release beyond it.
+    pub fn take_behind(&mut self) -> Option<u64> {
+        self.behind.take()
+    }
+
+    /// Turns recording off in the buffer's directory; what is recorded
+    /// stays readable.
+    pub fn stop_recording(&self) -> Result<()> {
+        tracefs::write_file(&self.dir.join("tracing_on"), "0", false)
+    }
+}

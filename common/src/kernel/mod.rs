@@ -1,0 +1,12 @@
+//! Kernel state, read and written as files: finding or mounting tracefs,
+//! what the running kernel can do (and the option behind each feature),
+//! the `error_log`, traceable functions and their filter files, tasks in
+//! `/proc`, and the system call tables. Nothing here creates an object
+//! that must be undone; see [`crate::lifecycle`] for that.
+
+pub mod caps;
+pub mod errorlog;
+pub mod functions;
+pub mod proc;
+pub mod syscalls;
+pub mod tracefs;

@@ -1,0 +1,394 @@
+//! Dynamic events (kprobes, kretprobes, uprobes, uretprobes) in our own group.
+//!
+//! The kernel keeps dynamic events global, in `kprobe_events` and
+//! `uprobe_events`: they are the only top-level files we ever write, and only
+//! by appending a line that creates (`p:`/`r:`) or removes (`-:`) an event of
+//! our own group `ftrace_tools_<pid>_<start>_<pidns>`. Every line is built
+//! here from validated parts, so no user input can add a second command,
+//! delete someone else's probe or comment out the rest of a line.
+//!
+//! [`ProbeGroup`] removes its events on drop. The kernel refuses to remove an
+//! event that is enabled anywhere, so drop the [`crate::lifecycle::instance::Instance`]
+//! that enabled them first (declare the group before the instance).
+
+use crate::base::error::{Error, ErrorKind, Result};
+use crate::kernel::errorlog;
+use crate::kernel::tracefs::{self, Tracefs};
+use crate::lifecycle::owner::Owner;
+use std::time::Duration;
+
+/// Where a probe goes and when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeKind {
+    /// Kernel function entry (`p:` in `kprobe_events`).
+    Kprobe,
+    /// Kernel function return (`r:` in `kprobe_events`).
+    Kretprobe,
+    /// User function entry (`p:` in `uprobe_events`).
+    Uprobe,
+    /// User function return (`r:` in `uprobe_events`).
+    Uretprobe,
+}
+
+impl ProbeKind {
+    /// The tracefs file that holds this kind of probe.
+    pub fn file(self) -> &'static str {
+        match self {
+            ProbeKind::Kprobe | ProbeKind::Kretprobe => "kprobe_events",
+            ProbeKind::Uprobe | ProbeKind::Uretprobe => "uprobe_events",
+        }
+    }
+
+    /// Whether it fires on return.
+    pub fn is_return(self) -> bool {
+        matches!(self, ProbeKind::Kretprobe | ProbeKind::Uretprobe)
+    }
+
+    fn letter(self) -> char {
+        if self.is_return() {
+            'r'
+        } else {
+            'p'
+        }
+    }
+}
+
+/// A probe to create: kind, event name, location and fetch arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeDef {
+    /// Entry or return, kernel or user.
+    pub kind: ProbeKind,
+    /// The event name (unique names are made from it).
+    pub name: String,
+    /// `FUNC[+OFFS]`, `MOD:FUNC` or `0xADDR` for kprobes; `PATH:0xOFFSET`
+    /// for uprobes.
+    pub location: String,
+    /// Fetch arguments, each `[NAME=]FETCHARG[:TYPE]`.
+    pub args: Vec<String>,
+}
+
+/// Checks that `name` can be an event name: a C identifier of at most 63
+/// bytes.
+pub fn check_event_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() < 64
+        && name
+            .chars()
+            .next()
+            .map(|c| c.is_ascii_alphabetic() || c == '_')
+            .unwrap_or(false)
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "'{name}' cannot be an event name: use letters, digits and _ (not first a digit), at most 63"
+        )))
+    }
+}
+
+/// Checks one word of a probe line (location or argument): it must not be
+/// able to end the line, start another command or a comment.
+pub fn check_word(what: &str, word: &str) -> Result<()> {
+    if word.is_empty() {
+        return Err(Error::usage(format!("the probe's {what} is empty")));
+    }
+    if let Some(c) = word.chars().find(|c| c.is_control()) {
+        return Err(Error::usage(format!(
+            "the probe's {what} '{}' contains a control character ({c:?}): a probe must be one line",
+            word.escape_debug()
+        )));
+    }
+    if let Some(c) = word.chars().find(|c| c.is_whitespace()) {
+        return Err(Error::usage(format!(
+            "the probe's {what} '{word}' contains whitespace ({c:?}), which probe definitions cannot hold"
+        )));
+    }
+    for bad in [';', '#'] {
+        if word.contains(bad) {
+            return Err(Error::usage(format!(
+                "the probe's {what} '{word}' contains '{bad}', which is not allowed in a probe definition"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl ProbeDef {
+    /// The line that creates this probe in `group`, after validation.
+    pub fn line(&self, group: &str) -> Result<String> {
+        check_event_name(&self.name)?;
+        check_event_name(group)?;
+        check_word("location", &self.location)?;
+        if self.location.starts_with('-') {
+            return Err(Error::usage(format!(
+                "the probe location '{}' cannot start with '-'",
+                self.location
+            )));
+        }
+        let mut line = format!(
+            "{}:{group}/{} {}",
+            self.kind.letter(),
+            self.name,
+            self.location
+        );
+        for a in &self.args {
+            check_word("argument", a)?;
+            line.push(' ');
+            line.push_str(a);
+        }
+        Ok(line)
+    }
+}
+
+/// An event created in our group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// Its kind.
+    pub kind: ProbeKind,
+    /// The group (ours).
+    pub group: String,
+    /// The event name within the group.
+    pub name: String,
+    /// The line that created it.
+    pub line: String,
+}
+
+/// The dynamic events of this run; removed on drop.
+#[derive(Debug)]
+pub struct ProbeGroup {
+    tfs: Tracefs,
+    group: String,
+    probes: Vec<Probe>,
+}
+
+/// The `group/name` of every event listed in a dynamic-event file, with the
+/// line's kind letter (`p`, `r`, ...).
+pub fn list_events(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(head) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some((_, ev)) = head.split_once(':') else {
+            continue;
+        };
+        if let Some((g, n)) = ev.split_once('/') {
+            out.push((g.to_string(), n.to_string()));
+        }
+    }
+    out
+}
+
+impl ProbeGroup {
+    /// A new, empty group named for the calling process.
+    pub fn new(tfs: &Tracefs) -> ProbeGroup {
+        ProbeGroup {
+            tfs: tfs.clone(),
+            group: Owner::current().group_name(),
+            probes: Vec::new(),
+        }
+    }
+
+    /// The group name.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The probes created so far.
+    pub fn probes(&self) -> &[Probe] {
+        &self.probes
+    }
+
+    /// Creates a probe. Its name is `def.name`, or `def.name_N` if this run
+    /// already has one of that name. A line the kernel refuses gives an
+    /// error showing the line and the kernel's `error_log` entry.
+    pub fn add(&mut self, def: &ProbeDef) -> Result<&Probe> {
+        let file = def.kind.file();
+        if !self.tfs.exists(file) {
+            let f = match def.kind {
+                ProbeKind::Kprobe | ProbeKind::Kretprobe => {
+                    crate::kernel::caps::Feature::KprobeEvents
+                }
+                _ => crate::kernel::caps::Feature::UprobeEvents,
+            };
+            crate::kernel::caps::require(&self.tfs, f)?;
+        }
+        let mut def = def.clone();
+        let base = def.name.clone();
+        let mut n = 1;
+        while self.probes.iter().any(|p| p.name == def.name) {
+            def.name = format!("{base}_{n}");
+            n += 1;
+        }
+        let line = def.line(&self.group)?;
+        if let Err(e) = tracefs::write_raw(&self.tfs.path(file), &line, true) {
+            let mut msg = format!("the kernel rejected the probe ({e}):\n    {line}");
+            let log = self.tfs.read("error_log").unwrap_or_default();
+            if let Some(entry) = errorlog::find(&log, &line, false) {
+                msg.push('\n');
+                msg.push_str(&errorlog::indent(&entry));
+            }
+            let kind = match e.raw_os_error() {
+                Some(libc::ENOENT) | Some(libc::EINVAL) | Some(libc::E2BIG) => ErrorKind::Rejected,
+                Some(libc::EEXIST) => ErrorKind::Rejected,
+                // A kprobe offset that is not an instruction boundary, a
+                // symbol the kernel cannot place.
+                Some(libc::EILSEQ) | Some(libc::EADDRNOTAVAIL) => ErrorKind::Rejected,
+                Some(libc::EPERM) | Some(libc::EACCES) => ErrorKind::Permission,
+                _ => ErrorKind::Io,
+            };
+            return Err(Error::new(kind, msg));
+        }
+        self.probes.push(Probe {
+            kind: def.kind,
+            group: self.group.clone(),
+            name: def.name.clone(),
+            line,
+        });
+        Ok(self.probes.last().expect("just pushed"))
+    }
+
+    /// Removes every probe of this run that is still listed; [`Drop`] calls
+    /// this and reports failures on stderr instead.
+    pub fn remove_all(&mut self) -> Result<()> {
+        let mut first_err = None;
+        while let Some(p) = self.probes.pop() {
+            if let Err(e) = remove_event(&self.tfs, p.kind.file(), &p.group, &p.name) {
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ProbeGroup {
+    fn drop(&mut self) {
+        if let Err(e) = self.remove_all() {
+            eprintln!("warning: {e}; `reset-ftrace` removes it once this process has exited");
+        }
+    }
+}
+
+/// Removes `group/name` from a dynamic-event file, only if it is listed
+/// there, retrying while the kernel says EBUSY (an instance is still
+/// disabling it).
+pub fn remove_event(tfs: &Tracefs, file: &str, group: &str, name: &str) -> Result<()> {
+    let listed = |tfs: &Tracefs| {
+        tfs.read(file)
+            .map(|t| list_events(&t).iter().any(|(g, n)| g == group && n == name))
+            .unwrap_or(false)
+    };
+    if !listed(tfs) {
+        return Ok(());
+    }
+    let line = format!("-:{group}/{name}");
+    let mut delay = Duration::from_millis(1);
+    for _ in 0..12 {
+        match tracefs::write_raw(&tfs.path(file), &line, true) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_millis(100));
+                if !listed(tfs) {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                return Err(Error::io("remove the probe", &tfs.path(file), e)
+                    .context(format!("{group}/{name}")))
+            }
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Busy,
+        format!("cannot remove the probe {group}/{name}: it is still enabled somewhere (EBUSY)"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn def(loc: &str, args: &[&str]) -> ProbeDef {
+        ProbeDef {
+            kind: ProbeKind::Uprobe,
+            name: "readline".into(),
+            location: loc.into(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn builds_lines_in_our_group() {
+        let d = def("/bin/bash:0x8e410", &["+0($retval):string"]);
+        assert_eq!(
+            d.line("ftrace_tools_1_2_3").unwrap(),
+            "p:ftrace_tools_1_2_3/readline /bin/bash:0x8e410 +0($retval):string"
+        );
+        let mut r = d.clone();
+        r.kind = ProbeKind::Kretprobe;
+        r.location = "do_sys_open".into();
+        r.args = vec!["$retval".into(), "off=-8(%sp)".into()];
+        assert_eq!(
+            r.line("g").unwrap(),
+            "r:g/readline do_sys_open $retval off=-8(%sp)"
+        );
+    }
+
+    #[test]
+    fn refuses_injection() {
+        let g = "ftrace_tools_1_2_3";
+        for (loc, args) in [
+            ("/bin/bash:0x1\n-:other/ev", vec![]),
+            ("/bin/bash:0x1", vec!["x\n-:kprobes/y"]),
+            ("/bin/bash:0x1", vec!["a;b"]),
+            ("/bin/bash:0x1", vec!["a#b"]),
+            ("-:kprobes/x", vec![]),
+            ("/my dir/x:0x1", vec![]),
+            ("/bin/bash:0x1", vec![""]),
+        ] {
+            let e = def(loc, &args).line(g).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{loc:?} {args:?}");
+        }
+        let mut bad = def("/bin/true:0x1", &[]);
+        bad.name = "a/b".into();
+        assert!(bad.line(g).is_err());
+        bad.name = "1abc".into();
+        assert!(bad.line(g).is_err());
+        assert!(def("/bin/true:0x1", &[]).line("x y").is_err());
+    }
+
+    #[test]
+    fn lists_events_of_a_dynamic_event_file() {
+        let t = "p:uprobes/p_bash_0x1 /bin/bash:0x0000000000000001\nr:ftrace_tools_1_2_3/x /bin/true:0x10 arg1=$retval\n";
+        assert_eq!(
+            list_events(t),
+            vec![
+                ("uprobes".to_string(), "p_bash_0x1".to_string()),
+                ("ftrace_tools_1_2_3".to_string(), "x".to_string())
+            ]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn a_valid_line_is_exactly_one_command_of_ours(
+            name in "[a-zA-Z_][a-zA-Z0-9_]{0,10}",
+            loc in "\\PC{1,30}",
+            args in proptest::collection::vec("\\PC{0,20}", 0..4),
+        ) {
+            let d = ProbeDef { kind: ProbeKind::Kprobe, name, location: loc, args };
+            if let Ok(line) = d.line("ftrace_tools_1_2_3") {
+                prop_assert!(!line.contains('\n') && !line.contains('#') && !line.contains(';'));
+                prop_assert!(line.starts_with("p:ftrace_tools_1_2_3/"));
+                prop_assert_eq!(line.split(' ').count(), 2 + d.args.len());
+            }
+        }
+    }
+}

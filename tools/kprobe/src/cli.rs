@@ -1,0 +1,145 @@
+//! kprobe's command line: its options, help and examples.
+
+use clap::Parser;
+use ftrace_common::app::opts::{
+    BufferOpt, DurationOpt, HeadersOpt, JsonOpt, KernelStacksOpt, MaxEventsOpt, TaskOpts,
+};
+
+pub const EXAMPLES: &str = "\
+Examples:
+  kprobe p:do_sys_open                   # trace open() entries (do_sys_open)
+  kprobe r:do_sys_open                   # trace their returns
+  kprobe 'r:do_sys_open $retval'         # returns, with the return value
+  kprobe 'r:myopen do_sys_open $retval'  # the same, event named myopen
+  kprobe 'p:myopen do_sys_open mode=%cx:u16'
+                                         # an argument from a register
+  kprobe 'p:myopen do_sys_open filename=+0(%si):string'
+                                         # the file name (x86_64 ABI: 2nd arg)
+  kprobe 'p:do_sys_open file=+0(%si):string' 'file ~ \"*stat\"'
+                                         # only names ending in stat
+  kprobe -s 'p:myprobe tcp_retransmit_skb'
+                                         # TCP retransmits, with kernel stacks
+  kprobe -p 1182 -d 10 p:vfs_read        # one process, 10 seconds
+  kprobe p:ext4:ext4_file_open           # a function of a module
+  kprobe -e 'p:vfs_read' -e 'r:vfs_read ret=$retval:s64 if ret < 0'
+                                         # two probes, the second filtered
+  kprobe -C -d 5 -e p:vfs_read -e p:vfs_write
+                                         # count calls for 5 seconds
+  kprobe -C --by f 'p:do_sys_openat2 f=+0(%si):string'
+                                         # count opens per file name
+  kprobe --hist '$retval' r:vfs_read     # histogram of read() sizes
+  kprobe -v 'p:do_sys_open +0(%si):string'
+                                         # show the event format and exit
+  kprobe --json -M 10 p:do_sys_openat2   # 10 events as JSON lines";
+
+/// Trace kernel function calls and returns (kprobes).
+#[derive(Debug, Parser)]
+#[command(
+    name = "kprobe",
+    version,
+    about = "Trace kernel function calls and returns with kprobes",
+    long_about = "Trace kernel function calls and returns with kprobes, printing one \
+line per event from ftrace's binary buffers in a private instance, or counting them. \
+A definition is {p|r}:[NAME ]FUNC[+OFFSET]|MODULE:FUNC|0xADDR [ARGS], as in perf-tools: \
+p: probes the entry (or an instruction at +OFFSET), r: the return; if the first word is \
+followed by a word that is not a fetch argument, the first word is the event NAME \
+(default: the function's name). ARGS are the kernel's fetch arguments, passed on as \
+given: %di, +0(%si):string, $retval, mode=%cx:u16 (see the kernel's kprobetrace.rst). \
+The function is checked against available_filter_functions (or /proc/kallsyms) before \
+anything is created; -F skips the check. The FILTER uses the kernel's event filter \
+syntax on the argument names (e.g. 'file ~ \"*stat\"'). Several probes: give each with \
+-e; a definition given with -e may end with `if FILTER`. A string argument the kernel \
+could not read (its page was not in memory) prints as (fault), as in the kernel's own \
+output; beware that the kernel's == and ~ filters let such events through. Lost events \
+are always reported. -p PID keeps the events of that process, all its threads and the \
+processes it starts while kprobe runs (unlike perf-tools, which kept the one PID).\n\n\
+Requirements: root, kprobe events (CONFIG_KPROBE_EVENTS, Linux 3.5 or later; in an \
+instance, 4.4 or later), tracefs (mounted if needed); -s needs CONFIG_STACKTRACE. On a \
+kernel without kprobe events kprobe says so in one line and exits with status 2.\n\n\
+Overhead: every call of a probed function pays for the probe, in every process, whatever \
+-p or the filter keep: an ftrace call-site hook (well under a microsecond) for a probe \
+on a function's entry, a breakpoint trap (a few microseconds) for one at an offset or a \
+return probe, plus copying the arguments. Printing each event costs far more than \
+recording it. For a function called thousands of times a second, filter, count (-C, \
+--hist) or limit the run (-d, -M).",
+    after_help = EXAMPLES
+)]
+pub struct Args {
+    /// Force: skip the check that the function is in
+    /// available_filter_functions (and that an offset is inside it).
+    #[arg(short = 'F', long = "force")]
+    pub force: bool,
+    #[command(flatten)]
+    pub headers: HeadersOpt,
+    #[command(flatten)]
+    pub stacks: KernelStacksOpt,
+    /// Create the probes, show their event formats, remove them and exit.
+    #[arg(short = 'v', long = "view")]
+    pub view: bool,
+    #[command(flatten)]
+    pub duration: DurationOpt,
+    #[command(flatten)]
+    pub task: TaskOpts,
+    /// A probe definition; repeat for several probes. May end with
+    /// `if FILTER`.
+    #[arg(short = 'e', long = "probe", value_name = "DEFINITION")]
+    pub probes: Vec<String>,
+    #[command(flatten)]
+    pub max: MaxEventsOpt,
+    /// Count the events of each probe instead of printing them; the counts
+    /// are printed at the end.
+    #[arg(short = 'C', long = "count", conflicts_with_all = ["hist", "stacks"])]
+    pub count: bool,
+    /// With -C: count per value of ARG (a probe argument's name), comm or
+    /// pid.
+    #[arg(long = "by", value_name = "ARG", requires = "count")]
+    pub by: Option<String>,
+    /// Print a log2 histogram of ARG (a probe argument's name, or $retval
+    /// for return probes) instead of the events.
+    #[arg(long = "hist", value_name = "ARG", conflicts_with = "stacks")]
+    pub hist: Option<String>,
+    #[command(flatten)]
+    pub json: JsonOpt,
+    #[command(flatten)]
+    pub buffer: BufferOpt,
+    /// The probe: {p|r}:[NAME ]FUNC[+OFFSET]|MODULE:FUNC|0xADDR [ARGS].
+    #[arg(value_name = "DEFINITION")]
+    pub definition: Option<String>,
+    /// An event filter in the kernel's syntax on the probe's arguments,
+    /// e.g. 'file ~ "*stat"'.
+    #[arg(value_name = "FILTER")]
+    pub filter: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use ftrace_common::app::cli;
+
+    #[test]
+    fn man_page_is_fresh() {
+        cli::check_man_page(Args::command(), env!("CARGO_MANIFEST_DIR")).unwrap();
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn options_that_do_not_go_together() {
+        for bad in [
+            &["-C", "--hist", "x", "p:f"][..],
+            &["--by", "comm", "p:f"][..],
+            &["-s", "-C", "p:f"][..],
+            &["-s", "--hist", "x", "p:f"][..],
+            &["-p", "1", "-L", "1", "p:f"][..],
+        ] {
+            assert!(
+                Args::try_parse_from(std::iter::once("kprobe").chain(bad.iter().copied())).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+}

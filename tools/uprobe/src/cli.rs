@@ -1,0 +1,133 @@
+//! uprobe's command line: its options, help and examples.
+
+use clap::Parser;
+use ftrace_common::app::opts::{
+    BufferOpt, DurationOpt, HeadersOpt, JsonOpt, MaxEventsOpt, TaskOpts, UserStacksOpt,
+};
+
+pub const EXAMPLES: &str = "\
+Examples:
+  uprobe p:bash:readline                 # trace readline() calls in bash
+  uprobe 'r:bash:readline +0($retval):string'
+                                         # commands typed in every bash
+  uprobe 'p:libssl:SSL_write +0(%si):string'
+                                         # what is sent through OpenSSL
+  uprobe -e 'p:libssl:SSL_write +0(%si):string' -e 'r:libssl:SSL_read'
+                                         # two probes in one run
+  uprobe 'p:libc:sleep %di'              # sleep() with its argument
+  uprobe p:libc:0xbf130                  # an address, as objdump shows it
+  uprobe -p 1182 p:libc:fopen            # one process (even in a container)
+  uprobe 'r:libc:fopen file=$retval' 'file == 0'
+                                         # failed fopen()s
+  uprobe -e 'r:libc:fopen file=$retval if file == 0' -e p:libc:fclose
+                                         # several probes, each its filter
+  uprobe -s p:libc:abort                 # with symbolized user stacks
+  uprobe -v 'p:libc:open +0(%di):string' # show the event format and exit
+  uprobe -l libssl 'SSL_*'               # list functions of a library
+  uprobe --json -d 5 p:bash:readline     # JSON lines for 5 seconds";
+
+pub const LONG_ABOUT: &str = "\
+Trace user-space function calls and returns with uprobes, printing one line per event, \
+decoded from ftrace's binary buffers in a private instance. Lost events are always \
+reported.
+
+A definition is {p|r}:[NAME ]TARGET:SYMBOL[+OFFSET]|0xADDR [ARGS], as in perf-tools. \
+p: probes the entry, r: the return. If the first word is followed by a word that is not \
+a fetch argument, the first word is the event NAME (default: p_TARGET_SYMBOL, or \
+r_...). TARGET is a path, a program on PATH, or a library name matched against the \
+ld.so cache and the library directories (libc, libssl); with -p, the file that process \
+maps, reached through /proc/PID/root (a process in a container). SYMBOL is a function \
+(name@VERSION for another version than the default; C++ and Rust names also \
+demangled, as -l lists them), name+OFFSET, or an address as objdump shows it. IFUNCs \
+(strlen, memcpy) are refused with the implementations to probe instead. ARGS are the \
+kernel's fetch arguments, passed on as given: %di, +0(%si):string, $retval, \
+file=$retval, +8($stack):u32, +0(%si):u8[16]; a bad one is refused with the kernel's \
+error_log text. FILTER uses the kernel's event filter syntax on the argument names \
+(e.g. 'file == 0'). Several probes: give each with -e; a definition given with -e may \
+end with `if FILTER`.
+
+Fields: the task name and thread ID (COMM-TID), the CPU, a time stamp in seconds \
+(CLOCK_MONOTONIC), the event name, then for an entry probe (ADDR), the address where \
+it fired, and for a return probe (RET <- FUNC), the return address and the function; \
+then each argument as NAME=VALUE, in hex unless a type says otherwise (u32, s64, \
+string...), strings quoted with \\n, \\\" and bytes that are not text as \\xNN. With -s, \
+user stack frames follow, as func+0xoff (file), at most 8 (the kernel walks frame \
+pointers).
+
+Requirements: root, tracefs (mounted if needed), instances, uprobe events \
+(CONFIG_UPROBE_EVENTS, Linux 3.5 or later; in an instance, 4.4 or later); -s needs \
+CONFIG_STACKTRACE and a kernel with the userstacktrace option. Probes are created in a group of this run's own and removed \
+at the end, also on SIGINT, SIGTERM, SIGHUP, SIGQUIT or a closed pipe; what a \
+SIGKILLed run left is removed by the next run, or by reset-ftrace.
+
+Overhead: each hit is a breakpoint trap handled by the kernel: several microseconds per \
+call (a return probe costs about half again as much), paid by every process that runs \
+the probed code, whether -p, -L or a filter keep the event or not: probing malloc() of \
+libc slows down every process. Probe rarely called functions, or for a short time \
+(-d). uprobe itself keeps up with a probed function called in a tight loop.";
+
+/// Trace user-space function calls and returns (uprobes).
+#[derive(Debug, Parser)]
+#[command(
+    name = "uprobe",
+    version,
+    about = "Trace user-space function calls and returns with uprobes",
+    long_about = LONG_ABOUT,
+    after_help = EXAMPLES
+)]
+pub struct Args {
+    /// Force: probe IFUNC resolvers, offsets past a function's end, and
+    /// addresses outside the executable segments.
+    #[arg(short = 'F', long = "force")]
+    pub force: bool,
+    #[command(flatten)]
+    pub headers: HeadersOpt,
+    #[command(flatten)]
+    pub stacks: UserStacksOpt,
+    /// Create the probes, show their event formats, remove them and exit.
+    #[arg(short = 'v', long = "view")]
+    pub view: bool,
+    #[command(flatten)]
+    pub duration: DurationOpt,
+    #[command(flatten)]
+    pub task: TaskOpts,
+    /// List the functions of TARGET (matching an optional glob, given as
+    /// the next argument) and exit.
+    #[arg(short = 'l', long = "list", value_name = "TARGET")]
+    pub list: Option<String>,
+    /// A probe definition; repeat for several probes. May end with
+    /// `if FILTER`.
+    #[arg(short = 'e', long = "probe", value_name = "DEFINITION")]
+    pub probes: Vec<String>,
+    #[command(flatten)]
+    pub max: MaxEventsOpt,
+    #[command(flatten)]
+    pub json: JsonOpt,
+    #[command(flatten)]
+    pub buffer: BufferOpt,
+    /// The probe: {p|r}:[NAME ]TARGET:SYMBOL[+OFFSET]|0xADDR [ARGS];
+    /// with -l, an optional glob of function names.
+    #[arg(value_name = "DEFINITION")]
+    pub definition: Option<String>,
+    /// An event filter in the kernel's syntax on the probe's arguments,
+    /// e.g. 'file == 0'.
+    #[arg(value_name = "FILTER")]
+    pub filter: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use ftrace_common::app::cli;
+
+    #[test]
+    fn man_page_is_fresh() {
+        cli::check_man_page(Args::command(), env!("CARGO_MANIFEST_DIR")).unwrap();
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        Args::command().debug_assert();
+    }
+}
