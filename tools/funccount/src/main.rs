@@ -747,7 +747,7 @@ fn funccount(args: Args) -> Result<()> {
         )));
     }
     sweep::sweep_dead(&tfs);
-    if let Some(m) = profiler::recover_stale(&tfs) {
+    if let Some(m) = ftrace_common::lifecycle::toplevel::recover_stale(&tfs) {
         eprintln!("funccount: {m}");
     }
 

@@ -21,12 +21,12 @@
 //! swaps the new list in when the file is closed, so other tracers never
 //! see it empty (which would mean every function) half way.
 
-use crate::lock::LockFile;
 use crate::toplevel::{current, write_functions, Kind};
 use ftrace_common::base::glob::Glob;
 use ftrace_common::kernel::functions::FunctionList;
 use ftrace_common::kernel::tracefs::{self, Tracefs};
 use ftrace_common::lifecycle::instance;
+use ftrace_common::lifecycle::lock::LockFile;
 use ftrace_common::lifecycle::owner::{Liveness, Owner};
 use ftrace_common::{Error, ErrorKind, Result};
 use serde_json::json;
@@ -349,10 +349,21 @@ pub fn listed_notrace(tfs: &Tracefs) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// One lock directory for all unit tests of this crate (they run in
+    /// parallel and share the environment).
+    fn test_lock_dir() -> &'static std::path::Path {
+        static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+        DIR.get_or_init(|| {
+            let d = tempfile::tempdir().unwrap().keep();
+            std::env::set_var("FTRACE_TOOLS_LOCK_DIR", &d);
+            d
+        })
+    }
+
     const FUNCS: &str = "vfs_read\nvfs_write\ndo_sys_openat2\ngetname\n";
 
     fn fake() -> (tempfile::TempDir, Tracefs) {
-        crate::lock::tests::test_lock_dir();
+        test_lock_dir();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path();
         std::fs::write(p.join("current_tracer"), "nop\n").unwrap();

@@ -33,9 +33,7 @@ mod fast;
 mod funcs;
 mod graph;
 mod graphfilter;
-mod lock;
 mod render;
-mod toplevel;
 
 use clap::Parser;
 use emit::{EmitConfig, Emitter, Line, LineSink};
@@ -49,6 +47,7 @@ use ftrace_common::kernel::functions::FunctionList;
 use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::instance::{self, Instance, InstanceOptions};
+use ftrace_common::lifecycle::toplevel::{self, Kind, TopLevel};
 use ftrace_common::sym::kallsyms::KernelSymbols;
 use ftrace_common::Flow;
 use ftrace_common::{
@@ -61,7 +60,6 @@ use render::{Columns, Names, Text};
 use std::collections::HashSet;
 use std::process::ExitCode;
 use std::time::Duration;
-use toplevel::{Kind, TopLevel};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -497,6 +495,33 @@ impl Sink for GraphSink {
     }
 }
 
+/// Takes the top level: refuses (kind Busy) if another run of ours holds
+/// it, or if someone else seems to use it and `force` is off.
+fn take_top_level(tfs: &Tracefs, force: bool) -> Result<TopLevel> {
+    let top = match TopLevel::acquire(tfs, "funcgraph")? {
+        Ok(t) => t,
+        Err(holder) => {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!(
+                    "{holder} is using the top level of tracefs; this kernel runs function_graph only at the top level (not in instances), so one run at a time"
+                ),
+            ))
+        }
+    };
+    let why = toplevel::users(tfs);
+    if !why.is_empty() && !force {
+        return Err(Error::new(
+            ErrorKind::Busy,
+            format!(
+                "the top level of tracefs seems in use ({}); this kernel runs function_graph only at the top level. Use -F to take it anyway (funcgraph puts every setting back afterwards)",
+                why.join("; ")
+            ),
+        ));
+    }
+    Ok(top)
+}
+
 /// Where function_graph runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
@@ -692,7 +717,7 @@ fn funcgraph(args: Args) -> Result<()> {
         }
         Place::TopLevel => {
             drop(inst);
-            let mut t = TopLevel::acquire(&tfs, args.force)?;
+            let mut t = take_top_level(&tfs, args.force)?;
             if let Some(r) = t.recovered.take() {
                 eprintln!("funcgraph: {r}");
             }

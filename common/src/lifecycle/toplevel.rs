@@ -1,30 +1,34 @@
-//! The top level of tracefs, taken for one run where the kernel cannot run
-//! function_graph in an instance (Linux 6.1 and earlier: an instance lists
-//! only `function` and `nop` in its `available_tracers`).
+//! The top level of tracefs, taken for one run where the kernel offers no
+//! other way: funcgraph where function_graph cannot run in an instance
+//! (Linux 6.1 and earlier: an instance lists only `function` and `nop`),
+//! funccount's function profiler (global by nature).
 //!
-//! The top level is everyone's: funcgraph takes it only when nobody seems
-//! to use it (tracer `nop`, no function filters, no PID filter, no graph
-//! settings, the function profiler off) unless forced, and puts back every
-//! setting it changed:
+//! The top level is everyone's: a tool takes it only when nobody seems to
+//! use it ([`users`]: tracer `nop`, no function filters, no PID filter, no
+//! graph settings, the function profiler off; funcgraph's `-F` overrides),
+//! and puts back every setting it changed:
 //!
-//! - a lock (`funcgraph-top.lock`, held for the whole run) keeps two
-//!   funcgraph runs off the top level at once: the second one refuses;
+//! - one lock (`top-level.lock`, held for the whole run) keeps two runs of
+//!   ours off the top level at once: the second one is told who holds it;
 //! - before each change, the record in the lock file gets the setting's
 //!   old value and the one about to be written, durably;
 //! - [`TopLevel`] restores every setting on drop, newest first (the
 //!   tracer goes back to `nop` before its filters are put back);
-//! - a run killed with SIGKILL cannot restore: the next funcgraph finds
-//!   the record with the lock free and restores each setting that still
-//!   holds the value the dead run wrote (and only those).
+//! - a run killed with SIGKILL cannot restore: the next run that takes the
+//!   top level, or [`recover_stale`] (every tool that may take it, and
+//!   reset-ftrace), finds the record with the lock free and restores each
+//!   setting that still holds the value the dead run wrote (and only
+//!   those).
 
-use crate::lock::LockFile;
-use ftrace_common::kernel::functions;
-use ftrace_common::kernel::tracefs::{self, Tracefs};
-use ftrace_common::lifecycle::owner::Owner;
-use ftrace_common::{Error, ErrorKind, Result};
+use crate::kernel::functions;
+use crate::kernel::tracefs::{self, Tracefs};
+use crate::lifecycle::lock::LockFile;
+use crate::lifecycle::owner::Owner;
+use crate::{Error, ErrorKind, Result};
 use serde_json::json;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 /// How a setting is read and written back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,35 +208,51 @@ pub fn users(tfs: &Tracefs) -> Vec<String> {
     why
 }
 
+/// Who holds the top level: `another funcgraph (PID 123)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder(String);
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The top level, held for this run; restores what it changed on drop.
 pub struct TopLevel {
     tfs: Tracefs,
     lock: LockFile,
-    /// The suite's top-level lock (funccount's profiler takes it too).
-    _top: ftrace_common::lifecycle::toplock::TopLevelLock,
+    tool: String,
     owner: Owner,
     saved: Vec<Saved>,
     /// What was restored from a killed run at start, to report.
     pub recovered: Option<String>,
 }
 
-const LOCK_NAME: &str = "funcgraph-top.lock";
+const LOCK_NAME: &str = "top-level.lock";
 
 /// The value recorded for a function list before the kernel has shown what
 /// the written globs matched: restored whatever it holds then.
 const PENDING: &str = "\u{1}pending";
 
-fn record_text(owner: &Owner, saved: &[Saved]) -> String {
+struct Record {
+    tool: String,
+    pid: u32,
+    saved: Vec<Saved>,
+}
+
+fn record_text(tool: &str, owner: &Owner, saved: &[Saved]) -> String {
     let list: Vec<serde_json::Value> = saved
         .iter()
         .map(|s| json!({"file": s.file, "kind": s.kind.name(), "original": s.original, "ours": s.ours}))
         .collect();
-    json!({"owner": [owner.pid, owner.start, owner.pidns], "saved": list}).to_string()
+    json!({"tool": tool, "owner": [owner.pid, owner.start, owner.pidns], "saved": list}).to_string()
 }
 
-fn parse_record(text: &str) -> Option<(u32, Vec<Saved>)> {
+fn parse_record(text: &str) -> Option<Record> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     let pid = v["owner"][0].as_u64()? as u32;
+    let tool = v["tool"].as_str().unwrap_or("ftrace-tools").to_string();
     let mut saved = Vec::new();
     for s in v["saved"].as_array()? {
         saved.push(Saved {
@@ -242,12 +262,12 @@ fn parse_record(text: &str) -> Option<(u32, Vec<Saved>)> {
             ours: s["ours"].as_str()?.to_string(),
         });
     }
-    Some((pid, saved))
+    Some(Record { tool, pid, saved })
 }
 
-/// Puts back the settings a record lists, newest first, where they still
-/// hold the value written by the run that made the record. Returns the
-/// files restored.
+/// Puts back the settings a record lists, newest first; with
+/// `only_if_ours`, only where they still hold the value written by the run
+/// that made the record. Returns the files restored.
 fn restore(tfs: &Tracefs, saved: &[Saved], only_if_ours: bool) -> Vec<String> {
     let mut done = Vec::new();
     for s in saved.iter().rev() {
@@ -262,81 +282,99 @@ fn restore(tfs: &Tracefs, saved: &[Saved], only_if_ours: bool) -> Vec<String> {
         // "no pid".
         match write_value(tfs, &s.file, s.kind, &s.original) {
             Ok(()) => done.push(s.file.clone()),
-            Err(e) => eprintln!("funcgraph: warning: could not restore {}: {e}", s.file),
+            Err(e) => eprintln!("warning: could not restore the top-level {}: {e}", s.file),
         }
     }
     done
 }
 
+/// With the lock held: undoes what the record of a run that did not end
+/// cleanly lists, and empties the record. Says what it did.
+fn recover(tfs: &Tracefs, lock: &mut LockFile) -> Result<Option<String>> {
+    let Some(rec) = parse_record(&lock.read()) else {
+        return Ok(None);
+    };
+    let done = restore(tfs, &rec.saved, true);
+    lock.write("")?;
+    Ok((!done.is_empty()).then(|| {
+        format!(
+            "restored the top-level settings left by {} PID {} (killed): {}",
+            rec.tool,
+            rec.pid,
+            done.join(", ")
+        )
+    }))
+}
+
+/// Restores what a killed run left at the top level, if no run holds it
+/// now. Silent (`None`) unless it restored something; never fails.
+pub fn recover_stale(tfs: &Tracefs) -> Option<String> {
+    let path = crate::lifecycle::lock::lock_dir().join(LOCK_NAME);
+    if !path.exists() {
+        return None;
+    }
+    let mut lock = LockFile::open(LOCK_NAME).ok()?;
+    if !lock.try_lock().ok()? {
+        return None;
+    }
+    recover(tfs, &mut lock).ok().flatten()
+}
+
 impl TopLevel {
-    /// Takes the top level: refuses (kind Busy) if another funcgraph holds
-    /// it, or if someone else seems to use it and `force` is off. Undoes
-    /// first what a killed funcgraph left.
-    pub fn acquire(tfs: &Tracefs, force: bool) -> Result<TopLevel> {
+    /// Takes the top level for `tool`, or names the run of ours that holds
+    /// it. Undoes first what a killed run left. Whether someone else
+    /// (not ours) seems to use it is the caller's to check ([`users`]).
+    pub fn acquire(tfs: &Tracefs, tool: &str) -> Result<std::result::Result<TopLevel, Holder>> {
         let mut lock = LockFile::open(LOCK_NAME)?;
         if !lock.try_lock()? {
-            let who = parse_record(&lock.read())
-                .map(|(p, _)| format!("another funcgraph (PID {p})"))
-                .unwrap_or_else(|| "another funcgraph".into());
-            return Err(Error::new(
-                ErrorKind::Busy,
-                format!(
-                    "{who} is using the top-level function_graph tracer; this kernel runs function_graph only at the top level (not in instances), so one run at a time"
-                ),
-            ));
+            return Ok(Err(Holder(match parse_record(&lock.read()) {
+                Some(r) => format!("another {} (PID {})", r.tool, r.pid),
+                None => "another ftrace-tools run".into(),
+            })));
         }
-        let mut recovered = None;
-        if let Some((pid, saved)) = parse_record(&lock.read()) {
-            let done = restore(tfs, &saved, true);
-            if !done.is_empty() {
-                recovered = Some(format!(
-                    "restored the top-level settings left by funcgraph PID {pid}, which did not end cleanly: {}",
-                    done.join(", ")
-                ));
-            }
-            lock.write("")?;
-        }
-        // Another ftrace-tools run (funccount's profiler) holding the top
-        // level is refused even with -F: taking it would break that run.
-        let top = match ftrace_common::lifecycle::toplock::TopLevelLock::try_take("funcgraph")? {
-            Ok(t) => t,
-            Err(who) => {
-                return Err(Error::new(
-                    ErrorKind::Busy,
-                    format!("the top level of tracefs is in use by {who}; this kernel runs function_graph only at the top level"),
-                ))
-            }
-        };
-        let why = users(tfs);
-        if !why.is_empty() && !force {
-            return Err(Error::new(
-                ErrorKind::Busy,
-                format!(
-                    "the top level of tracefs seems in use ({}); this kernel runs function_graph only at the top level. Use -F to take it anyway (funcgraph puts every setting back afterwards)",
-                    why.join("; ")
-                ),
-            ));
-        }
-        Ok(TopLevel {
-            _top: top,
+        let recovered = recover(tfs, &mut lock)?;
+        let owner = Owner::current();
+        // Named from the start, so that a run that is refused can say who
+        // holds the top level.
+        lock.write(&record_text(tool, &owner, &[]))?;
+        Ok(Ok(TopLevel {
             tfs: tfs.clone(),
             lock,
-            owner: Owner::current(),
+            tool: tool.to_string(),
+            owner,
             saved: Vec::new(),
             recovered,
-        })
+        }))
     }
 
     /// Sets a top-level file, recording its old value first. For
     /// [`Kind::Functions`], `value` holds tokens (names or globs), one a
     /// line.
     pub fn set(&mut self, file: &str, kind: Kind, value: &str) -> Result<()> {
+        let tokens: Vec<String> = value.lines().map(str::to_string).collect();
+        let tfs = self.tfs.clone();
+        self.change(file, kind, normalize(kind, value), |path| match kind {
+            Kind::Functions => write_functions(path, &tokens),
+            _ => write_value(&tfs, file, kind, value),
+        })
+    }
+
+    /// Changes a top-level file with `write`, recording its old value
+    /// first; `expected` is what it should read afterwards (any value for
+    /// a function list, which the kernel expands). The value it then holds
+    /// goes in the record, whatever `write` returned.
+    pub fn change<T>(
+        &mut self,
+        file: &str,
+        kind: Kind,
+        expected: String,
+        write: impl FnOnce(&Path) -> Result<T>,
+    ) -> Result<T> {
         let original = current(&self.tfs, file, kind)?;
         if !self.saved.iter().any(|s| s.file == file) {
-            // What the file will read after the write, for the record.
             let ours = match kind {
                 Kind::Functions => PENDING.to_string(),
-                _ => normalize(kind, value),
+                _ => expected,
             };
             self.saved.push(Saved {
                 file: file.to_string(),
@@ -344,21 +382,17 @@ impl TopLevel {
                 original,
                 ours,
             });
-            self.lock.write(&record_text(&self.owner, &self.saved))?;
+            self.lock
+                .write(&record_text(&self.tool, &self.owner, &self.saved))?;
         }
-        let r = match kind {
-            Kind::Functions => {
-                let tokens: Vec<String> = value.lines().map(str::to_string).collect();
-                write_functions(&self.tfs.path(file), &tokens)
-            }
-            _ => write_value(&self.tfs, file, kind, value),
-        };
+        let r = write(&self.tfs.path(file));
         // The value as the kernel shows it (a list of functions from globs).
         let now = current(&self.tfs, file, kind).unwrap_or_default();
         if let Some(s) = self.saved.iter_mut().find(|s| s.file == file) {
             s.ours = now;
         }
-        self.lock.write(&record_text(&self.owner, &self.saved))?;
+        self.lock
+            .write(&record_text(&self.tool, &self.owner, &self.saved))?;
         r
     }
 
@@ -423,32 +457,36 @@ mod tests {
 
     #[test]
     fn takes_restores_and_recovers_from_a_killed_run() {
-        crate::lock::tests::test_lock_dir();
+        crate::lifecycle::lock::tests::test_lock_dir();
         let (_d, tfs) = fake_tracefs();
         assert!(users(&tfs).is_empty());
         {
-            let mut t = TopLevel::acquire(&tfs, false).unwrap();
+            let mut t = TopLevel::acquire(&tfs, "funcgraph").unwrap().unwrap();
             t.set("current_tracer", Kind::Plain, "function_graph")
                 .unwrap();
             t.set("tracing_thresh", Kind::Plain, "5").unwrap();
+            t.set("set_graph_function", Kind::Functions, "vfs_read\nvfs_write")
+                .unwrap();
             assert_eq!(tfs.read("current_tracer").unwrap(), "function_graph");
-            // A second run is refused while this one holds it.
-            let e = TopLevel::acquire(&tfs, true).err().unwrap();
-            assert_eq!(e.kind(), ErrorKind::Busy);
-            assert!(e.message().contains("another funcgraph (PID"), "{e}");
+            // A second run is refused while this one holds it, and told who.
+            let held = TopLevel::acquire(&tfs, "funccount").unwrap().err().unwrap();
+            assert_eq!(
+                held.to_string(),
+                format!("another funcgraph (PID {})", std::process::id())
+            );
         }
         assert_eq!(tfs.read("current_tracer").unwrap(), "nop");
         assert_eq!(tfs.read("tracing_thresh").unwrap(), "0");
+        assert_eq!(tfs.read("set_graph_function").unwrap(), "");
 
-        // Someone else's tracer: refused without -F, named.
+        // Someone else's tracer is seen.
         std::fs::write(tfs.path("current_tracer"), "function\n").unwrap();
-        let e = TopLevel::acquire(&tfs, false).err().unwrap();
-        assert!(e.message().contains("'function'"), "{e}");
+        assert!(users(&tfs)[0].contains("'function'"), "{:?}", users(&tfs));
         std::fs::write(tfs.path("current_tracer"), "nop\n").unwrap();
 
         // A killed run: its record stays; the next run restores the
         // settings that still hold its values, not the others.
-        let mut t = TopLevel::acquire(&tfs, false).unwrap();
+        let mut t = TopLevel::acquire(&tfs, "funccount").unwrap().unwrap();
         t.set("current_tracer", Kind::Plain, "function_graph")
             .unwrap();
         t.set("tracing_thresh", Kind::Plain, "5").unwrap();
@@ -456,10 +494,48 @@ mod tests {
         t.lock.unlock();
         t.saved.clear();
         drop(t);
-        let t = TopLevel::acquire(&tfs, true).unwrap();
+        let msg = recover_stale(&tfs).unwrap();
+        assert!(msg.contains("left by funccount PID"), "{msg}");
+        assert!(msg.contains("current_tracer"), "{msg}");
+        assert!(!msg.contains("tracing_thresh"), "{msg}");
         assert_eq!(tfs.read("current_tracer").unwrap(), "nop");
         assert_eq!(tfs.read("tracing_thresh").unwrap(), "7\n");
-        assert!(t.recovered.as_deref().unwrap().contains("current_tracer"));
+        assert_eq!(recover_stale(&tfs), None);
+    }
+
+    #[test]
+    fn users_name_what_is_in_use() {
+        let (_d, tfs) = fake_tracefs();
+        let w = |f: &str, s: &str| std::fs::write(tfs.path(f), s).unwrap();
+        w("function_profile_enabled", "0\n");
+        w("set_ftrace_notrace", "");
+        assert!(users(&tfs).is_empty());
+        for (file, value, says) in [
+            (
+                "set_ftrace_filter",
+                "vfs_read\n",
+                "set_ftrace_filter lists 1 function (vfs_read)",
+            ),
+            (
+                "current_tracer",
+                "function\n",
+                "the top-level tracer is 'function'",
+            ),
+            ("set_ftrace_pid", "123\n", "set_ftrace_pid holds PIDs 123"),
+            (
+                "function_profile_enabled",
+                "1\n",
+                "the function profiler is on",
+            ),
+            ("tracing_thresh", "10\n", "tracing_thresh is 10"),
+        ] {
+            let old = std::fs::read_to_string(tfs.path(file)).unwrap();
+            w(file, value);
+            let why = users(&tfs);
+            assert!(why.iter().any(|w| w.contains(says)), "{file}: {why:?}");
+            w(file, &old);
+        }
+        assert!(users(&tfs).is_empty());
     }
 
     #[test]
@@ -475,8 +551,9 @@ mod tests {
             original: "".into(),
             ours: "1 2".into(),
         }];
-        assert_eq!(parse_record(&record_text(&o, &s)), Some((5, s)));
-        assert_eq!(parse_record(""), None);
-        assert_eq!(parse_record("{\"owner\":1}"), None);
+        let r = parse_record(&record_text("funcgraph", &o, &s)).unwrap();
+        assert_eq!((r.tool.as_str(), r.pid, r.saved), ("funcgraph", 5, s));
+        assert!(parse_record("").is_none());
+        assert!(parse_record("{\"owner\":1}").is_none());
     }
 }

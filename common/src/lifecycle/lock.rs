@@ -1,12 +1,13 @@
 //! Lock files with a record inside, for kernel state that is global and
-//! that funcgraph runs share or take in turn.
+//! that runs of ours share or take in turn (the top level, funcgraph's
+//! shared `set_graph_function`).
 //!
 //! `flock()` on a file under `/run/ftrace-tools/` (or
 //! `$FTRACE_TOOLS_LOCK_DIR`): the kernel frees the lock when its holder
 //! dies, so a lock is never left behind; the record (JSON) says what the
 //! holders changed, so a later run can undo what a killed one left.
 
-use ftrace_common::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
@@ -126,7 +127,7 @@ impl Drop for LockFile {
 }
 
 #[cfg(test)]
-pub mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// One lock directory for all unit tests of this crate (they run in
