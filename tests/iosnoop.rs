@@ -140,26 +140,29 @@ fn rows(f: &Finished, ts: bool, que: bool) -> Vec<Row> {
     );
     lines
         .map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            let mut i = 0;
-            let mut next = || {
-                i += 1;
-                *w.get(i - 1).unwrap_or_else(|| panic!("short row {l:?}"))
-            };
+            // Fixed columns at both ends; a COMM may hold spaces (rustc's
+            // threads are "opt cgu.00"), so it is what lies between.
+            let mut w: Vec<&str> = l.split_whitespace().collect();
+            let short = || panic!("short row {l:?}");
             let (start, end) = if ts {
-                (Some(next().parse().unwrap()), Some(next().parse().unwrap()))
+                if w.len() < 2 {
+                    short();
+                }
+                let s = w.remove(0).parse().unwrap();
+                let e = w.remove(0).parse().unwrap();
+                (Some(s), Some(e))
             } else {
                 (None, None)
             };
-            let comm = next().to_string();
-            // A COMM with spaces is possible but not for the tasks we check.
-            let pid = next().parse().unwrap_or(0);
-            let typ = next().to_string();
-            let dev = next().to_string();
-            let _block = next();
-            let bytes = next().parse().unwrap();
-            let que = que.then(|| next().to_string());
-            let lat = next().parse().unwrap();
+            let mut back = || w.pop().unwrap_or_else(short);
+            let lat = back().parse().unwrap();
+            let que = que.then(|| back().to_string());
+            let bytes = back().parse().unwrap();
+            let _block = back();
+            let dev = back().to_string();
+            let typ = back().to_string();
+            let pid = back().parse().unwrap_or(0);
+            let comm = w.join(" ");
             Row {
                 start,
                 end,

@@ -119,7 +119,7 @@ fn one_thread_with_tid() {
     assert_eq!(w.wait(), n);
     let f = t.finish(Duration::from_secs(60));
     assert_eq!(f.code(), 0, "{}", f.stderr);
-    assert!(f.stderr.contains(&format!("of TID {tid}")), "{}", f.stderr);
+    assert!(f.stderr.contains(&format!("for TID {tid}")), "{}", f.stderr);
     assert_eq!(
         by_syscall(&f.stdout).get("getppid"),
         Some(&n),

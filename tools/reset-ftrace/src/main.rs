@@ -8,7 +8,10 @@
 //! SIGKILL cannot clean up; the next run of any tool, or this one, removes
 //! what it left. Nothing that is not ours, and nothing of a live run (unless
 //! -f), is touched. Unlike perf-tools' reset-ftrace, this never resets the
-//! global tracer, buffer or filters: they belong to whoever set them.
+//! global tracer, buffer or filters: they belong to whoever set them, except
+//! where a killed run of ours changed them (funcgraph at the top level,
+//! funccount's profiler) and they still hold what it wrote: those settings
+//! are put back, from the record the run left.
 
 use clap::Parser;
 use ftrace_common::app::cli;
@@ -16,6 +19,7 @@ use ftrace_common::kernel::caps;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::owner::Liveness;
 use ftrace_common::lifecycle::sweep::{sweep, Outcome, Scope};
+use ftrace_common::lifecycle::toplevel;
 use ftrace_common::{Error, Result};
 use std::process::ExitCode;
 
@@ -33,9 +37,12 @@ Examples:
     version,
     about = "Remove ftrace-tools state left behind by killed runs",
     long_about = "Remove the tracing instances and probe events that ftrace-tools runs \
-left behind when they were killed (SIGKILL). Only state named by ftrace-tools whose owning \
-process is gone is removed; with -f also that of running tools. Other users' instances, \
-probes and the global tracing settings are never touched.",
+left behind when they were killed (SIGKILL), and put back the top-level settings that a \
+killed run had changed (funcgraph where function_graph runs only at the top level, \
+funccount's function profiler), where they still hold what that run wrote. Only state \
+named by ftrace-tools whose owning process is gone is removed; with -f also that of \
+running tools. Other users' instances, probes and global tracing settings are never \
+touched.\n\nRequirements: root, tracefs (mounted if needed).",
     after_help = EXAMPLES
 )]
 struct Args {
@@ -54,11 +61,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match cli::parse_or_exit::<Args>() {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    cli::run("reset-ftrace", || reset(args))
+    cli::main("reset-ftrace", reset)
 }
 
 fn reset(args: Args) -> Result<()> {
@@ -73,6 +76,14 @@ fn reset(args: Args) -> Result<()> {
         Scope::Dead
     };
     let items = sweep(&tfs, scope, args.dry_run)?;
+    let restored = if args.dry_run {
+        None
+    } else {
+        toplevel::recover_stale(&tfs)
+    };
+    if let (Some(r), false) = (&restored, args.quiet) {
+        println!("{r}");
+    }
     let mut failed = 0;
     for it in &items {
         let owner = match it.liveness {
@@ -94,7 +105,7 @@ fn reset(args: Args) -> Result<()> {
             println!("{line}");
         }
     }
-    if !args.quiet && items.is_empty() {
+    if !args.quiet && items.is_empty() && restored.is_none() {
         println!("nothing of ftrace-tools in {}", tfs.root().display());
     }
     if failed > 0 {

@@ -319,6 +319,36 @@ impl Drop for Child {
     }
 }
 
+/// The command's status, which becomes syscount's.
+pub fn command_status(child: Option<Child>) -> Result<Option<u8>> {
+    let Some(mut c) = child else {
+        return Ok(None);
+    };
+    let exit = match c.try_wait() {
+        Some(e) => Some(e),
+        None => c.wait_for(std::time::Duration::from_millis(500)),
+    };
+    match exit {
+        Some(Exit::Code(0)) => Ok(Some(0)),
+        Some(e @ Exit::Code(n)) => {
+            eprintln!("syscount: {} exited with status {n}", c.name());
+            Ok(Some(e.shell_status()))
+        }
+        Some(e @ Exit::Signal(s)) => {
+            eprintln!("syscount: {} was killed by signal {s}", c.name());
+            Ok(Some(e.shell_status()))
+        }
+        None => {
+            eprintln!(
+                "syscount: {} (PID {}) is still running; it is no longer traced",
+                c.name(),
+                c.pid()
+            );
+            Ok(None)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
