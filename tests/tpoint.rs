@@ -394,3 +394,24 @@ fn mounts_tracefs_itself_in_a_namespace_without_it() {
         "{stdout}"
     );
 }
+
+/// The README's first command shows something even on an idle machine.
+#[test]
+fn the_readmes_first_command_prints_events() {
+    require_tracing!(Instances);
+    let readme = include_str!("../README.md");
+    let cmd = readme
+        .lines()
+        .find_map(|l| l.split("target/release/").nth(1))
+        .expect("a command in README.md");
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    assert_eq!(words[0], "tpoint", "{cmd}");
+    let f = run("tpoint", &words[1..]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(
+        f.stdout.lines().count() > 0,
+        "`{cmd}` printed no event:\n{}",
+        f.stderr
+    );
+    support::assert_nothing_left(f.pid);
+}

@@ -367,6 +367,11 @@ pub fn run(tool: &str, args: &[&str]) -> Finished {
     ToolRun::start(tool, args).finish(Duration::from_secs(300))
 }
 
+/// Runs a prepared command (a tool, with its environment) to completion.
+pub fn run_cmd(cmd: &mut Command) -> Finished {
+    ToolRun::start_cmd(cmd).finish(Duration::from_secs(300))
+}
+
 /// A workload process, started and waiting for "go" (or already going).
 pub struct Workload {
     child: Child,

@@ -117,6 +117,91 @@ pub fn check_man_page(cmd: clap::Command, manifest_dir: &str) -> std::result::Re
     Ok(())
 }
 
+/// The options of a tool as `-d/--duration`, `--hist`, `-D/--per-disk`
+/// (hidden ones, `--help` and `--version` left out), and the number of
+/// its positional arguments.
+pub fn option_names(cmd: &clap::Command) -> (Vec<String>, usize) {
+    let mut names = Vec::new();
+    let mut positional = 0;
+    for a in cmd.get_arguments() {
+        let id = a.get_id().as_str();
+        if a.is_hide_set() || id == "help" || id == "version" {
+            continue;
+        }
+        if a.is_positional() {
+            positional += 1;
+            continue;
+        }
+        names.push(match (a.get_short(), a.get_long()) {
+            (Some(s), Some(l)) => format!("-{s}/--{l}"),
+            (Some(s), None) => format!("-{s}"),
+            (None, Some(l)) => format!("--{l}"),
+            (None, None) => continue,
+        });
+    }
+    names.sort();
+    (names, positional)
+}
+
+/// For a test: checks that `docs/option-letters.md` (found above
+/// `manifest_dir`) has a section `## NAME` whose table lists exactly the
+/// tool's options (letter and long form, as the clap definition has them)
+/// and its positional arguments, so that the document cannot drift from
+/// the command line.
+pub fn check_option_letters(
+    cmd: clap::Command,
+    manifest_dir: &str,
+) -> std::result::Result<(), String> {
+    let name = cmd.get_name().to_string();
+    let root = std::path::Path::new(manifest_dir)
+        .ancestors()
+        .find(|p| p.join("docs/option-letters.md").is_file())
+        .ok_or("no docs/option-letters.md above the crate")?
+        .to_path_buf();
+    let doc =
+        std::fs::read_to_string(root.join("docs/option-letters.md")).map_err(|e| e.to_string())?;
+    let head = format!("## {name}");
+    let mut lines = doc.lines().skip_while(|l| l.trim_end() != head);
+    if lines.next().is_none() {
+        return Err(format!("docs/option-letters.md has no section '{head}'"));
+    }
+    let tick = |cell: &str, prefix: &str| -> Option<String> {
+        let i = cell.find(&format!("`{prefix}"))?;
+        let rest = &cell[i + 1..];
+        let end = rest.find(['`', ' '])?;
+        Some(rest[..end].to_string())
+    };
+    let mut documented = Vec::new();
+    let mut positional = 0;
+    for l in lines.take_while(|l| !l.starts_with("## ")) {
+        let cells: Vec<&str> = l.split('|').collect();
+        if !l.starts_with('|') || cells.len() < 4 || cells[1].trim_start().starts_with("---") {
+            continue;
+        }
+        let (letter, long) = (cells[1], cells[2]);
+        if letter.contains("(positional)") {
+            positional += 1;
+            continue;
+        }
+        let short = tick(letter, "-").filter(|s| !s.starts_with("--"));
+        let long = tick(long, "--");
+        documented.push(match (short, long) {
+            (Some(s), Some(l)) => format!("{s}/{l}"),
+            (Some(s), None) => s,
+            (None, Some(l)) => l,
+            (None, None) => continue,
+        });
+    }
+    documented.sort();
+    let (names, args) = option_names(&cmd);
+    if documented != names || positional != args {
+        return Err(format!(
+            "docs/option-letters.md, section '{head}', lists {documented:?} and {positional} positional; the command line has {names:?} and {args} positional"
+        ));
+    }
+    Ok(())
+}
+
 /// Parses a `-p PID` value: a positive integer naming a live process.
 pub fn parse_pid(s: &str) -> std::result::Result<u32, String> {
     match s.parse::<u32>() {

@@ -128,6 +128,12 @@ mod tests {
     }
 
     #[test]
+    fn option_letters_are_documented() {
+        ftrace_common::app::cli::check_option_letters(Args::command(), env!("CARGO_MANIFEST_DIR"))
+            .unwrap();
+    }
+
+    #[test]
     fn cli_is_consistent() {
         Args::command().debug_assert();
     }

@@ -1,4 +1,5 @@
-//! The stale sweep, tested alone: every tool sweeps the leftovers of
+//! Black-box tests of `reset-ftrace`, and of the stale sweep that every
+//! tool does at its start. The sweep is tested alone: every tool sweeps the leftovers of
 //! dead runs when it starts, so a SIGKILLed run's instance survives only
 //! while no other tool starts. In a file of its own this test runs with
 //! no other test of ours beside it (cargo runs test executables one at a

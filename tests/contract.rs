@@ -1,0 +1,607 @@
+//! The contract every tool of the suite keeps, tested over one table of
+//! tools ([`TOOLS`]): a new tool is covered by adding its row.
+//!
+//! For each tool: stop signals at random moments of setup and of streaming
+//! end the run within the bound and leave nothing behind; a closed stdout
+//! ends it with status 0; under nohup a hangup does not end it; `--help`
+//! ends with examples; a missing PID, a missing event and an unreadable
+//! file each give exit 2 and a one-line reason; `-j` prints JSON that
+//! parses; a run as non-root is refused with exit 2. And every tool has its
+//! crate, its test file, its man page, its example transcript and its rows
+//! in the docs (docs/adding-a-tool.md).
+//!
+//! Live items skip (`skipping: ...`) where the kernel lacks what the tool
+//! needs; the VM harness runs them on kernels that have it.
+mod support;
+
+use ftrace_common::kernel::caps::Feature;
+use std::io::BufRead;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use support::{ToolRun, Workload};
+
+/// What keeps events coming while a tool runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Load {
+    /// Nothing: the tool prints without it (or never streams).
+    None,
+    /// getppid() as fast as possible.
+    Getppid,
+    /// Calls of the workload's ftt_probe_target().
+    Call,
+    /// read()s of /dev/zero.
+    Read,
+    /// Direct 4 KiB reads of a file on a block device.
+    DirectRead,
+}
+
+/// One row of the table. In arguments, `{wl}` is the workload program,
+/// `{pid}` the PID of the run (a live process, or a missing one), `{text}`
+/// a file of text (not a program, not a device, not executable).
+struct Tool {
+    name: &'static str,
+    /// What the kernel must have for the live items.
+    needs: &'static [Feature],
+    /// The tool takes the top level on some kernels: one such run at a time.
+    exclusive: bool,
+    load: Load,
+    /// A run that streams events of the load until it is stopped.
+    stream: Option<&'static [&'static str]>,
+    /// A run that prints JSON lines of the load and ends by itself.
+    json: Option<&'static [&'static str]>,
+    /// A run limited to `{pid}`.
+    pid: Option<&'static [&'static str]>,
+    /// A run naming an event, function or device this kernel lacks.
+    missing_event: Option<&'static [&'static str]>,
+    /// A run naming a file the tool reads that is not what it needs.
+    bad_file: Option<&'static [&'static str]>,
+}
+
+/// The suite.
+const TOOLS: &[Tool] = &[
+    Tool {
+        name: "tpoint",
+        needs: &[Feature::SyscallTracepoints, Feature::Instances],
+        exclusive: false,
+        load: Load::Getppid,
+        stream: Some(&["syscalls:sys_enter_getppid"]),
+        json: Some(&["-j", "-M", "5", "syscalls:sys_enter_getppid"]),
+        pid: Some(&["-p", "{pid}", "syscalls:sys_enter_getppid"]),
+        missing_event: Some(&["syscalls:sys_enter_no_such_call"]),
+        bad_file: None,
+    },
+    Tool {
+        name: "uprobe",
+        needs: &[Feature::UprobeEvents, Feature::Instances],
+        exclusive: false,
+        load: Load::Call,
+        stream: Some(&["p:{wl}:ftt_probe_target"]),
+        json: Some(&["-j", "-M", "5", "p:{wl}:ftt_probe_target"]),
+        pid: Some(&["-p", "{pid}", "p:{wl}:ftt_probe_target"]),
+        missing_event: Some(&["p:{wl}:no_such_function_xyz"]),
+        bad_file: Some(&["p:{text}:main"]),
+    },
+    Tool {
+        name: "kprobe",
+        needs: &[Feature::KprobeEvents, Feature::Instances],
+        exclusive: false,
+        load: Load::Read,
+        stream: Some(&["p:vfs_read"]),
+        json: Some(&["-j", "-M", "5", "p:vfs_read"]),
+        pid: Some(&["-p", "{pid}", "p:vfs_read"]),
+        missing_event: Some(&["p:no_such_function_xyz"]),
+        bad_file: None,
+    },
+    Tool {
+        name: "syscount",
+        needs: &[Feature::RawSyscalls, Feature::Instances],
+        exclusive: false,
+        load: Load::Getppid,
+        stream: Some(&["-c", "-i", "0.2"]),
+        json: Some(&["-c", "-j", "-d", "0.5"]),
+        pid: Some(&["-c", "-p", "{pid}"]),
+        missing_event: Some(&["--hist", "no_such_call"]),
+        bad_file: Some(&["{text}"]),
+    },
+    Tool {
+        name: "iosnoop",
+        needs: &[Feature::BlockTracepoints, Feature::Instances],
+        exclusive: false,
+        load: Load::DirectRead,
+        stream: Some(&[]),
+        json: Some(&["-j", "1"]),
+        pid: Some(&["-p", "{pid}"]),
+        missing_event: Some(&["-d", "no_such_disk"]),
+        bad_file: Some(&["-d", "{text}"]),
+    },
+    Tool {
+        name: "funccount",
+        needs: &[Feature::FunctionTracer, Feature::Instances],
+        exclusive: true,
+        load: Load::Read,
+        stream: Some(&["-i", "0.2", "vfs_read"]),
+        json: Some(&["-j", "-d", "0.5", "vfs_read"]),
+        pid: Some(&["-p", "{pid}", "vfs_read"]),
+        missing_event: Some(&["no_such_function_xyz"]),
+        bad_file: Some(&["u:{text}:main"]),
+    },
+    Tool {
+        name: "funcgraph",
+        needs: &[Feature::FunctionGraph],
+        exclusive: true,
+        load: Load::Read,
+        stream: Some(&["-m", "1", "vfs_read"]),
+        json: Some(&["-j", "-m", "1", "-d", "1", "vfs_read"]),
+        pid: Some(&["-p", "{pid}", "vfs_read"]),
+        missing_event: Some(&["no_such_function_xyz"]),
+        bad_file: None,
+    },
+    Tool {
+        name: "reset-ftrace",
+        needs: &[],
+        exclusive: false,
+        load: Load::None,
+        stream: None,
+        json: None,
+        pid: None,
+        missing_event: None,
+        bad_file: None,
+    },
+];
+
+/// Runs of tools that may take the top level go one at a time.
+static TOP_LEVEL: Mutex<()> = Mutex::new(());
+
+fn exclusive(t: &Tool) -> Option<std::sync::MutexGuard<'static, ()>> {
+    t.exclusive
+        .then(|| TOP_LEVEL.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Whether the kernel has what the tool needs; says why not otherwise.
+fn can_run(t: &Tool) -> bool {
+    if !support::is_root() || support::tracefs().is_none() {
+        support::skip(&format!("{}: needs root and tracefs", t.name));
+        return false;
+    }
+    let tfs = support::tracefs().unwrap();
+    for f in t.needs {
+        if let ftrace_common::kernel::caps::Support::No(why) =
+            ftrace_common::kernel::caps::check(&tfs, *f)
+        {
+            support::skip(&format!("{}: {why}", t.name));
+            return false;
+        }
+    }
+    true
+}
+
+/// A file on a block device for direct reads, removed on drop.
+struct DiskFile(PathBuf);
+
+impl DiskFile {
+    fn new() -> DiskFile {
+        let dir = std::env::var_os("FTRACE_TOOLS_SCRATCH")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let p = dir.join(format!(
+            "contract-{}-{:?}.dat",
+            std::process::id(),
+            Instant::now()
+        ));
+        std::fs::write(&p, vec![1u8; 1 << 20]).expect("write the scratch file");
+        std::fs::File::open(&p).unwrap().sync_all().unwrap();
+        DiskFile(p)
+    }
+}
+
+impl Drop for DiskFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The load of a row, running (and the file it reads).
+struct Running {
+    work: Option<Workload>,
+    _file: Option<DiskFile>,
+}
+
+impl Running {
+    fn start(load: Load) -> Running {
+        let (args, file): (Vec<String>, Option<DiskFile>) = match load {
+            Load::None => {
+                return Running {
+                    work: None,
+                    _file: None,
+                }
+            }
+            Load::Getppid => (vec!["spin".into(), "600".into()], None),
+            Load::Call => (vec!["spin-call".into(), "600".into()], None),
+            Load::Read => (vec!["spin-read".into(), "600".into()], None),
+            Load::DirectRead => {
+                let f = DiskFile::new();
+                let a = vec![
+                    "direct-read".into(),
+                    f.0.display().to_string(),
+                    "100000000".into(),
+                ];
+                (a, Some(f))
+            }
+        };
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut w = Workload::waiting(&a);
+        w.go();
+        Running {
+            work: Some(w),
+            _file: file,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.work.as_ref().map(|w| w.pid()).unwrap_or(1)
+    }
+}
+
+/// A file of text, mode 0644 (in cargo's scratch directory for tests).
+fn text_file() -> &'static Path {
+    static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join("contract-text.txt");
+        std::fs::write(&p, "just text\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        p
+    })
+}
+
+/// The arguments with `{wl}`, `{pid}` and `{text}` filled in.
+fn fill(args: &[&str], pid: u32) -> Vec<String> {
+    let wl = support::workload_bin().display().to_string();
+    let text = text_file().display().to_string();
+    args.iter()
+        .map(|a| {
+            a.replace("{wl}", &wl)
+                .replace("{pid}", &pid.to_string())
+                .replace("{text}", &text)
+        })
+        .collect()
+}
+
+fn command(t: &Tool, args: &[String]) -> Command {
+    let mut c = Command::new(support::bin(t.name));
+    c.args(args);
+    c
+}
+
+/// How long a tool may take to exit once told to.
+fn bound() -> Duration {
+    support::exit_bound()
+}
+
+#[test]
+fn every_tool_is_in_the_table() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs: Vec<String> = std::fs::read_dir(root.join("tools"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    let mut rows: Vec<String> = TOOLS.iter().map(|t| t.name.to_string()).collect();
+    rows.sort();
+    assert_eq!(
+        dirs, rows,
+        "tools/ and the contract's table of tools differ"
+    );
+}
+
+/// docs/adding-a-tool.md's checklist, checked for every tool.
+#[test]
+fn every_tool_has_its_test_file_man_page_example_and_rows() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let letters = std::fs::read_to_string(root.join("docs/option-letters.md")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut missing = Vec::new();
+    for t in TOOLS {
+        let n = t.name;
+        for (what, path) in [
+            ("crate", format!("tools/{n}/Cargo.toml")),
+            ("main", format!("tools/{n}/src/main.rs")),
+            ("test file", format!("tests/{n}.rs")),
+            ("man page", format!("man/man8/{n}.8")),
+            ("example transcript", format!("examples/{n}_example.txt")),
+        ] {
+            if !root.join(&path).exists() {
+                missing.push(format!("{n}: no {what} ({path})"));
+            }
+        }
+        if !letters.contains(&format!("\n## {n}\n")) {
+            missing.push(format!(
+                "{n}: no section '## {n}' in docs/option-letters.md"
+            ));
+        }
+        if !readme.contains(&format!("| `{n}` |")) {
+            missing.push(format!("{n}: no row in README.md's table of tools"));
+        }
+        let main = std::fs::read_to_string(root.join(format!("tools/{n}/src/main.rs")))
+            .unwrap_or_default();
+        let lines = main.lines().count();
+        if lines > 400 {
+            missing.push(format!("{n}: main.rs has {lines} lines (at most 400)"));
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+#[test]
+fn help_ends_with_examples() {
+    for t in TOOLS {
+        let f = support::run(t.name, &["--help"]);
+        assert_eq!(f.code(), 0, "{}: {}", t.name, f.stderr);
+        let text = f.stdout.trim_end();
+        let at = text
+            .rfind("\nExamples:\n")
+            .unwrap_or_else(|| panic!("{}: --help has no Examples:\n{text}", t.name));
+        let examples: Vec<&str> = text[at + 11..].lines().collect();
+        assert!(
+            examples.len() >= 2 && examples.iter().all(|l| l.starts_with("  ")),
+            "{}: --help does not end with indented examples:\n{}",
+            t.name,
+            &text[at..]
+        );
+        assert!(
+            examples.iter().any(|l| l.trim_start().starts_with(t.name)),
+            "{}: no example runs {}",
+            t.name,
+            t.name
+        );
+    }
+}
+
+/// Exit 2 and one line on stderr, naming `what`.
+fn refused(t: &Tool, f: &support::Finished, what: &str) {
+    assert_eq!(f.code(), 2, "{}: {what}: {}", t.name, f.stderr);
+    let lines: Vec<&str> = f.stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{}: {what}: not one line:\n{}",
+        t.name,
+        f.stderr
+    );
+    assert!(
+        lines[0].starts_with(&format!("{}: ", t.name)),
+        "{}: {what}: {}",
+        t.name,
+        lines[0]
+    );
+    support::assert_nothing_left(f.pid);
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line_and_leaves_nothing() {
+    for t in TOOLS {
+        let live = support::is_root()
+            && support::tracefs().is_some()
+            && t.needs.iter().all(|f| support::has(*f));
+        if let Some(a) = t.pid {
+            let f = support::run_cmd(&mut command(t, &fill(a, 999_999_999)));
+            if live {
+                refused(t, &f, "a missing PID");
+                assert!(f.stderr.contains("999999999"), "{}: {}", t.name, f.stderr);
+            } else {
+                assert_eq!(f.code(), 2, "{}: {}", t.name, f.stderr);
+            }
+        }
+        if let Some(a) = t.missing_event {
+            let f = support::run_cmd(&mut command(t, &fill(a, 1)));
+            if live {
+                refused(t, &f, "a missing event");
+            } else {
+                assert_eq!(f.code(), 2, "{}: {}", t.name, f.stderr);
+            }
+        }
+        if let Some(a) = t.bad_file {
+            let f = support::run_cmd(&mut command(t, &fill(a, 1)));
+            if live {
+                refused(t, &f, "an unreadable file");
+            } else {
+                assert_eq!(f.code(), 2, "{}: {}", t.name, f.stderr);
+            }
+        }
+        // Every tool reads tracefs: a path that is not one is refused.
+        let args = fill(t.stream.unwrap_or(&[]), 1);
+        let f = support::run_cmd(
+            command(t, &args).env(ftrace_common::kernel::tracefs::TRACEFS_ENV, "/etc/hostname"),
+        );
+        assert_eq!(f.code(), 2, "{}: {}", t.name, f.stderr);
+        assert_eq!(f.stderr.lines().count(), 1, "{}: {}", t.name, f.stderr);
+        assert!(
+            f.stderr.contains("/etc/hostname"),
+            "{}: {}",
+            t.name,
+            f.stderr
+        );
+    }
+}
+
+#[test]
+fn a_run_as_non_root_is_refused_clearly() {
+    if !support::is_root() {
+        support::skip("needs root to drop to another user");
+        return;
+    }
+    for t in TOOLS {
+        let args = fill(t.stream.unwrap_or(&[]), 1);
+        let mut c = command(t, &args);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(65534) != 0
+                    || libc::setuid(65534) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let f = support::run_cmd(&mut c);
+        refused(t, &f, "non-root");
+        assert!(f.stderr.contains("root"), "{}: {}", t.name, f.stderr);
+    }
+}
+
+#[test]
+fn json_lines_parse() {
+    for t in TOOLS {
+        let Some(a) = t.json else { continue };
+        if !can_run(t) {
+            continue;
+        }
+        let _g = exclusive(t);
+        let load = Running::start(t.load);
+        let f = support::run_cmd(&mut command(t, &fill(a, load.pid())));
+        assert_eq!(f.code(), 0, "{}: {}", t.name, f.stderr);
+        let lines: Vec<&str> = f.stdout.lines().collect();
+        assert!(
+            !lines.is_empty(),
+            "{}: no JSON printed; stderr:\n{}",
+            t.name,
+            f.stderr
+        );
+        for l in lines {
+            let v: Result<serde_json::Value, _> = serde_json::from_str(l);
+            assert!(v.is_ok(), "{}: not JSON: {l}", t.name);
+        }
+        support::assert_nothing_left(f.pid);
+    }
+}
+
+#[test]
+fn a_closed_output_ends_the_run_with_status_0() {
+    for t in TOOLS {
+        let Some(a) = t.stream else { continue };
+        if !can_run(t) {
+            continue;
+        }
+        let _g = exclusive(t);
+        let load = Running::start(t.load);
+        let mut child = command(t, &fill(a, load.pid()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // `| head -1`: one line read, then the pipe closes.
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        drop(out);
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if t0.elapsed() > support::READY_TIMEOUT {
+                let _ = child.kill();
+                panic!(
+                    "{}: still running {:?} after its output closed",
+                    t.name,
+                    t0.elapsed()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+        assert!(!first.is_empty(), "{}: printed nothing: {err}", t.name);
+        assert_eq!(status.code(), Some(0), "{}: {status:?}: {err}", t.name);
+        support::assert_nothing_left(pid);
+        drop(load);
+    }
+}
+
+#[test]
+fn under_nohup_a_hangup_does_not_end_the_run() {
+    for t in TOOLS {
+        let Some(a) = t.stream else { continue };
+        if !can_run(t) {
+            continue;
+        }
+        let _g = exclusive(t);
+        let load = Running::start(t.load);
+        let mut c = command(t, &fill(a, load.pid()));
+        // SAFETY: signal() is async-signal-safe.
+        unsafe {
+            c.pre_exec(|| {
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        let mut run = ToolRun::start_cmd(&mut c);
+        run.wait_ready();
+        run.signal(libc::SIGHUP);
+        std::thread::sleep(bound() / 2);
+        run.signal(libc::SIGINT);
+        let f = run.finish(Duration::from_secs(120));
+        assert_eq!(f.code(), 0, "{}: {}", t.name, f.stderr);
+        assert!(
+            f.exit_time < bound(),
+            "{}: SIGINT after the ignored SIGHUP: exit took {:?}",
+            t.name,
+            f.exit_time
+        );
+        support::assert_nothing_left(f.pid);
+        drop(load);
+    }
+}
+
+#[test]
+fn signals_at_random_moments_end_the_run_quickly_and_leave_nothing() {
+    let mut rng = support::rng();
+    let sigs = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+    for t in TOOLS {
+        let Some(a) = t.stream else { continue };
+        if !can_run(t) {
+            continue;
+        }
+        let _g = exclusive(t);
+        let load = Running::start(t.load);
+        let args = fill(a, load.pid());
+        // How long setup takes here, to aim signals into it.
+        let mut first = ToolRun::start_cmd(&mut command(t, &args));
+        first.wait_ready();
+        let setup = first.elapsed();
+        let f = first.signal_after(Duration::ZERO, libc::SIGINT, bound());
+        assert_eq!(f.code(), 0, "{}: {}", t.name, f.stderr);
+        support::assert_nothing_left(f.pid);
+        for during_setup in [true, true, false, false] {
+            let sig = sigs[rng(4) as usize];
+            let mut run = ToolRun::start_cmd(&mut command(t, &args));
+            let after = if during_setup {
+                Duration::from_micros(rng(setup.as_micros() as u64 + 1))
+            } else {
+                run.wait_ready();
+                Duration::from_millis(rng(300))
+            };
+            let f = run.signal_after(after, sig, bound());
+            if !during_setup {
+                assert_eq!(
+                    f.status.code(),
+                    Some(0),
+                    "{}: signal {sig} while streaming: {}",
+                    t.name,
+                    f.stderr
+                );
+            }
+            support::assert_nothing_left(f.pid);
+        }
+        drop(load);
+    }
+}
