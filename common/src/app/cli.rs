@@ -202,6 +202,41 @@ pub fn check_option_letters(
     Ok(())
 }
 
+/// The unit tests every tool's command line has: clap's own consistency
+/// checks, the committed man page is the one the definition makes, and
+/// `docs/option-letters.md` lists exactly its options. Written once, in the
+/// module that defines the tool's `Args`: `ftrace_common::cli_tests!(Args);`
+#[macro_export]
+macro_rules! cli_tests {
+    ($args:ty) => {
+        #[cfg(test)]
+        mod cli_tests {
+            use super::*;
+            use clap::CommandFactory;
+
+            #[test]
+            fn cli_is_consistent() {
+                <$args>::command().debug_assert();
+            }
+
+            #[test]
+            fn man_page_is_fresh() {
+                $crate::app::cli::check_man_page(<$args>::command(), env!("CARGO_MANIFEST_DIR"))
+                    .unwrap();
+            }
+
+            #[test]
+            fn option_letters_are_documented() {
+                $crate::app::cli::check_option_letters(
+                    <$args>::command(),
+                    env!("CARGO_MANIFEST_DIR"),
+                )
+                .unwrap();
+            }
+        }
+    };
+}
+
 /// Parses a `-p PID` value: a positive integer naming a live process.
 pub fn parse_pid(s: &str) -> std::result::Result<u32, String> {
     match s.parse::<u32>() {

@@ -87,6 +87,24 @@ pub struct MaxEventsOpt {
     pub max_events: Option<u64>,
 }
 
+/// What the probe tools (kprobe, uprobe) take besides the definition:
+/// `-v`, `-e DEFINITION...` and the positional FILTER, which follows the
+/// tool's own positional DEFINITION.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ProbeOpts {
+    /// Create the probes, show their event formats, remove them and exit.
+    #[arg(short = 'v', long = "view")]
+    pub view: bool,
+    /// A probe definition; repeat for several probes. May end with
+    /// `if FILTER`.
+    #[arg(short = 'e', long = "probe", value_name = "DEFINITION")]
+    pub probes: Vec<String>,
+    /// An event filter in the kernel's syntax on the probe's arguments,
+    /// e.g. 'arg1 > 0' or 'file ~ "*stat"'.
+    #[arg(value_name = "FILTER")]
+    pub filter: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

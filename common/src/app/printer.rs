@@ -14,16 +14,18 @@
 //!   output ending the run.
 
 use crate::app::output::Output;
-use crate::app::stream::Sink;
+use crate::app::status::TracingLine;
+use crate::app::stream::{stream, Sink, StreamOpts, Summary};
 use crate::buffer::format::{EventFormat, Field};
 use crate::buffer::reader::Event;
-use crate::kernel::proc::CommCache;
+use crate::kernel::proc::{CommCache, Task};
 use crate::lifecycle::instance::Instance;
 use crate::probes::tool::ProbeEvents;
 use crate::sym::kallsyms::KernelSyms;
 use crate::sym::symbolize::{Frame, UserSymbols};
-use crate::Flow;
+use crate::{Flow, Result};
 use std::fmt::Write;
+use std::time::Duration;
 
 /// What a tool tells the [`EventPrinter`] about its events.
 pub trait Events {
@@ -94,6 +96,17 @@ pub struct PrinterOpts {
     pub execs: Option<Execs>,
 }
 
+/// Turns on the stack records of `kind` in the instance (the
+/// `stacktrace` or `userstacktrace` option), for [`PrinterOpts::stacks`].
+pub fn enable_stacks(inst: &mut Instance, kind: StackKind) -> Result<(EventFormat, StackKind)> {
+    let (option, event) = match kind {
+        StackKind::Kernel => ("stacktrace", "kernel_stack"),
+        StackKind::User => ("userstacktrace", "user_stack"),
+    };
+    inst.set_option(option, true)?;
+    Ok((inst.event_format("ftrace", event)?, kind))
+}
+
 /// `sched:sched_process_exec` in the run's instance: its id and `filename`.
 pub struct Execs {
     id: u16,
@@ -125,6 +138,18 @@ pub fn comm_after_exec(filename: &str) -> String {
         end -= 1;
     }
     base[..end].to_string()
+}
+
+/// A run of an [`EventPrinter`], once set up.
+pub struct Run {
+    /// The line said when recording starts.
+    pub line: TracingLine,
+    /// Print column headers (`-H`).
+    pub headers: bool,
+    /// The run's length (`-d`).
+    pub duration: Option<Duration>,
+    /// The task it is limited to (`-p`/`-L`): the run ends when it exits.
+    pub task: Option<Task>,
 }
 
 /// The [`Sink`] of every event-printing tool.
@@ -165,6 +190,30 @@ impl<T: Events> EventPrinter<T> {
         if !self.opts.json {
             headers(&mut self.out);
         }
+    }
+
+    /// Starts recording in `inst`, prints the tracing line (and the
+    /// headers, if asked), and streams until the run ends. The caller
+    /// finishes ([`crate::app::status::finish`]), after printing what it
+    /// collected.
+    pub fn trace(&mut self, inst: &Instance, run: Run) -> Result<Summary> {
+        let mut reader = inst.reader()?;
+        inst.start()?;
+        run.line.print();
+        if run.headers {
+            self.headers();
+        }
+        let ordered = !self.opts.collect;
+        stream(
+            &mut reader,
+            self,
+            StreamOpts {
+                duration: run.duration,
+                ordered,
+                task: run.task,
+                ..StreamOpts::default()
+            },
+        )
     }
 
     fn stack(&mut self, ev: &Event) -> Flow {

@@ -69,6 +69,27 @@ pub fn definitions<D: Definition>(
     Ok(out)
 }
 
+/// The name and kernel line of each probe created, in order.
+pub type Created = Vec<(String, String)>;
+
+/// Creates the probes in a new group of this run's: the group (which
+/// removes them when it drops) and the name and line of each. With
+/// `view` (`-v`), prints each probe's line and the event format the kernel
+/// made of it instead, removes them, and returns `None`.
+pub fn create_all<'a>(
+    tfs: &Tracefs,
+    probes: impl IntoIterator<Item = &'a ProbeDef>,
+    view: bool,
+) -> Result<Option<(ProbeGroup, Created)>> {
+    let mut group = ProbeGroup::new(tfs);
+    let created = create(&mut group, probes)?;
+    if view {
+        print!("{}", formats(tfs, &group, &created)?);
+        return Ok(None);
+    }
+    Ok(Some((group, created)))
+}
+
 /// Creates the probes in the group; the name and line of each.
 pub fn create<'a>(
     group: &mut ProbeGroup,

@@ -123,6 +123,8 @@ pub struct Args {
     pub duration: Option<Duration>,
 }
 
+ftrace_common::cli_tests!(Args);
+
 pub fn parse_ms(s: &str) -> std::result::Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
@@ -133,23 +135,6 @@ pub fn parse_ms(s: &str) -> std::result::Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn man_page_is_fresh() {
-        cli::check_man_page(Args::command(), env!("CARGO_MANIFEST_DIR")).unwrap();
-    }
-
-    #[test]
-    fn option_letters_are_documented() {
-        ftrace_common::app::cli::check_option_letters(Args::command(), env!("CARGO_MANIFEST_DIR"))
-            .unwrap();
-    }
-
-    #[test]
-    fn cli_is_consistent() {
-        Args::command().debug_assert();
-    }
 
     #[test]
     fn perf_tools_command_lines_parse() {

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use ftrace_common::app::opts::{
-    BufferOpt, DurationOpt, HeadersOpt, JsonOpt, KernelStacksOpt, MaxEventsOpt, TaskOpts,
+    BufferOpt, DurationOpt, HeadersOpt, JsonOpt, KernelStacksOpt, MaxEventsOpt, ProbeOpts, TaskOpts,
 };
 
 pub const EXAMPLES: &str = "\
@@ -73,17 +73,10 @@ pub struct Args {
     pub headers: HeadersOpt,
     #[command(flatten)]
     pub stacks: KernelStacksOpt,
-    /// Create the probes, show their event formats, remove them and exit.
-    #[arg(short = 'v', long = "view")]
-    pub view: bool,
     #[command(flatten)]
     pub duration: DurationOpt,
     #[command(flatten)]
     pub task: TaskOpts,
-    /// A probe definition; repeat for several probes. May end with
-    /// `if FILTER`.
-    #[arg(short = 'e', long = "probe", value_name = "DEFINITION")]
-    pub probes: Vec<String>,
     #[command(flatten)]
     pub max: MaxEventsOpt,
     /// Count the events of each probe instead of printing them; the counts
@@ -105,33 +98,15 @@ pub struct Args {
     /// The probe: {p|r}:[NAME ]FUNC[+OFFSET]|MODULE:FUNC|0xADDR [ARGS].
     #[arg(value_name = "DEFINITION")]
     pub definition: Option<String>,
-    /// An event filter in the kernel's syntax on the probe's arguments,
-    /// e.g. 'file ~ "*stat"'.
-    #[arg(value_name = "FILTER")]
-    pub filter: Option<String>,
+    #[command(flatten)]
+    pub probe: ProbeOpts,
 }
+
+ftrace_common::cli_tests!(Args);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-    use ftrace_common::app::cli;
-
-    #[test]
-    fn man_page_is_fresh() {
-        cli::check_man_page(Args::command(), env!("CARGO_MANIFEST_DIR")).unwrap();
-    }
-
-    #[test]
-    fn option_letters_are_documented() {
-        ftrace_common::app::cli::check_option_letters(Args::command(), env!("CARGO_MANIFEST_DIR"))
-            .unwrap();
-    }
-
-    #[test]
-    fn cli_is_consistent() {
-        Args::command().debug_assert();
-    }
 
     #[test]
     fn options_that_do_not_go_together() {

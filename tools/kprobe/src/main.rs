@@ -39,9 +39,8 @@ mod spec;
 
 use agg::Kprobes;
 use cli::Args;
-use ftrace_common::app::printer::{self, EventPrinter, PrinterOpts, StackKind};
+use ftrace_common::app::printer::{self, EventPrinter, PrinterOpts, Run, StackKind};
 use ftrace_common::app::status::{self, Timing, TracingLine};
-use ftrace_common::app::stream::{stream, StreamOpts};
 use ftrace_common::app::{cli as app_cli, signals};
 use ftrace_common::kernel::caps;
 use ftrace_common::kernel::proc::CommCache;
@@ -65,7 +64,7 @@ fn kprobe(args: Args) -> Result<()> {
     let planned = plan::plan(plan::definitions(&args)?, args.hist.as_deref())?;
     // Kernel symbols print the events' addresses; reading and sorting
     // them takes a while (seconds in a slow VM): do it meanwhile.
-    let ksyms = (!aggregate(&args) && !args.view).then(KernelSyms::in_background);
+    let ksyms = (!aggregate(&args) && !args.probe.view).then(KernelSyms::in_background);
     let tfs = Tracefs::open()?;
     checks(&tfs, &args, &planned)?;
     timing.mark("checked");
@@ -75,13 +74,12 @@ fn kprobe(args: Args) -> Result<()> {
     // The group is declared before the instance, so that the instance
     // (which disables the events) is dropped first: the kernel refuses to
     // remove an enabled probe.
-    let mut group = ProbeGroup::new(&tfs);
-    let created = probetool::create(&mut group, planned.iter().map(|p| &p.probe))?;
-    timing.mark("probes created");
-    if args.view {
-        print!("{}", probetool::formats(&tfs, &group, &created)?);
+    let planned_probes = planned.iter().map(|p| &p.probe);
+    let Some((group, created)) = probetool::create_all(&tfs, planned_probes, args.probe.view)?
+    else {
         return Ok(());
-    }
+    };
+    timing.mark("probes created");
     signals::check()?;
     let (inst, mut printer) = setup(&tfs, &args, &group, &planned, &created)?;
     if let Some(k) = ksyms {
@@ -142,11 +140,7 @@ fn setup(
         inst.follow(t, false)?;
     }
     let stacks = if args.stacks.stacks {
-        inst.set_option("stacktrace", true)?;
-        Some((
-            inst.event_format("ftrace", "kernel_stack")?,
-            StackKind::Kernel,
-        ))
+        Some(printer::enable_stacks(&mut inst, StackKind::Kernel)?)
     } else {
         None
     };
@@ -180,21 +174,14 @@ fn trace(
     args: &Args,
     line: TracingLine,
 ) -> Result<()> {
-    let mut reader = inst.reader()?;
-    inst.start()?;
-    line.print();
     let aggregate = aggregate(args);
-    if args.headers.headers && !aggregate {
-        printer.headers();
-    }
-    let summary = stream(
-        &mut reader,
-        &mut printer,
-        StreamOpts {
+    let summary = printer.trace(
+        inst,
+        Run {
+            line,
+            headers: args.headers.headers && !aggregate,
             duration: args.duration.duration,
-            ordered: !aggregate,
             task: args.task.task(),
-            ..StreamOpts::default()
         },
     )?;
     if aggregate {

@@ -28,8 +28,8 @@ pub fn definitions(args: &Args) -> Result<Vec<(Definition, Option<String>)>> {
     let out = probetool::definitions(
         "kprobe",
         args.definition.as_deref(),
-        args.filter.as_deref(),
-        &args.probes,
+        args.probe.filter.as_deref(),
+        &args.probe.probes,
         "no probe given: e.g. kprobe p:do_sys_open (see kprobe -h)",
     )?;
     // Refused now rather than after the probes exist.

@@ -60,6 +60,8 @@ struct Args {
     features: bool,
 }
 
+ftrace_common::cli_tests!(Args);
+
 fn main() -> ExitCode {
     cli::main("reset-ftrace", reset)
 }
@@ -115,26 +117,4 @@ fn reset(args: Args) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn man_page_is_fresh() {
-        cli::check_man_page(Args::command(), env!("CARGO_MANIFEST_DIR")).unwrap();
-    }
-
-    #[test]
-    fn option_letters_are_documented() {
-        ftrace_common::app::cli::check_option_letters(Args::command(), env!("CARGO_MANIFEST_DIR"))
-            .unwrap();
-    }
-
-    #[test]
-    fn cli_is_consistent() {
-        Args::command().debug_assert();
-    }
 }

@@ -22,9 +22,10 @@ use ftrace_common::app::opts::{
     BufferOpt, DurationOpt, HeadersOpt, JsonOpt, KernelStacksOpt, MaxEventsOpt, TaskOpts,
 };
 use ftrace_common::app::output::Output;
-use ftrace_common::app::printer::{EventPrinter, Events, PrinterOpts, StackKind, Symbols};
+use ftrace_common::app::printer::{
+    self, EventPrinter, Events, PrinterOpts, Run, StackKind, Symbols,
+};
 use ftrace_common::app::status::{self, TracingLine};
-use ftrace_common::app::stream::{stream, StreamOpts};
 use ftrace_common::base::glob::{self, Glob};
 use ftrace_common::buffer::format::{EventFormat, Value};
 use ftrace_common::buffer::reader::Event;
@@ -102,6 +103,8 @@ struct Args {
     #[arg(value_name = "FILTER")]
     filter: Option<String>,
 }
+
+ftrace_common::cli_tests!(Args);
 
 fn main() -> ExitCode {
     cli::main("tpoint", tpoint)
@@ -197,11 +200,7 @@ fn setup(
         inst.follow(t, false)?;
     }
     let stacks = if args.stacks.stacks {
-        inst.set_option("stacktrace", true)?;
-        Some((
-            inst.event_format("ftrace", "kernel_stack")?,
-            StackKind::Kernel,
-        ))
+        Some(printer::enable_stacks(&mut inst, StackKind::Kernel)?)
     } else {
         None
     };
@@ -225,24 +224,16 @@ fn setup(
 
 /// Stream and summary.
 fn trace(inst: &Instance, mut printer: EventPrinter<Tracepoint>, args: &Args) -> Result<()> {
-    let mut reader = inst.reader()?;
-    inst.start()?;
     let what = format!("{}:{}", printer.events.system, printer.events.fmt.name);
-    TracingLine::new(what)
-        .task(args.task.task())
-        .duration(args.duration.duration)
-        .print();
-    if args.headers.headers {
-        printer.headers();
-    }
-    let summary = stream(
-        &mut reader,
-        &mut printer,
-        StreamOpts {
+    let summary = printer.trace(
+        inst,
+        Run {
+            line: TracingLine::new(what)
+                .task(args.task.task())
+                .duration(args.duration.duration),
+            headers: args.headers.headers,
             duration: args.duration.duration,
-            ordered: true,
             task: args.task.task(),
-            ..StreamOpts::default()
         },
     )?;
     status::finish("tpoint", &mut printer.out, &summary, "")
@@ -323,23 +314,6 @@ impl Events for Tracepoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn man_page_is_fresh() {
-        cli::check_man_page(Args::command(), env!("CARGO_MANIFEST_DIR")).unwrap();
-    }
-
-    #[test]
-    fn option_letters_are_documented() {
-        ftrace_common::app::cli::check_option_letters(Args::command(), env!("CARGO_MANIFEST_DIR"))
-            .unwrap();
-    }
-
-    #[test]
-    fn cli_is_consistent() {
-        Args::command().debug_assert();
-    }
 
     #[test]
     fn tracepoint_names() {

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use ftrace_common::app::opts::{
-    BufferOpt, DurationOpt, HeadersOpt, JsonOpt, MaxEventsOpt, TaskOpts, UserStacksOpt,
+    BufferOpt, DurationOpt, HeadersOpt, JsonOpt, MaxEventsOpt, ProbeOpts, TaskOpts, UserStacksOpt,
 };
 
 pub const EXAMPLES: &str = "\
@@ -84,9 +84,6 @@ pub struct Args {
     pub headers: HeadersOpt,
     #[command(flatten)]
     pub stacks: UserStacksOpt,
-    /// Create the probes, show their event formats, remove them and exit.
-    #[arg(short = 'v', long = "view")]
-    pub view: bool,
     #[command(flatten)]
     pub duration: DurationOpt,
     #[command(flatten)]
@@ -95,10 +92,6 @@ pub struct Args {
     /// the next argument) and exit.
     #[arg(short = 'l', long = "list", value_name = "TARGET")]
     pub list: Option<String>,
-    /// A probe definition; repeat for several probes. May end with
-    /// `if FILTER`.
-    #[arg(short = 'e', long = "probe", value_name = "DEFINITION")]
-    pub probes: Vec<String>,
     #[command(flatten)]
     pub max: MaxEventsOpt,
     #[command(flatten)]
@@ -109,31 +102,8 @@ pub struct Args {
     /// with -l, an optional glob of function names.
     #[arg(value_name = "DEFINITION")]
     pub definition: Option<String>,
-    /// An event filter in the kernel's syntax on the probe's arguments,
-    /// e.g. 'file == 0'.
-    #[arg(value_name = "FILTER")]
-    pub filter: Option<String>,
+    #[command(flatten)]
+    pub probe: ProbeOpts,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-    use ftrace_common::app::cli;
-
-    #[test]
-    fn man_page_is_fresh() {
-        cli::check_man_page(Args::command(), env!("CARGO_MANIFEST_DIR")).unwrap();
-    }
-
-    #[test]
-    fn option_letters_are_documented() {
-        ftrace_common::app::cli::check_option_letters(Args::command(), env!("CARGO_MANIFEST_DIR"))
-            .unwrap();
-    }
-
-    #[test]
-    fn cli_is_consistent() {
-        Args::command().debug_assert();
-    }
-}
+ftrace_common::cli_tests!(Args);

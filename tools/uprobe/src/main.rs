@@ -38,10 +38,9 @@ use plan::Planned;
 
 use ftrace_common::app::cli as app_cli;
 use ftrace_common::app::output::Output;
-use ftrace_common::app::printer::{self, EventPrinter, PrinterOpts, StackKind};
+use ftrace_common::app::printer::{self, EventPrinter, PrinterOpts, Run, StackKind};
 use ftrace_common::app::signals;
 use ftrace_common::app::status::{self, Timing, TracingLine};
-use ftrace_common::app::stream::{stream, StreamOpts};
 use ftrace_common::base::glob::Glob;
 use ftrace_common::kernel::caps;
 use ftrace_common::kernel::proc::{CommCache, Task};
@@ -63,7 +62,7 @@ fn main() -> ExitCode {
 fn uprobe(args: Args) -> Result<()> {
     let timing = Timing::new();
     if let Some(target) = &args.list {
-        if !args.probes.is_empty() || args.filter.is_some() {
+        if !args.probe.probes.is_empty() || args.probe.filter.is_some() {
             return Err(Error::usage(
                 "-l lists functions: give it a TARGET and at most a glob",
             ));
@@ -79,14 +78,13 @@ fn uprobe(args: Args) -> Result<()> {
 
     // The group is declared before the instance, so that the instance
     // (which disables the events) is dropped first.
-    let mut group = ProbeGroup::new(&tfs);
-    let created = probetool::create(&mut group, planned.iter().map(|p| &p.probe))?;
+    let planned_probes = planned.iter().map(|p| &p.probe);
+    let Some((group, created)) = probetool::create_all(&tfs, planned_probes, args.probe.view)?
+    else {
+        return Ok(());
+    };
     timing.mark("probes created");
     signals::check()?;
-    if args.view {
-        print!("{}", probetool::formats(&tfs, &group, &created)?);
-        return Ok(());
-    }
     let (inst, printer) = setup(&tfs, &args, &group, &planned, &created)?;
     timing.mark("events enabled");
     trace(
@@ -185,8 +183,7 @@ fn setup(
         inst.follow(Task::Process(pid), false)?;
     }
     let stacks = if args.stacks.stacks {
-        inst.set_option("userstacktrace", true)?;
-        Some((inst.event_format("ftrace", "user_stack")?, StackKind::User))
+        Some(printer::enable_stacks(&mut inst, StackKind::User)?)
     } else {
         None
     };
@@ -228,20 +225,13 @@ fn trace(
     args: &Args,
     line: TracingLine,
 ) -> Result<()> {
-    let mut reader = inst.reader()?;
-    inst.start()?;
-    line.print();
-    if args.headers.headers {
-        printer.headers();
-    }
-    let summary = stream(
-        &mut reader,
-        &mut printer,
-        StreamOpts {
+    let summary = printer.trace(
+        inst,
+        Run {
+            line,
+            headers: args.headers.headers,
             duration: args.duration.duration,
-            ordered: true,
             task: args.task.task(),
-            ..StreamOpts::default()
         },
     )?;
     status::finish("uprobe", &mut printer.out, &summary, "")

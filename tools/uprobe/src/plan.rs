@@ -26,8 +26,8 @@ pub fn definitions(args: &Args) -> Result<Vec<(Definition, Option<String>)>> {
     probetool::definitions(
         "uprobe",
         args.definition.as_deref(),
-        args.filter.as_deref(),
-        &args.probes,
+        args.probe.filter.as_deref(),
+        &args.probe.probes,
         "no probe given: e.g. uprobe p:bash:readline (see uprobe -h; uprobe -l TARGET lists functions)",
     )
 }
