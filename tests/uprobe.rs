@@ -83,22 +83,6 @@ fn has(cmd: &str) -> bool {
 }
 
 #[test]
-fn help_ends_with_examples() {
-    let f = run("uprobe", &["--help"]);
-    assert_eq!(f.code(), 0);
-    let last = f.stdout.trim_end().lines().last().unwrap().to_string();
-    assert!(last.contains("JSON lines"), "{}", f.stdout);
-    for opt in [
-        "-p, --pid <PID>",
-        "-L, --tid <TID>",
-        "-l, --list <TARGET>",
-        "-F, --force",
-    ] {
-        assert!(f.stdout.contains(opt), "{opt}: {}", f.stdout);
-    }
-}
-
-#[test]
 fn entry_probe_counts_exactly() {
     require_tracing!(UprobeEvents, Instances);
     let n = 20_000;
@@ -953,85 +937,6 @@ fn bad_input_exits_2_with_one_line_and_leaves_nothing() {
         "{}",
         f.stderr
     );
-}
-
-#[test]
-fn signals_at_random_moments_end_quickly_and_leave_nothing() {
-    require_tracing!(UprobeEvents, Instances);
-    let mut r = support::rng();
-    // Events flow all along (a thousand clock_nanosleep() calls a second:
-    // Rust's sleep), at a rate that leaves no backlog to drain even for a
-    // debug build on a loaded machine.
-    let mut w = Workload::waiting(&["nanosleep", "30000", "1"]);
-    let pid = w.pid().to_string();
-    w.go();
-    for sig in [
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGQUIT,
-        libc::SIGPIPE,
-    ] {
-        for _ in 0..3 {
-            let mut t = ToolRun::start(
-                "uprobe",
-                &["-p", &pid, "r:ftt_sig libc:clock_nanosleep $retval"],
-            );
-            // Anywhere from before setup to well into tracing. SIGPIPE only
-            // once the tool runs: a Rust program ignores SIGPIPE from its
-            // start until main installs handlers, so one sent by kill(1)
-            // in that first millisecond is lost (a closed pipe raises it
-            // on a write, always later).
-            if sig == libc::SIGPIPE {
-                t.wait_ready();
-            }
-            let at = Duration::from_millis(r(150));
-            let f = t.signal_after(at, sig, support::exit_bound());
-            clean(&f);
-        }
-    }
-}
-
-#[test]
-fn a_closed_pipe_ends_the_run_with_status_0() {
-    require_tracing!(UprobeEvents, Instances);
-    let mut w = Workload::waiting(&["spin-call", "20"]);
-    let pid = w.pid().to_string();
-    let mut child = Command::new(support::bin("uprobe"))
-        .args(["-p", &pid, &wl_def('p', "ftt_head", "")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let tool_pid = child.id();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.starts_with("Tracing"), "{line}");
-    w.go();
-    {
-        // `| head -3`.
-        let mut r = BufReader::new(child.stdout.take().unwrap());
-        for _ in 0..3 {
-            line.clear();
-            r.read_line(&mut line).unwrap();
-            assert!(line.contains("ftt_head:"), "{line}");
-        }
-    }
-    let t0 = Instant::now();
-    let st = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "uprobe kept running after its reader left"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    assert_eq!(st.code(), Some(0));
-    support::assert_nothing_left(tool_pid);
-    drop(w);
 }
 
 #[test]

@@ -22,6 +22,10 @@
 //!                                         total ns the sleeps took by its own clock
 //!   ftt-workload [--wait] spin-read SECS  read()s of 16 bytes of /dev/zero as fast
 //!                                         as possible; prints the number made
+//!   ftt-workload [--wait] steady WHAT SECS
+//!                                         about 1000 a second of WHAT (getppid,
+//!                                         call or read), in batches of 10: events
+//!                                         that flow all along without a backlog
 //!   ftt-workload [--wait] nanosleep-mix N MS
 //!                                         N nanosleep()s of 0 ns, then one of MS
 //!                                         milliseconds; prints N + 1
@@ -129,6 +133,36 @@ fn main() {
                     }
                 }
                 n += 1000;
+            }
+            n
+        }
+        "steady" => {
+            use std::os::fd::AsRawFd;
+            let what = args.get(1).cloned().unwrap_or_default();
+            let secs: f64 = args.get(2).and_then(|s| s.parse().ok()).expect("seconds");
+            let f = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+            let mut buf = [0u8; 16];
+            let end = Instant::now() + Duration::from_secs_f64(secs);
+            let mut n = 0u64;
+            while Instant::now() < end {
+                for i in 0..10 {
+                    match what.as_str() {
+                        // SAFETY: no arguments; cannot fail.
+                        "getppid" => unsafe {
+                            libc::syscall(libc::SYS_getppid);
+                        },
+                        "call" => {
+                            std::hint::black_box(ftt_probe_target(i));
+                        }
+                        // SAFETY: buf is valid for 16 bytes.
+                        "read" => unsafe {
+                            libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len());
+                        },
+                        w => panic!("ftt-workload: steady {w}: want getppid, call or read"),
+                    }
+                }
+                n += 10;
+                std::thread::sleep(Duration::from_millis(10));
             }
             n
         }

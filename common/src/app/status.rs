@@ -111,13 +111,26 @@ impl std::fmt::Display for TracingLine {
 /// them)`).
 pub fn finish(tool: &str, out: &mut Output, summary: &Summary, lost_note: &str) -> Result<()> {
     out.finish()?;
+    report(tool, summary, lost_note);
+    Ok(())
+}
+
+/// What [`finish`] says on stderr, for a tool that flushes its output
+/// itself: the task that exited, lost events, events left unshown at a
+/// stop signal.
+pub fn report(tool: &str, summary: &Summary, lost_note: &str) {
     if let End::TaskExited(t) = summary.ended {
         eprintln!("{tool}: {}", t.exited());
     }
     if let Some(w) = summary.lost_warning() {
         eprintln!("{tool}: {w}{lost_note}");
     }
-    Ok(())
+    if summary.unshown > 0 {
+        eprintln!(
+            "{tool}: {} events recorded before the stop were not shown (the run ends at once on a stop signal){lost_note}",
+            summary.unshown
+        );
+    }
 }
 
 /// Phase timings on stderr when `FTRACE_TOOLS_TIMING` is set (benchmarks).

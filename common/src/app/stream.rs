@@ -15,6 +15,9 @@ use crate::kernel::proc::Task;
 use crate::{Flow, Result};
 use std::time::{Duration, Instant};
 
+/// How long events recorded before a stop signal are still shown.
+const FINAL_SHOW: std::time::Duration = std::time::Duration::from_millis(400);
+
 /// How far behind "now" the ordered merge stays, so that an event reserved
 /// just before a read but committed just after it is still merged in order.
 const ORDER_SLACK_NS: u64 = 5_000_000;
@@ -81,6 +84,9 @@ pub struct Summary {
     pub read: ReadStats,
     /// Why it ended.
     pub ended: End,
+    /// Events recorded before a stop signal that were not shown: the run
+    /// ended within a moment of the signal.
+    pub unshown: u64,
 }
 
 impl Summary {
@@ -291,12 +297,27 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
         }
     }
 
-    // Stop recording, then take everything that is left.
+    // Stop recording, then take everything that is left. After a stop
+    // signal, for a moment at most: the run must end within a second of
+    // the signal; what is left after that is counted and said, not shown.
     reader.stop_recording()?;
     if !stopped {
+        let show_until = (summary.ended == End::Signal).then(|| Instant::now() + FINAL_SHOW);
         loop {
-            let (n, flow) = reader
-                .drain(&mut |item| handle(item, ordered, &mut merge, &mut summary.events, sink))?;
+            let (n, flow) = if show_until.is_some_and(|t| Instant::now() >= t) {
+                let unshown = &mut summary.unshown;
+                reader.drain(&mut |item| match item {
+                    Item::Event(_) => {
+                        *unshown += 1;
+                        Flow::Continue
+                    }
+                    Item::Lost(..) => Flow::Continue,
+                })?
+            } else {
+                reader.drain(&mut |item| {
+                    handle(item, ordered, &mut merge, &mut summary.events, sink)
+                })?
+            };
             if flow == Flow::Stop {
                 summary.ended = End::Sink;
                 break;

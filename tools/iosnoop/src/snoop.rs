@@ -408,9 +408,7 @@ then is not shown (use a larger --buffer-kb, a filter, or --hist)",
 
     pub fn report(&mut self, summary: &Summary, events: &str) {
         self.warn_lost(true);
-        if let Some(w) = summary.lost_warning() {
-            eprintln!("iosnoop: {w}");
-        }
+        ftrace_common::app::status::report("iosnoop", summary, "");
         let s = self.tracker.stats;
         let mut notes = Vec::new();
         if s.unmatched > 0 {
