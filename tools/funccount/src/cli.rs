@@ -31,8 +31,8 @@ one. Tracepoints (t:SYSTEM:EVENT) and user functions (u:LIB:FUNC) are counted fr
 trace buffer. Output is FUNC COUNT, ascending by count, as perf-tools' funccount prints \
 it. Lost events are always reported.";
 
-/// `--help` (and the man page): how funccount counts, where, and at what
-/// cost; the examples last.
+/// `--help` (and the man page): how funccount counts, what each way needs
+/// of the kernel, and what it costs; the examples last.
 const LONG_HELP: &str = "\
 Methods (--method; the Tracing line names the one used, -v says why):
   profiler  The kernel's function profiler (CONFIG_FUNCTION_PROFILER): per-CPU
@@ -62,12 +62,15 @@ Methods (--method; the Tracing line names the one used, -v says why):
   Tracepoints (t:) and user functions (u:, uprobes) are counted from the
   buffer of the same instance, whatever the method.
 
-Which kernels offer which (the tests/vm guests):
-  Debian 6.1 and 6.12 (bookworm, backports)       tracer, kprobe
-  6.1 built with CONFIG_FUNCTION_PROFILER         profiler, tracer, kprobe
-  this project's host, 6.18 (Firecracker)         none: the function tracer is
-      listed but refuses every use (EPERM); funccount says so in one line and
-      exits 2. Tracepoints and user functions are counted there all the same.
+What each method needs of the kernel:
+  profiler  CONFIG_FUNCTION_PROFILER, which some distribution kernels (Debian's
+            among them) are built without.
+  tracer    CONFIG_FUNCTION_TRACER and CONFIG_DYNAMIC_FTRACE; in an instance,
+            Linux 4.17 or later.
+  kprobe    CONFIG_KPROBE_EVENTS.
+  Where the function tracer is listed but refuses every use (EPERM: ftrace
+  disabled after a fault, or a kernel locked down), funccount says so in one
+  line and exits 2; tracepoints and user functions are counted all the same.
 
 Output: FUNC COUNT (%-30s %8s), ascending by count, as perf-tools' funccount
 prints it, after an empty line; only what was called. Kernel functions by name
@@ -81,14 +84,15 @@ usable function tracer (CONFIG_FUNCTION_TRACER, CONFIG_DYNAMIC_FTRACE); the
 profiler and kprobes (CONFIG_KPROBE_EVENTS) where the kernel has them;
 uprobes (CONFIG_UPROBE_EVENTS) for u:.
 
-Overhead (bench-funccount, TCG guests: compare methods, not absolute times):
-each counted call cost about 0.6 to 0.9 us with the profiler or kprobes and
-1.3 to 2.4 us with the tracer, funccount's reading included; hardware is many
-times faster. Attaching and detaching 500 functions took under a second with
-the profiler or the tracer, 20 to 34 s with kprobes; all 44 600 functions
-of the 6.12 kernel, 10 s with the tracer. The tracer counted
-475 000 to 645 000 events/s of one process without loss. More than 1000
-functions need -F.
+Overhead: every call of a counted function, in every process (-p and -L only
+choose what is counted), runs an ftrace hook, well under a microsecond: with
+the profiler or kprobes it adds to a counter in the kernel; with the tracer it
+writes a 24-byte record that funccount then reads and counts, so the tracer
+costs the most per call and funccount's own CPU time grows with the rate of
+calls. Counting hundreds of busy functions slows the machine measurably.
+Attaching and detaching hundreds of functions takes under a second with the
+profiler or the tracer; kprobes are attached and detached one at a time, which
+for hundreds of functions takes many seconds. More than 1000 functions need -F.
 
 ";
 

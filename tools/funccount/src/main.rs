@@ -22,13 +22,14 @@
 //!
 //! REQUIREMENTS: root, tracefs; for kernel functions a usable function
 //! tracer (CONFIG_FUNCTION_TRACER, CONFIG_DYNAMIC_FTRACE); the profiler
-//! and kprobes are used where present. The host kernel of this project
-//! refuses the function tracer (EPERM): funccount says so and exits 2.
+//! and kprobes are used where present. Where the function tracer is listed
+//! but refuses every use (EPERM), funccount says so and exits 2.
 //!
 //! OVERHEAD: every call of a counted function costs the kernel the
-//! counting method's price (about 0.1 to 1 us; see the README). Counting
-//! hundreds of busy functions slows the machine measurably; more than
-//! 1000 functions needs -F.
+//! counting method's hook (well under a microsecond); with the tracer,
+//! funccount's reading grows with the rate of calls. Counting hundreds of
+//! busy functions slows the machine measurably; more than 1000 functions
+//! needs -F.
 
 mod cli;
 mod counter;
@@ -137,7 +138,7 @@ fn checks(tfs: &Tracefs, args: &Args, specs: &[Spec]) -> Result<Plan> {
             _ => Method::Tracer,
         };
         return Err(Error::usage(format!(
-            "the patterns match {total} functions and events ({} kernel functions): attaching and detaching that many takes about {} (measured in a TCG guest; less on hardware) and slows every call of each; use -F to count them anyway, or narrow the patterns (-l lists the matches)",
+            "the patterns match {total} functions and events ({} kernel functions): attaching and detaching that many can take about {} (less on a fast machine) and slows every call of each; use -F to count them anyway, or narrow the patterns (-l lists the matches)",
             plan.names.len(),
             method::attach_estimate(m, total)
         )));

@@ -71,9 +71,8 @@ fn auto_order(task: bool, only_functions: bool, functions: usize) -> Vec<Method>
 }
 
 /// Attach plus detach time, for the -F message: (fixed ms, ms per 1000
-/// functions), measured by bench-funccount and by hand in TCG guests
-/// (tracer: 0.5 s for 50 functions, 1.1 s for 2900, 10 s for all 44 600;
-/// kprobes: 20 to 34 s for 500), rounded up.
+/// functions), from bench-funccount and runs by hand in the tests/vm
+/// guests (see the README), rounded up: an estimate for a slow machine.
 const ATTACH_COST: [(Method, u64, u64); 3] = [
     (Method::Profiler, 300, 220),
     (Method::Tracer, 500, 220),
