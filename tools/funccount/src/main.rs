@@ -93,12 +93,14 @@ fn funccount(args: Args) -> Result<()> {
 
 /// Options: the patterns, and what cannot go together.
 fn options(args: &Args) -> Result<Vec<Spec>> {
+    let specs = args.patterns.iter().map(|p| spec::parse(p));
+    let specs = specs.collect::<Result<Vec<Spec>>>()?;
     if args.method == MethodArg::Profiler && args.task.task().is_some() {
         return Err(Error::usage(
             "the function profiler counts every task: -p and -L need --method tracer (or kprobe)",
         ));
     }
-    args.patterns.iter().map(|p| spec::parse(p)).collect()
+    Ok(specs)
 }
 
 /// Checks: what the kernel must have, the task, and what the patterns
@@ -220,8 +222,9 @@ fn setup(tfs: &Tracefs, args: &Args, plan: &Plan) -> Result<Armed> {
 struct Streamed {
     /// The task of -p/-L exited.
     exited: Option<Task>,
-    /// The kernel's count of lost events, and the reader's counters.
+    /// The kernel's count of the events lost (with a reader).
     kernel_lost: Option<u64>,
+    /// The reader's counters.
     read: Option<ReadStats>,
 }
 

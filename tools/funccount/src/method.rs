@@ -99,7 +99,7 @@ pub struct Chosen {
 }
 
 /// Takes the method asked for, or with auto the first of [`auto_order`]
-/// that works here; `why_not` says why the others were passed over.
+/// that works here; the log says why the others were passed over.
 pub fn choose(
     tfs: &Tracefs,
     args: &Args,
@@ -107,7 +107,6 @@ pub fn choose(
     probes: &mut ProbeGroup,
     log: &mut AttachLog,
 ) -> Result<Chosen> {
-    let why_not = &mut log.why_not;
     let auto = args.method == MethodArg::Auto;
     let order = match args.method {
         MethodArg::Auto => {
@@ -116,7 +115,8 @@ pub fn choose(
             if plan.shared_names() > 0 && o.first() == Some(&Method::Kprobe) {
                 o.retain(|m| *m != Method::Kprobe);
                 o.push(Method::Kprobe);
-                why_not.push("kprobe: some names belong to several functions".into());
+                log.why_not
+                    .push("kprobe: some names belong to several functions".into());
             }
             o
         }
@@ -139,11 +139,11 @@ pub fn choose(
                     log.mark("profiler");
                     return chosen(m, Some(p), Vec::new());
                 }
-                Err(why) => why_not.push(format!("profiler: {why}")),
+                Err(why) => log.why_not.push(format!("profiler: {why}")),
             },
             Method::Kprobe => {
                 if let caps::Support::No(why) = caps::check(tfs, caps::Feature::KprobeEvents) {
-                    why_not.push(format!("kprobe: {why}"));
+                    log.why_not.push(format!("kprobe: {why}"));
                     continue;
                 }
                 if !auto && plan.shared_names() > 0 {
@@ -159,7 +159,7 @@ pub fn choose(
                     }
                     Err(e) if auto && e.kind() == ErrorKind::Rejected => {
                         let first = e.message().lines().next().unwrap_or("").to_string();
-                        why_not.push(format!("kprobe: {first}"));
+                        log.why_not.push(format!("kprobe: {first}"));
                         probes.remove_all()?;
                     }
                     Err(e) => return Err(e),
@@ -169,7 +169,7 @@ pub fn choose(
     }
     Err(Error::unsupported(format!(
         "no way to count kernel functions on this kernel: {}",
-        why_not.join("; ")
+        log.why_not.join("; ")
     )))
 }
 
