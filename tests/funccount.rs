@@ -90,6 +90,42 @@ fn count_pid(workload: &[&str], args: &[&str]) -> (Finished, u64) {
     (t.finish(Duration::from_secs(120)), made)
 }
 
+/// `funccount ARGS -L TID` on a waiting workload's only thread, beside a
+/// second workload doing the same, which must not be counted; the run
+/// ends when the thread does. Returns the TID too.
+fn count_tid(workload: &[&str], args: &[&str]) -> (Finished, u64, String) {
+    let mut w = Workload::waiting(workload);
+    let mut other = Workload::waiting(workload);
+    let tid = w.pid().to_string();
+    let mut a: Vec<&str> = args.to_vec();
+    a.extend(["-L", &tid]);
+    let mut t = ToolRun::start("funccount", &a);
+    t.wait_ready();
+    other.go();
+    w.go();
+    other.wait();
+    let made = w.wait();
+    (t.finish(Duration::from_secs(120)), made, tid)
+}
+
+/// What -p/-L runs say on stderr: the task in the Tracing line, and its
+/// end.
+fn assert_task_said(f: &Finished, label: &str, exited: &str) {
+    assert!(
+        f.stderr
+            .lines()
+            .any(|l| l.starts_with("Tracing") && l.contains(&format!(" for {label}"))),
+        "{}",
+        f.stderr
+    );
+    assert!(
+        f.stderr
+            .contains(&format!("funccount: {exited} exited; ending.")),
+        "{}",
+        f.stderr
+    );
+}
+
 /// `funccount ARGS` (no -p) around a workload run, stopped with SIGINT.
 fn count_all(workload: &[&str], args: &[&str]) -> (Finished, u64) {
     let mut w = Workload::waiting(workload);
@@ -199,6 +235,39 @@ fn pid_counts_the_kernel_read_function_exactly() {
             // -p: the profiler cannot filter by process.
             assert_eq!(method_of(&f), "tracer", "{}", f.stderr);
         }
+        support::assert_nothing_left(f.pid);
+    }
+}
+
+/// -L: that thread's calls only, whatever counts them (the tracer's
+/// set_ftrace_pid, kprobes' set_event_pid).
+#[test]
+fn tid_counts_the_kernel_read_function_of_that_thread_only() {
+    require_tracing!(FunctionTracer, Instances);
+    let _g = global();
+    let n = 3000u64;
+    let func = read_function();
+    let mut methods = vec![vec![], vec!["--method", "tracer"]];
+    if support::has(Feature::KprobeEvents) {
+        methods.push(vec!["--method", "kprobe"]);
+    }
+    for m in methods {
+        let mut args = m.clone();
+        args.push(func);
+        let (f, made, tid) = count_tid(&["read-zero", &n.to_string()], &args);
+        assert_eq!(made, n);
+        assert_eq!(f.code(), 0, "{m:?}: {}", f.stderr);
+        assert_eq!(
+            last(&f).get(func),
+            Some(&n),
+            "{m:?}:\n{}\n{}",
+            f.stdout,
+            f.stderr
+        );
+        if m.is_empty() {
+            assert_eq!(method_of(&f), "tracer", "{}", f.stderr);
+        }
+        assert_task_said(&f, &format!("TID {tid}"), &format!("thread {tid}"));
         support::assert_nothing_left(f.pid);
     }
 }
@@ -491,6 +560,29 @@ fn tracepoints_count_exactly() {
     support::assert_nothing_left(f.pid);
 }
 
+/// -L with tracepoints (set_event_pid): runs on the host too.
+#[test]
+fn tid_counts_tracepoints_of_that_thread_only() {
+    require_tracing!(SyscallTracepoints, Instances);
+    let _g = global();
+    let n = 5000u64;
+    let (f, made, tid) = count_tid(
+        &["getppid", &n.to_string()],
+        &["t:syscalls:sys_enter_getppid"],
+    );
+    assert_eq!(made, n);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert_eq!(
+        last(&f).get("syscalls:sys_enter_getppid"),
+        Some(&n),
+        "{}\n{}",
+        f.stdout,
+        f.stderr
+    );
+    assert_task_said(&f, &format!("TID {tid}"), &format!("thread {tid}"));
+    support::assert_nothing_left(f.pid);
+}
+
 #[test]
 fn user_functions_count_exactly() {
     require_tracing!(UprobeEvents, Instances);
@@ -512,6 +604,7 @@ fn user_functions_count_exactly() {
     let rows = last(&f);
     let key = format!("{exe}:ftt_probe_target");
     assert_eq!(rows.get(&key), Some(&n), "{}\n{}", f.stdout, f.stderr);
+    assert_task_said(&f, &format!("PID {pid}"), &format!("process {pid}"));
     support::assert_nothing_left(f.pid);
 }
 
