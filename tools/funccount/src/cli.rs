@@ -146,6 +146,8 @@ pub struct Args {
     pub patterns: Vec<String>,
 }
 
+ftrace_common::cli_tests!(Args);
+
 fn parse_top(s: &str) -> std::result::Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
@@ -169,20 +171,8 @@ pub enum MethodArg {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-    use ftrace_common::app::cli;
     use ftrace_common::kernel::proc::Task;
     use std::time::Duration;
-
-    #[test]
-    fn man_page_is_fresh() {
-        cli::check_man_page(Args::command(), env!("CARGO_MANIFEST_DIR")).unwrap();
-    }
-
-    #[test]
-    fn cli_is_consistent() {
-        Args::command().debug_assert();
-    }
 
     fn args(v: &[&str]) -> Args {
         Args::try_parse_from(std::iter::once("funccount").chain(v.iter().copied())).unwrap()
