@@ -209,10 +209,20 @@ fn handle(
     }
 }
 
-/// The read loop: reads until a stop signal, the duration, `stop_when` or
-/// the sink says stop; then stops tracing, drains the rest (unless the sink
-/// stopped) and returns what was seen.
-pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) -> Result<Summary> {
+/// The read loop: reads until a stop signal, the duration, the task's end,
+/// `stop_when` or the sink says stop; then stops recording, drains the rest
+/// (unless the sink stopped) and returns what was seen.
+pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, opts: StreamOpts) -> Result<Summary> {
+    run(Some(reader), sink, opts)
+}
+
+/// [`stream`] for a tool that may have no buffer to read (its counts are
+/// kept by the kernel): the same loop, ticks and ends, without reading.
+pub fn run(
+    mut reader: Option<&mut Reader>,
+    sink: &mut dyn Sink,
+    mut opts: StreamOpts,
+) -> Result<Summary> {
     let start = Instant::now();
     let deadline = opts.duration.map(|d| start + d);
     let mut next_tick = opts.tick.map(|t| start + t);
@@ -223,26 +233,28 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
 
     loop {
         let round_start = now_mono_ns();
-        let (_, flow) = reader
-            .drain(&mut |item| handle(item, ordered, &mut merge, &mut summary.events, sink))?;
-        if flow == Flow::Stop {
-            stopped = true;
-            summary.ended = End::Sink;
-            break;
-        }
-        if ordered {
-            let mut upto = if reader.ordered_clock() {
-                round_start.saturating_sub(ORDER_SLACK_NS)
-            } else {
-                u64::MAX
-            };
-            if let Some(b) = reader.take_behind() {
-                upto = upto.min(b.saturating_sub(1));
-            }
-            if merge.release(upto, sink, &mut summary.events) == Flow::Stop {
+        if let Some(r) = reader.as_deref_mut() {
+            let (_, flow) =
+                r.drain(&mut |item| handle(item, ordered, &mut merge, &mut summary.events, sink))?;
+            if flow == Flow::Stop {
                 stopped = true;
                 summary.ended = End::Sink;
                 break;
+            }
+            if ordered {
+                let mut upto = if r.ordered_clock() {
+                    round_start.saturating_sub(ORDER_SLACK_NS)
+                } else {
+                    u64::MAX
+                };
+                if let Some(b) = r.take_behind() {
+                    upto = upto.min(b.saturating_sub(1));
+                }
+                if merge.release(upto, sink, &mut summary.events) == Flow::Stop {
+                    stopped = true;
+                    summary.ended = End::Sink;
+                    break;
+                }
             }
         }
         if sink.round_end() == Flow::Stop {
@@ -253,15 +265,20 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
         let now = Instant::now();
         if let (Some(t), Some(every)) = (next_tick, opts.tick) {
             if now >= t {
-                if ordered {
-                    let _ = merge.release(u64::MAX, sink, &mut summary.events);
-                }
-                if sink.tick() == Flow::Stop {
-                    stopped = true;
-                    summary.ended = End::Sink;
-                    break;
-                }
                 next_tick = Some(t + every);
+                // The last interval ends with the run: the sink's final
+                // summary prints it, after the buffers are drained.
+                let last = deadline.is_some_and(|d| t + every / 2 >= d);
+                if !last {
+                    if ordered {
+                        let _ = merge.release(u64::MAX, sink, &mut summary.events);
+                    }
+                    if sink.tick() == Flow::Stop {
+                        stopped = true;
+                        summary.ended = End::Sink;
+                        break;
+                    }
+                }
             }
         }
         if signals::stop_requested() {
@@ -292,10 +309,14 @@ pub fn stream(reader: &mut Reader, sink: &mut dyn Sink, mut opts: StreamOpts) ->
         if let Some(t) = next_tick {
             wait = wait.min(t.saturating_duration_since(now));
         }
-        if !wait.is_zero() {
-            reader.wait(wait);
+        match reader.as_deref() {
+            Some(r) if !wait.is_zero() => r.wait(wait),
+            _ => std::thread::sleep(wait),
         }
     }
+    let Some(reader) = reader else {
+        return Ok(summary);
+    };
 
     // Stop recording, then take everything that is left. After a stop
     // signal, for a moment at most: the run must end within a second of

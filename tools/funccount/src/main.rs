@@ -44,9 +44,9 @@ use counter::{Counter, Printer};
 use ftrace_common::app::cli as app_cli;
 use ftrace_common::app::signals;
 use ftrace_common::app::status::TracingLine;
-use ftrace_common::buffer::reader::{ReadStats, POLL_INTERVAL};
+use ftrace_common::app::stream::{self, End, Sink, StreamOpts, Summary};
+use ftrace_common::buffer::reader::{Event, Item};
 use ftrace_common::kernel::caps::{self, Feature};
-use ftrace_common::kernel::proc::Task;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::dynevent::ProbeGroup;
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
@@ -218,14 +218,36 @@ fn setup(tfs: &Tracefs, args: &Args, plan: &Plan) -> Result<Armed> {
     })
 }
 
-/// How the stream ended, for the summary.
-struct Streamed {
-    /// The task of -p/-L exited.
-    exited: Option<Task>,
-    /// The kernel's count of the events lost (with a reader).
-    kernel_lost: Option<u64>,
-    /// The reader's counters.
-    read: Option<ReadStats>,
+/// What the read loop feeds: the counts, and a summary every interval.
+struct Counting<'a> {
+    tfs: &'a Tracefs,
+    armed: &'a mut Armed,
+    printer: &'a mut Printer,
+    error: Option<Error>,
+}
+
+impl Sink for Counting<'_> {
+    fn event(&mut self, ev: &Event) -> Flow {
+        self.armed.counter.buf.item(Item::Event(*ev))
+    }
+
+    fn lost(&mut self, cpu: u32, count: Option<u64>) -> Flow {
+        self.armed.counter.buf.item(Item::Lost(cpu, count))
+    }
+
+    fn tick(&mut self) -> Flow {
+        let a = &mut *self.armed;
+        match a
+            .counter
+            .summary(self.tfs, a.prof.as_ref(), None, self.printer)
+        {
+            Ok(flow) => flow,
+            Err(e) => {
+                self.error = Some(e);
+                Flow::Stop
+            }
+        }
+    }
 }
 
 /// Stream: counts until a stop signal, the duration or the task's end,
@@ -237,74 +259,44 @@ fn count(
     armed: &mut Armed,
     printer: &mut Printer,
     line: TracingLine,
-) -> Result<Streamed> {
-    let mut reader = match (&armed.inst, armed.buffered) {
+) -> Result<Summary> {
+    let inst = armed.inst.take();
+    let mut reader = match (&inst, armed.buffered) {
         (Some(i), true) => Some(i.reader()?),
         _ => None,
     };
     signals::check()?;
-    if let (Some(i), Some(_)) = (&armed.inst, &reader) {
+    if let (Some(i), Some(_)) = (&inst, &reader) {
         i.start()?;
     }
     armed.log.mark("start");
     verbose(args.verbose, || armed.log.text(armed.method));
     line.print();
-
-    let (task, interval) = (args.task.task(), args.interval);
-    let start = Instant::now();
-    let deadline = args.duration.duration.map(|d| start + d);
-    let mut next_tick = interval.map(|i| start + i);
-    let mut exited = None;
-    loop {
-        if let Some(r) = reader.as_mut() {
-            r.drain(&mut |item| armed.counter.buf.item(item))?;
-        }
-        let now = Instant::now();
-        if let (Some(t), Some(every)) = (next_tick, interval) {
-            if now >= t {
-                next_tick = Some(t + every);
-                // The last interval ends with the duration: printed in the
-                // summary, after the buffers are drained.
-                let last = deadline.is_some_and(|d| t + every / 2 >= d);
-                if !last
-                    && armed
-                        .counter
-                        .summary(tfs, armed.prof.as_ref(), None, printer)?
-                        == Flow::Stop
-                {
-                    break;
-                }
-            }
-        }
-        if signals::stop_requested() || deadline.is_some_and(|d| now >= d) {
-            break;
-        }
-        if let Some(t) = task.filter(|t| !t.alive()) {
-            exited = Some(t);
-            break;
-        }
-        let mut wait = POLL_INTERVAL;
-        for t in [deadline, next_tick].into_iter().flatten() {
-            wait = wait.min(t.saturating_duration_since(now));
-        }
-        match reader.as_ref() {
-            Some(r) if !wait.is_zero() => r.wait(wait),
-            _ => std::thread::sleep(wait),
-        }
+    let mut sink = Counting {
+        tfs,
+        armed,
+        printer,
+        error: None,
+    };
+    let summary = stream::run(
+        reader.as_mut(),
+        &mut sink,
+        StreamOpts {
+            duration: args.duration.duration,
+            tick: args.interval,
+            task: args.task.task(),
+            ..StreamOpts::default()
+        },
+    )?;
+    if let Some(e) = sink.error.take() {
+        return Err(e);
     }
-    if let Some(i) = &armed.inst {
+    drop(reader);
+    if let Some(i) = &inst {
         let _ = i.stop();
     }
-    if let Some(r) = reader.as_mut() {
-        while r.drain(&mut |item| armed.counter.buf.item(item))?.0 > 0 {}
-    }
-    Ok(Streamed {
-        exited,
-        kernel_lost: reader
-            .as_ref()
-            .map(|r| r.lost_per_cpu().iter().map(|(_, n)| n).sum()),
-        read: reader.map(|r| r.stats),
-    })
+    sink.armed.inst = inst;
+    Ok(summary)
 }
 
 /// Summary: the last interval's counts, and what the run should say on
@@ -314,19 +306,23 @@ fn summary(
     args: &Args,
     armed: &mut Armed,
     mut printer: Printer,
-    streamed: Streamed,
+    streamed: Summary,
 ) -> Result<()> {
     if !printer.out.is_closed() {
-        let lost = streamed.kernel_lost;
+        // The kernel's own count of lost events, where there is a buffer.
+        let lost = armed
+            .buffered
+            .then(|| streamed.lost_per_cpu.iter().map(|(_, n)| n).sum());
         armed
             .counter
             .summary(tfs, armed.prof.as_ref(), lost, &mut printer)?;
     }
     printer.out.finish()?;
-    if let Some(t) = streamed.exited {
+    if let End::TaskExited(t) = streamed.ended {
         eprintln!("funccount: {}", t.exited());
     }
-    if let Some(st) = streamed.read {
+    if armed.buffered {
+        let st = streamed.read;
         if st.bad_pages > 0 {
             eprintln!(
                 "funccount: {} sub-buffers could not be read whole: the counts may be low",
@@ -340,6 +336,12 @@ fn summary(
                 st.pages, buf.events, buf.other
             )
         });
+    }
+    if streamed.unshown > 0 {
+        eprintln!(
+            "funccount: {} events recorded before the stop were not counted (the run ends at once on a stop signal): the counts above are low by that much",
+            streamed.unshown
+        );
     }
     Ok(())
 }

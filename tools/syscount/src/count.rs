@@ -13,7 +13,6 @@ use ftrace_common::lifecycle::instance::Instance;
 use ftrace_common::Flow;
 use ftrace_common::{Error, Result};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 /// What an error filter keeps.
 #[derive(Debug, Clone, Copy, Default)]
@@ -128,8 +127,6 @@ pub struct Counter<'t> {
     pub kernel: Option<KernelCount<'t>>,
     pub names: Names,
     pub report: Report,
-    pub deadline: Option<Instant>,
-    pub interval: Option<Duration>,
     pub error: Option<Error>,
     pub warned: Vec<String>,
     pub lost_flagged: u64,
@@ -291,12 +288,6 @@ impl Sink for Counter<'_> {
     }
 
     fn tick(&mut self) -> Flow {
-        // The last interval ends with the run: the final summary prints it.
-        if let (Some(d), Some(i)) = (self.deadline, self.interval) {
-            if Instant::now() + i / 2 >= d {
-                return Flow::Continue;
-            }
-        }
         if let Err(e) = self.poll_kernel() {
             self.error = Some(e);
             return Flow::Stop;

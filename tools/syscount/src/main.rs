@@ -56,7 +56,6 @@ use plan::Plan;
 use report::Report;
 use std::collections::HashMap;
 use std::process::ExitCode;
-use std::time::Instant;
 use tasks::Tasks;
 
 fn main() -> ExitCode {
@@ -314,8 +313,6 @@ fn new_counter<'t>(
             hist_names: plan.hist_nrs.clone(),
             unknown_seen: false,
         },
-        deadline: args.duration.duration.map(|d| Instant::now() + d),
-        interval: args.interval,
         error: None,
         warned: Vec::new(),
         lost_flagged: 0,
