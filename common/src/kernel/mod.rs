@@ -8,5 +8,4 @@ pub mod caps;
 pub mod errorlog;
 pub mod functions;
 pub mod proc;
-pub mod syscalls;
 pub mod tracefs;

@@ -6,7 +6,6 @@
 //! what a killed run left is swept by the next one, and only ours.
 
 pub mod dynevent;
-pub mod hist;
 pub mod instance;
 pub mod lock;
 pub mod owner;

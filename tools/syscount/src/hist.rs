@@ -23,10 +23,10 @@
 //! [`HistTrigger`] is a guard: dropping it removes the trigger (write
 //! `!hist:...`). Drop it before the [`Instance`] (declare it after).
 
-use crate::base::error::{Error, Result};
-use crate::kernel::errorlog;
-use crate::kernel::tracefs;
-use crate::lifecycle::instance::{check_one_line, Instance};
+use ftrace_common::kernel::errorlog;
+use ftrace_common::kernel::tracefs;
+use ftrace_common::lifecycle::instance::{check_one_line, Instance};
+use ftrace_common::{Error, Result};
 use std::path::PathBuf;
 
 /// What a hist trigger aggregates.
@@ -129,7 +129,10 @@ impl HistTrigger {
         paused: bool,
     ) -> Result<HistTrigger> {
         spec.check()?;
-        crate::kernel::caps::require(inst.tracefs(), crate::kernel::caps::Feature::HistTriggers)?;
+        ftrace_common::kernel::caps::require(
+            inst.tracefs(),
+            ftrace_common::kernel::caps::Feature::HistTriggers,
+        )?;
         let dir = inst.path(format!("events/{system}/{event}"));
         if !dir.join("trigger").exists() {
             return Err(Error::usage(format!(
@@ -163,11 +166,6 @@ impl HistTrigger {
         Ok(t)
     }
 
-    /// The spec this trigger was made with.
-    pub fn spec(&self) -> &HistSpec {
-        &self.spec
-    }
-
     fn act(&self, action: &str) -> Result<()> {
         tracefs::write_file(&self.trigger, &self.spec.command(Some(action)), true)
     }
@@ -180,11 +178,6 @@ impl HistTrigger {
     /// Starts or resumes counting.
     pub fn cont(&self) -> Result<()> {
         self.act("cont")
-    }
-
-    /// Empties the table.
-    pub fn clear(&self) -> Result<()> {
-        self.act("clear")
     }
 
     /// Reads and parses the table.
@@ -205,7 +198,7 @@ impl HistTrigger {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => {
                 return Err(Error::new(
-                    crate::ErrorKind::Io,
+                    ftrace_common::ErrorKind::Io,
                     format!("cannot remove the hist trigger on {}: {e}", self.what),
                 ))
             }
