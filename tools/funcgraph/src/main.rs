@@ -28,35 +28,41 @@
 //! (perf-tools warns the same). Starting takes seconds: the kernel patches
 //! every traceable function. See bench-funcgraph and the README.
 
+mod decode;
 mod emit;
 mod fast;
 mod funcs;
 mod graph;
 mod graphfilter;
 mod render;
+#[cfg(test)]
+mod replay;
+mod sink;
+#[cfg(test)]
+mod speed;
 
 use clap::Parser;
-use emit::{EmitConfig, Emitter, Line, LineSink};
+use decode::Decoder;
+use emit::{EmitConfig, Emitter};
 use ftrace_common::app::cli::{self, CommonArgs};
 use ftrace_common::app::output::Output;
-use ftrace_common::app::stream::{stream, Sink, StreamOpts};
+use ftrace_common::app::stream::{stream, StreamOpts};
 use ftrace_common::base::glob::Glob;
-use ftrace_common::buffer::format::{EventFormat, Field};
-use ftrace_common::buffer::reader::Event;
+use ftrace_common::buffer::format::EventFormat;
 use ftrace_common::kernel::functions::FunctionList;
 use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::instance::{self, Instance, InstanceOptions};
 use ftrace_common::lifecycle::toplevel::{self, Kind, TopLevel};
 use ftrace_common::sym::kallsyms::KernelSymbols;
-use ftrace_common::Flow;
 use ftrace_common::{
     app::signals, kernel::caps, kernel::proc, lifecycle::sweep, Error, ErrorKind, Result,
 };
 use funcs::Funcs;
-use graph::{Builder, Config, Out, Rec};
+use graph::{Builder, Config};
 use graphfilter::GraphFilter;
-use render::{Columns, Names, Text};
+use render::{Columns, Text};
+use sink::{GraphSink, NameTable, Printer};
 use std::collections::HashSet;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -272,227 +278,6 @@ fn match_functions(
         names.extend(found.into_iter().map(|f| f.name.clone()));
     }
     Ok(names)
-}
-
-/// Field offsets of the records.
-struct Decoder {
-    entry_id: u16,
-    exit_id: u16,
-    switch_id: Option<u16>,
-    e_func: Field,
-    e_depth: Field,
-    x_func: Field,
-    x_depth: Field,
-    x_overrun: Field,
-    x_calltime: Field,
-    x_rettime: Field,
-    x_retval: Option<Field>,
-    s_prev: Option<Field>,
-    s_next: Option<Field>,
-    /// sched_process_exec: a task's new name.
-    exec_id: Option<u16>,
-    exec_filename: Option<Field>,
-}
-
-impl Decoder {
-    fn new(
-        entry: &EventFormat,
-        exit: &EventFormat,
-        switch: Option<&EventFormat>,
-    ) -> Result<Decoder> {
-        Ok(Decoder {
-            entry_id: entry.id,
-            exit_id: exit.id,
-            switch_id: switch.map(|s| s.id),
-            e_func: entry.require("func")?.clone(),
-            e_depth: entry.require("depth")?.clone(),
-            x_func: exit.require("func")?.clone(),
-            x_depth: exit.require("depth")?.clone(),
-            x_overrun: exit.require("overrun")?.clone(),
-            x_calltime: exit.require("calltime")?.clone(),
-            x_rettime: exit.require("rettime")?.clone(),
-            x_retval: exit.field("retval").cloned(),
-            s_prev: switch.map(|s| s.require("prev_pid").cloned()).transpose()?,
-            s_next: switch.map(|s| s.require("next_pid").cloned()).transpose()?,
-            exec_id: None,
-            exec_filename: None,
-        })
-    }
-
-    /// Also decode `sched_process_exec` (task names).
-    fn with_exec(mut self, exec: Option<&EventFormat>) -> Decoder {
-        if let Some(f) = exec.and_then(|e| e.field("filename").map(|fl| (e.id, fl.clone()))) {
-            self.exec_id = Some(f.0);
-            self.exec_filename = Some(f.1);
-        }
-        self
-    }
-
-    /// The name a task takes from an exec event: the file's last
-    /// component, cut to 15 bytes as the kernel's comm is.
-    fn exec_name(&self, ev: &Event) -> Option<String> {
-        if Some(ev.id) != self.exec_id {
-            return None;
-        }
-        let path = self.exec_filename.as_ref()?.str(ev.data)?;
-        let base = path.rsplit('/').next().unwrap_or(&path);
-        let mut end = base.len().min(15);
-        while !base.is_char_boundary(end) {
-            end -= 1;
-        }
-        Some(base[..end].to_string())
-    }
-
-    /// The record of an event, with its function address; `None` for
-    /// anything else (or a record too short for its fields).
-    fn decode(&self, ev: &Event, want_retval: bool) -> Option<(Rec, u64)> {
-        let d = ev.data;
-        if ev.id == self.entry_id {
-            let func = self.e_func.u64(d)?;
-            return Some((
-                Rec::Entry {
-                    cpu: ev.cpu,
-                    ts: ev.ts,
-                    pid: ev.pid,
-                    func: 0,
-                    depth: self.e_depth.i64(d)?,
-                },
-                func,
-            ));
-        }
-        if ev.id == self.exit_id {
-            let func = self.x_func.u64(d)?;
-            let retval = if want_retval {
-                self.x_retval.as_ref().and_then(|f| f.u64(d))
-            } else {
-                None
-            };
-            return Some((
-                Rec::Exit {
-                    cpu: ev.cpu,
-                    ts: ev.ts,
-                    pid: ev.pid,
-                    func: 0,
-                    depth: self.x_depth.i64(d)?,
-                    overrun: self.x_overrun.u64(d)? as u32,
-                    calltime: self.x_calltime.u64(d)?,
-                    rettime: self.x_rettime.u64(d)?,
-                    retval,
-                },
-                func,
-            ));
-        }
-        if Some(ev.id) == self.switch_id {
-            return Some((
-                Rec::Switch {
-                    cpu: ev.cpu,
-                    ts: ev.ts,
-                    prev: self.s_prev.as_ref()?.i64(d)? as i32,
-                    next: self.s_next.as_ref()?.i64(d)? as i32,
-                },
-                0,
-            ));
-        }
-        None
-    }
-}
-
-/// Function and task names for the printer.
-struct NameTable {
-    funcs: Funcs,
-    comms: CommCache,
-}
-
-impl Names for NameTable {
-    fn func(&self, f: graph::FuncId) -> &str {
-        self.funcs.name(f)
-    }
-    fn comm(&mut self, pid: i32) -> String {
-        self.comms.get(pid).to_string()
-    }
-}
-
-struct Printer {
-    out: Output,
-    text: Text,
-    names: NameTable,
-    json: bool,
-    buf: String,
-}
-
-impl LineSink for Printer {
-    fn line(&mut self, l: Line) -> Flow {
-        if self.json {
-            return match l {
-                Line::Lost { cpu, count } => self.out.lost_marker(cpu, count, true),
-                _ => Flow::Continue,
-            };
-        }
-        self.buf.clear();
-        self.text.format(&l, &mut self.names, &mut self.buf);
-        self.out.line(&self.buf)
-    }
-
-    fn tree(&mut self, items: &[Out], dropped: u64) -> Flow {
-        let v = render::tree_json(items, dropped, &mut self.names);
-        self.out.json(&v)
-    }
-}
-
-/// The stream's sink: records -> calls -> lines.
-struct GraphSink {
-    dec: Decoder,
-    retval: bool,
-    builder: Builder,
-    emitter: Emitter,
-    outs: Vec<Out>,
-    printer: Printer,
-}
-
-impl GraphSink {
-    fn flush_outs(&mut self) -> Flow {
-        let outs = std::mem::take(&mut self.outs);
-        let f = self.emitter.push(&outs, &mut self.printer);
-        self.outs = outs;
-        self.outs.clear();
-        f
-    }
-}
-
-impl Sink for GraphSink {
-    fn event(&mut self, ev: &Event) -> Flow {
-        let Some((mut rec, addr)) = self.dec.decode(ev, self.retval) else {
-            if let Some(name) = self.dec.exec_name(ev) {
-                self.printer.names.comms.set(ev.pid, &name);
-            }
-            return Flow::Continue;
-        };
-        match &mut rec {
-            Rec::Entry { func, .. } | Rec::Exit { func, .. } => {
-                *func = self.printer.names.funcs.id(addr);
-            }
-            _ => {}
-        }
-        self.builder
-            .push(rec, &self.printer.names.funcs, &mut self.outs);
-        if self.outs.is_empty() {
-            return Flow::Continue;
-        }
-        self.flush_outs()
-    }
-
-    fn lost(&mut self, cpu: u32, count: Option<u64>) -> Flow {
-        self.builder.push(
-            Rec::Lost { cpu, count },
-            &self.printer.names.funcs,
-            &mut self.outs,
-        );
-        self.flush_outs()
-    }
-
-    fn round_end(&mut self) -> Flow {
-        self.printer.out.flush()
-    }
 }
 
 /// Takes the top level: refuses (kind Busy) if another run of ours holds
@@ -1013,325 +798,11 @@ mod tests {
     }
 
     #[test]
-    fn exec_events_name_tasks() {
-        let e = EventFormat::parse("name: funcgraph_entry\nID: 11\nformat:\n\tfield:unsigned long func;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:int depth;\toffset:16;\tsize:4;\tsigned:1;\n").unwrap();
-        let x = EventFormat::parse("name: funcgraph_exit\nID: 10\nformat:\n\tfield:unsigned long func;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:int depth;\toffset:16;\tsize:4;\tsigned:1;\n\tfield:unsigned int overrun;\toffset:20;\tsize:4;\tsigned:0;\n\tfield:unsigned long long calltime;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:unsigned long long rettime;\toffset:32;\tsize:8;\tsigned:0;\n").unwrap();
-        let ex = EventFormat::parse("name: sched_process_exec\nID: 300\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n\tfield:__data_loc char[] filename;\toffset:8;\tsize:4;\tsigned:0;\n\tfield:pid_t pid;\toffset:12;\tsize:4;\tsigned:1;\n").unwrap();
-        let d = Decoder::new(&e, &x, None).unwrap().with_exec(Some(&ex));
-        let path = b"/usr/bin/a-very-long-program-name\0";
-        let mut data = vec![0u8; 16];
-        data[0..2].copy_from_slice(&300u16.to_ne_bytes());
-        let loc = 16u32 | ((path.len() as u32) << 16);
-        data[8..12].copy_from_slice(&loc.to_ne_bytes());
-        data.extend_from_slice(path);
-        let ev = Event::from_record(0, 1, &data).unwrap();
-        assert!(d.decode(&ev, false).is_none());
-        assert_eq!(d.exec_name(&ev).as_deref(), Some("a-very-long-pro"));
-        data[0..2].copy_from_slice(&301u16.to_ne_bytes());
-        let ev = Event::from_record(0, 1, &data).unwrap();
-        assert!(d.exec_name(&ev).is_none());
-    }
-
-    #[test]
     fn tracing_line_says_where() {
         let a = args(&["-p", "7", "-d", "2", "vfs_read"]);
         assert_eq!(
             tracing_line(&a, Place::Instance),
             "Tracing \"vfs_read\" for PID 7 for 2 seconds (function_graph in a private instance)... Ctrl-C to end."
-        );
-    }
-
-    #[test]
-    fn records_decode_by_format() {
-        let dir = env!("CARGO_MANIFEST_DIR");
-        for k in ["debian-6.1", "debian-6.12", "host-6.18"] {
-            let base = format!("{dir}/../../common/testdata/kernels/{k}/events/ftrace");
-            let e = EventFormat::parse(
-                &std::fs::read_to_string(format!("{base}/funcgraph_entry/format")).unwrap(),
-            )
-            .unwrap();
-            let x = EventFormat::parse(
-                &std::fs::read_to_string(format!("{base}/funcgraph_exit/format")).unwrap(),
-            )
-            .unwrap();
-            let d = Decoder::new(&e, &x, None).unwrap();
-            let mut data = vec![0u8; 40];
-            data[0..2].copy_from_slice(&x.id.to_ne_bytes());
-            data[4..8].copy_from_slice(&77i32.to_ne_bytes());
-            data[8..16].copy_from_slice(&0xffff_ffff_8100_0000u64.to_ne_bytes());
-            data[16..20].copy_from_slice(&3i32.to_ne_bytes());
-            data[24..32].copy_from_slice(&100u64.to_ne_bytes());
-            data[32..40].copy_from_slice(&250u64.to_ne_bytes());
-            let ev = Event::from_record(1, 9, &data).unwrap();
-            let (r, addr) = d.decode(&ev, true).unwrap();
-            assert_eq!(addr, 0xffff_ffff_8100_0000);
-            assert_eq!(
-                r,
-                Rec::Exit {
-                    cpu: 1,
-                    ts: 9,
-                    pid: 77,
-                    func: 0,
-                    depth: 3,
-                    overrun: 0,
-                    calltime: 100,
-                    rettime: 250,
-                    retval: None
-                },
-                "{k}"
-            );
-            // A record cut short decodes to nothing.
-            let ev = Event::from_record(1, 9, &data[..30]).unwrap();
-            assert!(d.decode(&ev, true).is_none());
-        }
-        // A kernel with funcgraph-retval (6.5+): the field is read.
-        let x = EventFormat::parse("name: funcgraph_exit\nID: 10\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n\tfield:unsigned long func;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:unsigned long retval;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:int depth;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:unsigned int overrun;\toffset:28;\tsize:4;\tsigned:0;\n\tfield:unsigned long long calltime;\toffset:32;\tsize:8;\tsigned:0;\n\tfield:unsigned long long rettime;\toffset:40;\tsize:8;\tsigned:0;\n\nprint fmt: \"\"\n").unwrap();
-        let e = EventFormat::parse("name: funcgraph_entry\nID: 11\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n\tfield:unsigned long func;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:int depth;\toffset:16;\tsize:4;\tsigned:1;\n\nprint fmt: \"\"\n").unwrap();
-        let d = Decoder::new(&e, &x, None).unwrap();
-        let mut data = vec![0u8; 48];
-        data[0..2].copy_from_slice(&10u16.to_ne_bytes());
-        data[16..24].copy_from_slice(&(-2i64 as u64).to_ne_bytes());
-        let ev = Event::from_record(0, 1, &data).unwrap();
-        match d.decode(&ev, true).unwrap().0 {
-            Rec::Exit { retval, .. } => assert_eq!(retval, Some(-2i64 as u64)),
-            r => panic!("{r:?}"),
-        }
-    }
-}
-
-/// The kernel's own text against funcgraph's, for the same records: raw
-/// sub-buffers and the `trace` text captured together in the guests of
-/// tests/vm (function_graph on do_sys_openat2, one task, one open).
-#[cfg(test)]
-mod replay {
-    use super::*;
-    use ftrace_common::buffer::ringbuf::{Page, PageLayout};
-    use std::path::{Path, PathBuf};
-
-    struct OneComm;
-    impl Names for (&Funcs, OneComm) {
-        fn func(&self, f: graph::FuncId) -> &str {
-            self.0.name(f)
-        }
-        fn comm(&mut self, _pid: i32) -> String {
-            "ftt-workload".into()
-        }
-    }
-
-    /// Every record of the capture in `dir`, in time order.
-    fn records(dir: &Path) -> (Decoder, Vec<(u32, u64, Vec<u8>)>) {
-        let layout =
-            PageLayout::parse(&std::fs::read_to_string(dir.join("header_page")).unwrap()).unwrap();
-        let fmt =
-            |f: &str| EventFormat::parse(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap();
-        let dec = Decoder::new(&fmt("entry-format"), &fmt("exit-format"), None).unwrap();
-        let mut evs = Vec::new();
-        for cpu in 0..2u32 {
-            let Ok(raw) = std::fs::read(dir.join(format!("raw-cpu{cpu}"))) else {
-                continue;
-            };
-            for page in raw.chunks(layout.subbuf_size()) {
-                let p = Page::parse(layout, page).unwrap();
-                for r in p {
-                    evs.push((cpu, r.ts, r.data.to_vec()));
-                }
-            }
-        }
-        evs.sort_by_key(|e| e.1);
-        (dec, evs)
-    }
-
-    /// funcgraph's lines for the capture, with these columns.
-    fn render(dir: &Path, cols: Columns) -> Vec<String> {
-        let (dec, evs) = records(dir);
-        let syms = KernelSymbols::load_from(&dir.join("kallsyms")).unwrap();
-        let mut funcs = Funcs::new(syms, ["do_sys_openat2".to_string()].into(), HashSet::new());
-        let mut b = Builder::new(Config::default());
-        let mut outs = Vec::new();
-        for (cpu, ts, data) in &evs {
-            let ev = Event::from_record(*cpu, *ts, data).unwrap();
-            let Some((mut rec, addr)) = dec.decode(&ev, false) else {
-                continue;
-            };
-            if let Rec::Entry { func, .. } | Rec::Exit { func, .. } = &mut rec {
-                *func = funcs.id(addr);
-            }
-            b.push(rec, &funcs, &mut outs);
-        }
-        b.finish(&mut outs);
-        struct Lines<'a> {
-            text: Text,
-            funcs: &'a Funcs,
-            lines: Vec<String>,
-        }
-        impl LineSink for Lines<'_> {
-            fn line(&mut self, l: Line) -> Flow {
-                let mut s = String::new();
-                self.text.format(&l, &mut (self.funcs, OneComm), &mut s);
-                self.lines.extend(s.lines().map(str::to_string));
-                Flow::Continue
-            }
-            fn tree(&mut self, _: &[Out], _: u64) -> Flow {
-                Flow::Continue
-            }
-        }
-        let mut sink = Lines {
-            text: Text::new(cols, 2),
-            funcs: &funcs,
-            lines: Vec::new(),
-        };
-        let mut e = Emitter::new(EmitConfig::default());
-        e.push(&outs, &mut sink);
-        e.finish(&mut sink);
-        sink.lines
-    }
-
-    fn kernel_text(dir: &Path, name: &str) -> Vec<String> {
-        std::fs::read_to_string(dir.join(name))
-            .unwrap()
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn captures() -> Vec<PathBuf> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.is_dir())
-            .collect();
-        v.sort();
-        v
-    }
-
-    #[test]
-    fn same_lines_as_the_kernel() {
-        let caps = captures();
-        assert!(!caps.is_empty());
-        for dir in caps {
-            let dur = Columns {
-                duration: true,
-                ..Columns::default()
-            };
-            let all = Columns {
-                abs_time: true,
-                proc: true,
-                duration: true,
-                tail: true,
-            };
-            for (cols, file) in [
-                (dur, "text-default"),
-                (Columns::default(), "text-nodur"),
-                (all, "text-all"),
-            ] {
-                // The sub-buffers kept are the first ones of the capture,
-                // the text its first lines: graphs still open where the
-                // records end differ from the kernel's full text there.
-                let want = kernel_text(&dir, file);
-                let got = render(&dir, cols);
-                assert!(want.len() >= 200, "{}", dir.display());
-                assert!(got.len() >= want.len(), "{} {file}", dir.display());
-                for (i, (g, w)) in got.iter().zip(want.iter()).enumerate() {
-                    assert_eq!(g, w, "{} {file} line {}", dir.display(), i + 1);
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod speed {
-    use super::*;
-
-    /// Records per second through decode, graph, emitter and text, on the
-    /// captured sub-buffers. `tests/bench funcgraph` runs it with
-    /// --release and prints the figure; the debug build runs two rounds,
-    /// so that the measured pipeline is known to work.
-    #[test]
-    fn pipeline_speed() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/debian-6.12");
-        let layout = ftrace_common::buffer::ringbuf::PageLayout::parse(
-            &std::fs::read_to_string(dir.join("header_page")).unwrap(),
-        )
-        .unwrap();
-        let fmt =
-            |f: &str| EventFormat::parse(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap();
-        let dec = Decoder::new(&fmt("entry-format"), &fmt("exit-format"), None).unwrap();
-        let raw = std::fs::read(dir.join("raw-cpu1")).unwrap();
-        let mut evs = Vec::new();
-        for page in raw.chunks(layout.subbuf_size()) {
-            for r in ftrace_common::buffer::ringbuf::Page::parse(layout, page).unwrap() {
-                evs.push((r.ts, r.data.to_vec()));
-            }
-        }
-        let syms = KernelSymbols::load_from(&dir.join("kallsyms")).unwrap();
-        let mut sink = GraphSink {
-            dec,
-            retval: false,
-            builder: Builder::new(Config::default()),
-            emitter: Emitter::new(EmitConfig::default()),
-            outs: Vec::new(),
-            printer: Printer {
-                out: Output::new(),
-                text: Text::new(
-                    Columns {
-                        duration: true,
-                        ..Columns::default()
-                    },
-                    2,
-                ),
-                names: NameTable {
-                    funcs: Funcs::new(syms, ["do_sys_openat2".to_string()].into(), HashSet::new()),
-                    comms: CommCache::new(None),
-                },
-                json: false,
-                buf: String::new(),
-            },
-        };
-        // The output goes nowhere: measure the work, not the terminal.
-        let t0 = std::time::Instant::now();
-        let rounds = if cfg!(debug_assertions) { 2 } else { 300 };
-        let mut n = 0u64;
-        let mut lines = 0usize;
-        for _ in 0..rounds {
-            for (ts, data) in &evs {
-                let ev = Event::from_record(1, *ts, data).unwrap();
-                let Some((mut rec, addr)) = sink.dec.decode(&ev, false) else {
-                    continue;
-                };
-                if let Rec::Entry { func, .. } | Rec::Exit { func, .. } = &mut rec {
-                    *func = sink.printer.names.funcs.id(addr);
-                }
-                sink.builder
-                    .push(rec, &sink.printer.names.funcs, &mut sink.outs);
-                let outs = std::mem::take(&mut sink.outs);
-                struct Count<'a>(&'a mut Printer, &'a mut usize);
-                impl LineSink for Count<'_> {
-                    fn line(&mut self, l: Line) -> Flow {
-                        self.0.buf.clear();
-                        self.0.text.format(&l, &mut self.0.names, &mut self.0.buf);
-                        *self.1 += self.0.buf.len();
-                        Flow::Continue
-                    }
-                    fn tree(&mut self, _: &[Out], _: u64) -> Flow {
-                        Flow::Continue
-                    }
-                }
-                sink.emitter
-                    .push(&outs, &mut Count(&mut sink.printer, &mut lines));
-                sink.outs = outs;
-                sink.outs.clear();
-                n += 1;
-            }
-        }
-        let s = t0.elapsed().as_secs_f64();
-        assert_eq!(n, rounds * evs.len() as u64, "every record decodes");
-        assert!(lines > 0, "the graph printed nothing");
-        eprintln!(
-            "{n} records in {s:.3} s: {:.2} M records/s ({lines} bytes of text)",
-            n as f64 / s / 1e6
         );
     }
 }
