@@ -28,6 +28,7 @@
 //! (perf-tools warns the same). Starting takes seconds: the kernel patches
 //! every traceable function. See bench-funcgraph and the README.
 
+mod cli;
 mod decode;
 mod emit;
 mod fast;
@@ -41,23 +42,25 @@ mod sink;
 #[cfg(test)]
 mod speed;
 
-use clap::Parser;
+use cli::Args;
 use decode::Decoder;
 use emit::{EmitConfig, Emitter};
-use ftrace_common::app::cli::{self, CommonArgs};
+use ftrace_common::app::cli as app_cli;
 use ftrace_common::app::output::Output;
+use ftrace_common::app::signals;
+use ftrace_common::app::status::{self, TracingLine};
 use ftrace_common::app::stream::{stream, StreamOpts};
 use ftrace_common::base::glob::Glob;
 use ftrace_common::buffer::format::EventFormat;
+use ftrace_common::kernel::caps;
 use ftrace_common::kernel::functions::FunctionList;
-use ftrace_common::kernel::proc::CommCache;
-use ftrace_common::kernel::tracefs::Tracefs;
+use ftrace_common::kernel::proc::{self, CommCache, Task};
+use ftrace_common::kernel::tracefs::{self, Tracefs};
 use ftrace_common::lifecycle::instance::{self, Instance, InstanceOptions};
+use ftrace_common::lifecycle::sweep;
 use ftrace_common::lifecycle::toplevel::{self, Kind, TopLevel};
 use ftrace_common::sym::kallsyms::KernelSymbols;
-use ftrace_common::{
-    app::signals, kernel::caps, kernel::proc, lifecycle::sweep, Error, ErrorKind, Result,
-};
+use ftrace_common::{Error, ErrorKind, Result};
 use funcs::Funcs;
 use graph::{Builder, Config};
 use graphfilter::GraphFilter;
@@ -65,190 +68,14 @@ use render::{Columns, Text};
 use sink::{GraphSink, NameTable, Printer};
 use std::collections::HashSet;
 use std::process::ExitCode;
-use std::time::Duration;
-
-const EXAMPLES: &str = "\
-Examples:
-  funcgraph do_nanosleep            # graphs of do_nanosleep() calls
-  funcgraph -m 3 do_sys_openat2     # three levels deep only
-  funcgraph -a do_sys_openat2       # with headers, task names, times (-HPt)
-  funcgraph -p 198 vfs_read         # PID 198 only
-  funcgraph -L 201 vfs_read         # thread 201 only
-  funcgraph -d 1 do_sys_openat2 > out   # trace for 1 second
-  funcgraph -C do_nanosleep         # on-CPU time only (sleeps left out)
-  funcgraph -D -T vfs_read          # no durations; comment closing braces
-  funcgraph vfs_read vfs_write      # several functions
-  funcgraph -x 'security_*' do_sys_openat2   # hide these calls' graphs
-  funcgraph --threshold 1000 vfs_read        # graphs of calls over 1 ms
-  funcgraph --retval do_sys_openat2 # return values (Linux 6.5+, CONFIG_FUNCTION_GRAPH_RETVAL)
-  funcgraph -j -d 5 vfs_read        # one JSON object per graph";
 
 /// The kernel's default per-CPU buffer (trace_buf_size, 1408 KiB), which
 /// the top level gets when a tracer starts, unless a buffer was sized since
 /// boot.
 const TOP_LEVEL_DEFAULT_KB: u32 = 1408;
 
-/// Trace kernel function-call graphs with durations.
-#[derive(Debug, Parser)]
-#[command(
-    name = "funcgraph",
-    version,
-    about = "Trace kernel function-call graphs, with durations",
-    long_about = "Trace the graphs of kernel function calls below the given functions \
-(names or globs of traceable functions, as in available_filter_functions) with ftrace's \
-function_graph tracer, and print them in the kernel's own graph shape: CPU, duration, and \
-each call indented by depth, `func() {` ... `}`, or `func();` for a call with nothing \
-shown inside. The graphs are rebuilt from ftrace's binary buffer per task, not per CPU: \
-tasks running on several CPUs never mix, a task that moves to another CPU keeps its \
-graph, and depth limits, exclusions and thresholds stay right. Lost events are reported \
-(CPU:N [LOST n EVENTS]) and marked where they cut a graph; a call whose exit was lost has \
-no duration (nothing is made up). Starting takes seconds on a real machine, more under \
-emulation: the kernel patches every traceable function.
-
-Fields: CPU) the CPU that recorded the line. With -P, the task as comm-pid (the name cut \
-to 7 characters, as the kernel does). DURATION: the call's time from entry to return in \
-us, from the kernel's own call and return times, on `func();` and `}` lines; marks for \
-long calls: + over 10 us, ! over 100 us, # over 1 ms, * over 10 ms, @ over 100 ms, $ over \
-1 s. A parent's duration includes its children's. The times are the kernel's own call \
-and return times, read from one CPU's clock; a call that returned on another CPU, or \
-that those times make shorter than a call shown inside it (an interrupt taken between \
-its return and its record, seen in the test guests), is timed from its records' time \
-stamps instead (one clock for all CPUs). With -C, time the task spent switched \
-out (asleep or preempted) is left out. With -t, the time stamp (seconds of \
-CLOCK_MONOTONIC) of the line's record. When the lines of a CPU go from one task to \
-another, a banner names both, as in the kernel's text. With --json, one object per \
-graph: func, cpu, ts (ns), duration_ns (null when unknown), end (returned, exit lost, \
-entry lost, running), calls (nested), and pid and comm on the outermost call.
-
-Where it runs (as seen in the Debian kernels of tests/vm): on Linux 6.12 an instance \
-can run function_graph, and funcgraph runs it in its own instance (set_ftrace_pid, \
-function-fork and the buffer are the instance's). But set_graph_function, \
-set_graph_notrace, max_graph_depth and tracing_thresh exist only at the top level there, \
-and apply to every function_graph tracer: funcgraph adds its functions to \
-set_graph_function, shared with other funcgraph runs (each shows only its own graphs) \
-and taken out at the end, and refuses when someone else runs function_graph or has \
-functions in that list (-F adds them anyway). Depth limits and exclusions are then \
-applied by funcgraph (the kernel still records the hidden calls), and -C counts \
-switched-out time from sched_switch events in the instance. On Linux 6.1 an instance \
-offers only function and nop: funcgraph takes the top level, only when its tracer is \
-nop and no function filter, graph filter, PID filter, depth limit, threshold or the \
-function profiler is set (it names what it finds; -F takes it anyway), one funcgraph at \
-a time (a second one refuses), and puts every setting it changed back at the end, also \
-after SIGINT, SIGTERM, SIGHUP, SIGQUIT or a closed output; a run killed with SIGKILL is \
-undone by the next funcgraph. There the kernel applies -m (max_graph_depth), -x \
-(set_graph_notrace) and -C (the sleep-time option) itself. Using any tracer makes the \
-kernel allocate an unused top-level buffer (buffer_size_kb 7 (expanded: 1408) becomes \
-1410); -b resizes it for the run (written back afterwards, rounded by the kernel to whole \
-sub-buffers). Once any trace buffer was sized since boot (ftrace-tools size their \
-instances' with -b, some tools by default), the kernel leaves that buffer at 7 KiB: \
-funcgraph then gives it 1408 KiB for the run. --retval needs a kernel that records return values (Linux 6.5 or later \
-with CONFIG_FUNCTION_GRAPH_RETVAL): none of the test kernels does, and funcgraph says so.
-
-Requirements: root, tracefs (mounted if needed), a usable function tracer with \
-CONFIG_FUNCTION_GRAPH_TRACER and CONFIG_DYNAMIC_FTRACE.
-
-Overhead: every call and return of every function below the traced ones is recorded, \
-two events per call: the traced code runs many times slower while traced (perf-tools warns \
-of at least 50%). In the test guests (emulated CPUs; bench-funcgraph) an open() loop ran \
-19 to 59 times slower with do_sys_openat2 graphed in full (about 400 events per open), and \
-funcgraph, reading 100 000 to 400 000 events a second there, lost 41 to 70% of them \
-(reported); with -m 1 on 6.1, where the kernel applies the depth limit, 2.7 to 4.4 times \
-slower and none lost. Trace one process (-p), cut the depth (-m) and keep to narrow \
-functions. Starting and ending take seconds (5 to 11 s each in the guests): the kernel \
-patches every traceable function.",
-    override_usage = "funcgraph [-aCDhHPtT] [-m maxdepth] [-p PID] [-L TID] [-d secs] [-x FUNC]... [--threshold US] [--retval] [-j] [-F] [-b KB] funcstring...",
-    after_help = EXAMPLES
-)]
-struct Args {
-    /// All info: headers, task names and time stamps (same as -HPt).
-    #[arg(short = 'a', long = "all")]
-    all: bool,
-    /// On-CPU time only: leave out the time a call spent switched out
-    /// (sleeping or preempted).
-    #[arg(short = 'C', long = "on-cpu")]
-    on_cpu: bool,
-    /// Do not show durations.
-    #[arg(short = 'D', long = "no-duration")]
-    no_duration: bool,
-    /// Print column headers.
-    #[arg(short = 'H', long = "headers")]
-    headers: bool,
-    /// Show task names and PIDs.
-    #[arg(short = 'P', long = "proc")]
-    proc: bool,
-    /// Show time stamps (seconds, CLOCK_MONOTONIC).
-    #[arg(short = 't', long = "timestamps")]
-    timestamps: bool,
-    /// Comment closing braces with the function name (`} /* func */`).
-    #[arg(short = 'T', long = "tails")]
-    tails: bool,
-    /// Show this many levels at most (1: the traced functions alone).
-    #[arg(short = 'm', long = "max-depth", value_name = "MAXDEPTH", value_parser = parse_depth)]
-    max_depth: Option<u32>,
-    /// Trace this process only (all its threads, also ones started later).
-    #[arg(short = 'p', long = "pid", value_name = "PID", value_parser = cli::parse_pid, conflicts_with = "tid")]
-    pid: Option<u32>,
-    /// Trace this thread only.
-    #[arg(short = 'L', long = "tid", value_name = "TID", value_parser = cli::parse_pid)]
-    tid: Option<u32>,
-    /// Trace for this many seconds, then end (output streams meanwhile).
-    #[arg(short = 'd', long = "duration", value_name = "SECS", value_parser = cli::parse_secs)]
-    duration: Option<Duration>,
-    /// Hide the calls of these functions (names or globs) and everything
-    /// they call; their time stays in their callers' durations. Repeatable.
-    #[arg(short = 'x', long = "exclude", value_name = "FUNC")]
-    exclude: Vec<String>,
-    /// Show only graphs whose traced call took at least US microseconds,
-    /// each whole (with everything it called).
-    #[arg(long = "threshold", value_name = "US", value_parser = parse_us)]
-    threshold: Option<u64>,
-    /// Show return values (kernels that record them: Linux 6.5 or later
-    /// with CONFIG_FUNCTION_GRAPH_RETVAL).
-    #[arg(long = "retval")]
-    retval: bool,
-    /// Print one JSON object per graph (nested calls).
-    #[arg(short = 'j', long = "json")]
-    json: bool,
-    /// Take the top level even if someone seems to use it, or share
-    /// set_graph_function with other users (their settings are put back).
-    #[arg(short = 'F', long = "force")]
-    force: bool,
-    #[command(flatten)]
-    common: CommonArgs,
-    /// The functions to graph: names or globs of traceable kernel functions.
-    #[arg(value_name = "FUNCSTRING", required = true)]
-    funcs: Vec<String>,
-}
-
-fn parse_depth(s: &str) -> std::result::Result<u32, String> {
-    match s.parse::<u32>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("'{s}' is not a depth (1 or more)")),
-    }
-}
-
-fn parse_us(s: &str) -> std::result::Result<u64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v < 1e12 => Ok((v * 1000.0).round() as u64),
-        _ => Err(format!("'{s}' is not a positive number of microseconds")),
-    }
-}
-
 fn main() -> ExitCode {
-    let args = match cli::parse_or_exit::<Args>() {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    cli::run("funcgraph", || funcgraph(args))
-}
-
-fn stop() -> bool {
-    signals::stop_requested()
-}
-
-/// Interrupted setup: the guards undo it; the run ends quietly.
-fn interrupted(e: &Error) -> bool {
-    e.is_interrupted()
+    app_cli::main("funcgraph", funcgraph)
 }
 
 /// A pattern as set_graph_function takes it: one token, no commands.
@@ -314,28 +141,62 @@ enum Place {
     TopLevel,
 }
 
-fn tracing_line(args: &Args, place: Place) -> String {
+impl Place {
+    /// How the Tracing line says it.
+    fn how(self) -> &'static str {
+        match self {
+            Place::Instance => "function_graph in a private instance",
+            Place::TopLevel => "function_graph at the top level",
+        }
+    }
+}
+
+/// The top level's set_ftrace_pid: the task's threads (and, for a process,
+/// what it starts: function-fork), or nobody's but not ours.
+fn set_function_pids(tfs: &Tracefs, t: &mut TopLevel, task: Option<Task>) -> Result<()> {
+    let ids = |v: &[u32]| {
+        v.iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match task {
+        Some(task) => {
+            let process = matches!(task, Task::Process(_));
+            if process {
+                t.set("options/function-fork", Kind::Plain, "1")?;
+            }
+            t.set("set_ftrace_pid", Kind::Pids, &ids(&task.threads()?))?;
+            if process {
+                // Threads started meanwhile.
+                let more = ids(&task.threads().unwrap_or_default());
+                tracefs::write_file(&tfs.path("set_ftrace_pid"), &more, true)?;
+            }
+        }
+        None => {
+            if !toplevel::current(tfs, "set_ftrace_pid", Kind::Pids)?.is_empty() {
+                t.set("set_ftrace_pid", Kind::Pids, "")?;
+            }
+            if tfs.exists("set_ftrace_notrace_pid") {
+                // Our own reads of the buffer must not feed back.
+                t.set(
+                    "set_ftrace_notrace_pid",
+                    Kind::Pids,
+                    &std::process::id().to_string(),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `Tracing "vfs_read" for PID 7 (function_graph in a private instance). Ctrl-C to end.`
+fn tracing_line(args: &Args, place: Place) -> TracingLine {
     let funcs: Vec<String> = args.funcs.iter().map(|f| format!("\"{f}\"")).collect();
-    let mut s = format!("Tracing {}", funcs.join(" "));
-    if let Some(p) = args.pid {
-        s.push_str(&format!(" for PID {p}"));
-    }
-    if let Some(t) = args.tid {
-        s.push_str(&format!(" for TID {t}"));
-    }
-    if let Some(d) = args.duration {
-        let secs = d.as_secs_f64();
-        s.push_str(&format!(
-            " for {secs} second{}",
-            if secs == 1.0 { "" } else { "s" }
-        ));
-    }
-    s.push_str(match place {
-        Place::Instance => " (function_graph in a private instance)",
-        Place::TopLevel => " (function_graph at the top level)",
-    });
-    s.push_str("... Ctrl-C to end.");
-    s
+    TracingLine::new(funcs.join(" "))
+        .task(args.task.task())
+        .duration(args.duration.duration)
+        .how(place.how())
 }
 
 fn funcgraph(args: Args) -> Result<()> {
@@ -346,7 +207,7 @@ fn funcgraph(args: Args) -> Result<()> {
         duration: !args.no_duration,
         tail: args.tails,
     };
-    let headers = (args.headers || args.all) && !args.json;
+    let headers = (args.headers.headers || args.all) && !args.json.json;
 
     // Checks.
     let tfs = Tracefs::open()?;
@@ -354,11 +215,8 @@ fn funcgraph(args: Args) -> Result<()> {
     for p in args.funcs.iter().chain(args.exclude.iter()) {
         check_pattern(p)?;
     }
-    if let Some(p) = args.pid {
-        proc::require_exists(p)?;
-    }
-    if let Some(t) = args.tid {
-        proc::require_exists(t)?;
+    if let Some(t) = args.task.task() {
+        t.require_exists()?;
     }
     let list = FunctionList::load(&tfs)?;
     let roots = match_functions(&list, &args.funcs, "the function")?;
@@ -379,12 +237,9 @@ fn funcgraph(args: Args) -> Result<()> {
     let mut graph_filter: Option<GraphFilter> = None;
     let ncpus;
     let kb = args
-        .common
+        .buffer
         .buffer_kb
         .unwrap_or_else(|| instance::default_buffer_kb(proc::online_cpus()));
-    if args.common.buffer_kb == Some(0) {
-        return Err(Error::usage("the buffer size must be at least 1 KiB"));
-    }
     let mut inst = Instance::create_with(
         &tfs,
         "funcgraph",
@@ -439,64 +294,41 @@ fn funcgraph(args: Args) -> Result<()> {
             } else if args.on_cpu {
                 user_on_cpu = true;
             }
-            let mut patterns = args.funcs.clone();
-            patterns.sort();
-            patterns.dedup();
-            match GraphFilter::acquire(&tfs, &list, &patterns, args.force, &stop) {
-                Ok(g) => {
-                    if !g.swept.is_empty() {
-                        notes.push(format!(
-                            "took the functions of funcgraph runs that did not end cleanly (PID {}) out of set_graph_function",
-                            g.swept.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
-                        ));
-                    }
-                    if !g.foreign.is_empty() {
-                        notes.push(format!(
-                            "set_graph_function also holds {} (someone else's); kept",
-                            g.foreign.join(", ")
-                        ));
-                    }
-                    graph_filter = Some(g);
-                }
-                Err(e) if interrupted(&e) => return Ok(()),
-                Err(e) => return Err(e),
+            let g = GraphFilter::acquire(
+                &tfs,
+                &list,
+                &args.patterns(),
+                args.force,
+                &signals::stop_requested,
+            )?;
+            if !g.swept.is_empty() {
+                notes.push(format!(
+                    "took the functions of funcgraph runs that did not end cleanly (PID {}) out of set_graph_function",
+                    g.swept.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+                ));
             }
-            if let Some(pid) = args.pid {
-                inst.set_option("function-fork", true)?;
-                let list = |t: &[u32]| {
-                    t.iter()
-                        .map(|t| t.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                };
-                inst.write("set_ftrace_pid", &list(&proc::threads(pid)?))?;
-                ftrace_common::kernel::tracefs::write_file(
-                    &inst.path("set_ftrace_pid"),
-                    &list(&proc::threads(pid).unwrap_or_default()),
-                    true,
-                )?;
-            } else if let Some(tid) = args.tid {
-                inst.write("set_ftrace_pid", &tid.to_string())?;
-            } else if inst.exists("set_ftrace_notrace_pid") {
+            if !g.foreign.is_empty() {
+                notes.push(format!(
+                    "set_graph_function also holds {} (someone else's); kept",
+                    g.foreign.join(", ")
+                ));
+            }
+            graph_filter = Some(g);
+            match args.task.task() {
+                Some(t) if user_on_cpu => inst.follow(t, true)?,
+                Some(t) => inst.set_function_pids(t)?,
                 // Our own reads of the buffer must not feed back.
-                inst.write("set_ftrace_notrace_pid", &std::process::id().to_string())?;
+                None => inst.exclude_self_from_functions()?,
             }
             if user_on_cpu {
-                if let Some(pid) = args.pid {
-                    inst.set_event_pids(&proc::threads(pid)?, true)?;
-                } else if let Some(tid) = args.tid {
-                    inst.set_event_pids(&[tid], false)?;
-                }
                 inst.enable_event("sched", "sched_switch")?;
             }
             if inst.exists("events/sched/sched_process_exec/enable") {
                 // Task names change at exec: the lines name them as they were.
                 inst.enable_event("sched", "sched_process_exec")?;
             }
-            if stop() {
-                return Ok(());
-            }
-            inst.write("current_tracer", "function_graph")
+            signals::check()?;
+            inst.set_tracer("function_graph")
                 .map_err(|e| e.context("cannot start function_graph in funcgraph's instance"))?;
             ncpus = inst.cpus().len();
         }
@@ -536,7 +368,7 @@ fn funcgraph(args: Args) -> Result<()> {
                     .parse::<u32>()
                     .is_ok_and(|kb| kb < TOP_LEVEL_DEFAULT_KB);
             let size = args
-                .common
+                .buffer
                 .buffer_kb
                 .or(small.then_some(TOP_LEVEL_DEFAULT_KB));
             if let Some(kb) = size {
@@ -552,13 +384,12 @@ fn funcgraph(args: Args) -> Result<()> {
                     t.set(f, Kind::Functions, "")?;
                 }
             }
-            if stop() {
-                return Ok(());
-            }
-            let mut patterns = args.funcs.clone();
-            patterns.sort();
-            patterns.dedup();
-            t.set("set_graph_function", Kind::Functions, &patterns.join("\n"))?;
+            signals::check()?;
+            t.set(
+                "set_graph_function",
+                Kind::Functions,
+                &args.patterns().join("\n"),
+            )?;
             if !args.exclude.is_empty() {
                 t.set(
                     "set_graph_notrace",
@@ -576,34 +407,7 @@ fn funcgraph(args: Args) -> Result<()> {
             if toplevel::current(&tfs, "tracing_thresh", Kind::Plain)? != "0" {
                 t.set("tracing_thresh", Kind::Plain, "0")?;
             }
-            if let Some(pid) = args.pid {
-                t.set("options/function-fork", Kind::Plain, "1")?;
-                let tids: Vec<String> = proc::threads(pid)?.iter().map(|t| t.to_string()).collect();
-                t.set("set_ftrace_pid", Kind::Pids, &tids.join(" "))?;
-                let more: Vec<String> = proc::threads(pid)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|t| t.to_string())
-                    .collect();
-                ftrace_common::kernel::tracefs::write_file(
-                    &tfs.path("set_ftrace_pid"),
-                    &more.join(" "),
-                    true,
-                )?;
-            } else if let Some(tid) = args.tid {
-                t.set("set_ftrace_pid", Kind::Pids, &tid.to_string())?;
-            } else {
-                if !toplevel::current(&tfs, "set_ftrace_pid", Kind::Pids)?.is_empty() {
-                    t.set("set_ftrace_pid", Kind::Pids, "")?;
-                }
-                if tfs.exists("set_ftrace_notrace_pid") {
-                    t.set(
-                        "set_ftrace_notrace_pid",
-                        Kind::Pids,
-                        &std::process::id().to_string(),
-                    )?;
-                }
-            }
+            set_function_pids(&tfs, t, args.task.task())?;
             let sleep = if args.on_cpu { "0" } else { "1" };
             if tfs.exists("options/sleep-time")
                 && toplevel::current(&tfs, "options/sleep-time", Kind::Plain)? != sleep
@@ -615,9 +419,7 @@ fn funcgraph(args: Args) -> Result<()> {
             {
                 t.set(exec_enable, Kind::Plain, "1")?;
             }
-            if stop() {
-                return Ok(());
-            }
+            signals::check()?;
             t.set("current_tracer", Kind::Plain, "function_graph").map_err(|e| {
                 if e.kind() == ErrorKind::Busy {
                     e.context("cannot start function_graph at the top level: someone holds the top-level trace_pipe open")
@@ -646,14 +448,12 @@ fn funcgraph(args: Args) -> Result<()> {
         .map(|c| c.contains(&format!("[{}]", instance::CLOCK)))
         .unwrap_or(false);
     let mut reader = inst.reader()?;
-    if stop() {
-        return Ok(());
-    }
+    signals::check()?;
     inst.start()?;
     for n in &notes {
         eprintln!("funcgraph: note: {n}");
     }
-    eprintln!("{}", tracing_line(&args, place));
+    tracing_line(&args, place).print();
 
     // Stream.
     let mut out = Output::new();
@@ -674,7 +474,7 @@ fn funcgraph(args: Args) -> Result<()> {
         }),
         emitter: Emitter::new(EmitConfig {
             threshold: args.threshold,
-            trees: args.json,
+            trees: args.json.json,
             on_cpu: args.on_cpu,
             ..EmitConfig::default()
         }),
@@ -686,20 +486,17 @@ fn funcgraph(args: Args) -> Result<()> {
                 funcs: Funcs::new(ksyms, roots, excluded),
                 comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
             },
-            json: args.json,
+            json: args.json.json,
             buf: String::new(),
         },
     };
-    let target = args.pid.or(args.tid);
-    let mut gone =
-        move || target.is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists());
     let summary = stream(
         &mut reader,
         &mut sink,
         StreamOpts {
-            duration: args.duration,
+            duration: args.duration.duration,
             ordered: true,
-            stop_when: Some(&mut gone),
+            task: args.task.task(),
             ..StreamOpts::default()
         },
     )?;
@@ -711,13 +508,7 @@ fn funcgraph(args: Args) -> Result<()> {
         sink.emitter.push(&outs, &mut sink.printer);
         sink.emitter.finish(&mut sink.printer);
     }
-    sink.printer.out.flush();
-    if let Some(e) = sink.printer.out.take_error() {
-        return Err(Error::new(ErrorKind::Io, format!("writing output: {e}")));
-    }
-    if let Some(w) = summary.lost_warning() {
-        eprintln!("funcgraph: {w}");
-    }
+    status::finish("funcgraph", &mut sink.printer.out, &summary, "")?;
     if args.threshold.is_some() {
         eprintln!(
             "funcgraph: {} graph{} shown, {} below the threshold",
@@ -736,51 +527,6 @@ fn funcgraph(args: Args) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn man_page_is_fresh() {
-        cli::check_man_page(Args::command(), env!("CARGO_MANIFEST_DIR")).unwrap();
-    }
-
-    #[test]
-    fn cli_is_consistent() {
-        Args::command().debug_assert();
-    }
-
-    fn args(v: &[&str]) -> Args {
-        Args::try_parse_from(std::iter::once("funcgraph").chain(v.iter().copied())).unwrap()
-    }
-
-    #[test]
-    fn perf_tools_forms_parse() {
-        let a = args(&["-m", "3", "do_sys_open"]);
-        assert_eq!(a.max_depth, Some(3));
-        let a = args(&["-a", "do_sys_open"]);
-        assert!(a.all);
-        let a = args(&["-p", "198", "vfs_read"]);
-        assert_eq!(a.pid, Some(198));
-        let a = args(&["-d", "1", "-CDHPtT", "-L", "5", "do_sys_open"]);
-        assert_eq!(a.duration, Some(Duration::from_secs(1)));
-        assert!(a.on_cpu && a.no_duration && a.headers && a.proc && a.timestamps && a.tails);
-        assert_eq!(a.tid, Some(5));
-        let a = args(&[
-            "--threshold",
-            "20.5",
-            "-x",
-            "getname",
-            "-x",
-            "security_*",
-            "a",
-            "b",
-        ]);
-        assert_eq!(a.threshold, Some(20_500));
-        assert_eq!(a.exclude, ["getname", "security_*"]);
-        assert_eq!(a.funcs, ["a", "b"]);
-        assert!(Args::try_parse_from(["funcgraph"]).is_err());
-        assert!(Args::try_parse_from(["funcgraph", "-m", "0", "x"]).is_err());
-        assert!(Args::try_parse_from(["funcgraph", "-p", "1", "-L", "2", "x"]).is_err());
-    }
 
     #[test]
     fn patterns_are_single_tokens() {
@@ -799,10 +545,15 @@ mod tests {
 
     #[test]
     fn tracing_line_says_where() {
-        let a = args(&["-p", "7", "-d", "2", "vfs_read"]);
+        let a = cli::args(&["-p", "7", "-d", "2", "vfs_read"]);
         assert_eq!(
-            tracing_line(&a, Place::Instance),
-            "Tracing \"vfs_read\" for PID 7 for 2 seconds (function_graph in a private instance)... Ctrl-C to end."
+            tracing_line(&a, Place::Instance).to_string(),
+            "Tracing \"vfs_read\" for PID 7 for 2 seconds (function_graph in a private instance). Ctrl-C to end."
+        );
+        let a = cli::args(&["-L", "9", "vfs_read", "vfs_write"]);
+        assert_eq!(
+            tracing_line(&a, Place::TopLevel).to_string(),
+            "Tracing \"vfs_read\" \"vfs_write\" for TID 9 (function_graph at the top level). Ctrl-C to end."
         );
     }
 }
