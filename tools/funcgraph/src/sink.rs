@@ -73,6 +73,18 @@ impl GraphSink {
         self.outs.clear();
         f
     }
+
+    /// The end of the stream: the graphs still open are closed and shown
+    /// (unless the sink itself stopped the stream: nothing more is
+    /// wanted then).
+    pub fn finish(&mut self, stopped_by_sink: bool) {
+        if !stopped_by_sink {
+            let mut outs = Vec::new();
+            self.builder.finish(&mut outs);
+            self.emitter.push(&outs, &mut self.printer);
+            self.emitter.finish(&mut self.printer);
+        }
+    }
 }
 
 impl Sink for GraphSink {
