@@ -19,16 +19,17 @@ Examples:
   funcgraph --retval do_sys_openat2 # return values (Linux 6.5+, CONFIG_FUNCTION_GRAPH_RETVAL)
   funcgraph -j -d 5 vfs_read        # one JSON object per graph";
 
-const LONG_ABOUT: &str = "Trace the graphs of kernel function calls below the given functions \
-(names or globs of traceable functions, as in available_filter_functions) with ftrace's \
-function_graph tracer, and print them in the kernel's own graph shape: CPU, duration, and \
-each call indented by depth, `func() {` ... `}`, or `func();` for a call with nothing \
-shown inside. The graphs are rebuilt from ftrace's binary buffer per task, not per CPU: \
-tasks running on several CPUs never mix, a task that moves to another CPU keeps its \
-graph, and depth limits, exclusions and thresholds stay right. Lost events are reported \
-(CPU:N [LOST n EVENTS]) and marked where they cut a graph; a call whose exit was lost has \
-no duration (nothing is made up). Starting takes seconds on a real machine, more under \
-emulation: the kernel patches every traceable function.
+const LONG_ABOUT: &str = "\
+Trace the graphs of kernel function calls below the given functions (names or globs of \
+traceable functions, as in available_filter_functions) with ftrace's function_graph \
+tracer, and print them in the kernel's own graph shape: CPU, duration, and each call \
+indented by depth, `func() {` ... `}`, or `func();` for a call with nothing shown inside. \
+The graphs are rebuilt from ftrace's binary buffer per task, not per CPU: tasks running \
+on several CPUs never mix, a task that moves to another CPU keeps its graph, and depth \
+limits, exclusions and thresholds stay right. Lost events are reported (CPU:N [LOST n \
+EVENTS]) and marked where they cut a graph; a call whose exit was lost has no duration \
+(nothing is made up). Starting takes seconds: the kernel patches every traceable \
+function.
 
 Fields: CPU) the CPU that recorded the line. With -P, the task as comm-pid (the name cut \
 to 7 characters, as the kernel does). DURATION: the call's time from entry to return in \
@@ -37,16 +38,16 @@ long calls: + over 10 us, ! over 100 us, # over 1 ms, * over 10 ms, @ over 100 m
 1 s. A parent's duration includes its children's. The times are the kernel's own call \
 and return times, read from one CPU's clock; a call that returned on another CPU, or \
 that those times make shorter than a call shown inside it (an interrupt taken between \
-its return and its record, seen in the test guests), is timed from its records' time \
-stamps instead (one clock for all CPUs). With -C, time the task spent switched \
-out (asleep or preempted) is left out. With -t, the time stamp (seconds of \
-CLOCK_MONOTONIC) of the line's record. When the lines of a CPU go from one task to \
-another, a banner names both, as in the kernel's text. With --json, one object per \
-graph: func, cpu, ts (ns), duration_ns (null when unknown), end (returned, exit lost, \
-entry lost, running), calls (nested), and pid and comm on the outermost call.
+its return and its record), is timed from its records' time stamps instead (one clock \
+for all CPUs). With -C, time the task spent switched out (asleep or preempted) is left \
+out. With -t, the time stamp (seconds of CLOCK_MONOTONIC) of the line's record. When the \
+lines of a CPU go from one task to another, a banner names both, as in the kernel's \
+text. With --json, one object per graph: func, cpu, ts (ns), duration_ns (null when \
+unknown), end (returned, exit lost, entry lost, running), calls (nested), and pid and \
+comm on the outermost call.
 
-Where it runs (as seen in the Debian kernels of tests/vm): on Linux 6.12 an instance \
-can run function_graph, and funcgraph runs it in its own instance (set_ftrace_pid, \
+Where it runs: on Linux 6.11 and later an instance can run function_graph (its \
+available_tracers lists it), and funcgraph runs it in its own instance (set_ftrace_pid, \
 function-fork and the buffer are the instance's). But set_graph_function, \
 set_graph_notrace, max_graph_depth and tracing_thresh exist only at the top level there, \
 and apply to every function_graph tracer: funcgraph adds its functions to \
@@ -54,33 +55,34 @@ set_graph_function, shared with other funcgraph runs (each shows only its own gr
 and taken out at the end, and refuses when someone else runs function_graph or has \
 functions in that list (-F adds them anyway). Depth limits and exclusions are then \
 applied by funcgraph (the kernel still records the hidden calls), and -C counts \
-switched-out time from sched_switch events in the instance. On Linux 6.1 an instance \
-offers only function and nop: funcgraph takes the top level, only when its tracer is \
-nop and no function filter, graph filter, PID filter, depth limit, threshold or the \
-function profiler is set (it names what it finds; -F takes it anyway), one funcgraph at \
-a time (a second one refuses), and puts every setting it changed back at the end, also \
-after SIGINT, SIGTERM, SIGHUP, SIGQUIT or a closed output; a run killed with SIGKILL is \
-undone by the next funcgraph. There the kernel applies -m (max_graph_depth), -x \
-(set_graph_notrace) and -C (the sleep-time option) itself. Using any tracer makes the \
-kernel allocate an unused top-level buffer (buffer_size_kb 7 (expanded: 1408) becomes \
-1410); -b resizes it for the run (written back afterwards, rounded by the kernel to whole \
-sub-buffers). Once any trace buffer was sized since boot (ftrace-tools size their \
-instances' with -b, some tools by default), the kernel leaves that buffer at 7 KiB: \
-funcgraph then gives it 1408 KiB for the run. --retval needs a kernel that records return values (Linux 6.5 or later \
-with CONFIG_FUNCTION_GRAPH_RETVAL): none of the test kernels does, and funcgraph says so.
+switched-out time from sched_switch events in the instance. Before Linux 6.11 an \
+instance cannot run function_graph: funcgraph takes the top level, only when its \
+tracer is nop and no function filter, graph filter, PID filter, depth limit, threshold \
+or the function profiler is set (it names what it finds; -F takes it anyway), one \
+funcgraph at a time (a second one refuses), and puts every setting it changed back at \
+the end, also after SIGINT, SIGTERM, SIGHUP, SIGQUIT or a closed output; a run killed \
+with SIGKILL is undone by the next funcgraph. There the kernel applies -m \
+(max_graph_depth), -x (set_graph_notrace) and -C (the sleep-time option) itself. Using \
+any tracer makes the kernel allocate an unused top-level buffer (buffer_size_kb 7 \
+(expanded: 1408) becomes 1408 KiB, rounded up to whole sub-buffers); -b resizes it for \
+the run (written back afterwards, rounded by the kernel to whole sub-buffers). Once any \
+trace buffer was sized since boot (ftrace-tools size their instances' with -b, some \
+tools by default), the kernel leaves that buffer at 7 KiB: funcgraph then gives it 1408 \
+KiB for the run. --retval needs a kernel that records return values (Linux 6.5 or later \
+built with CONFIG_FUNCTION_GRAPH_RETVAL); elsewhere funcgraph refuses it and says why.
 
 Requirements: root, tracefs (mounted if needed), a usable function tracer with \
-CONFIG_FUNCTION_GRAPH_TRACER and CONFIG_DYNAMIC_FTRACE.
+CONFIG_FUNCTION_GRAPH_TRACER and CONFIG_DYNAMIC_FTRACE; function_graph in an instance \
+needs Linux 6.11 or later (earlier kernels: the top level, as above).
 
 Overhead: every call and return of every function below the traced ones is recorded, \
-two events per call: the traced code runs many times slower while traced (perf-tools warns \
-of at least 50%). In the test guests (emulated CPUs; bench-funcgraph) an open() loop ran \
-19 to 59 times slower with do_sys_openat2 graphed in full (about 400 events per open), and \
-funcgraph, reading 100 000 to 400 000 events a second there, lost 41 to 70% of them \
-(reported); with -m 1 on 6.1, where the kernel applies the depth limit, 2.7 to 4.4 times \
-slower and none lost. Trace one process (-p), cut the depth (-m) and keep to narrow \
-functions. Starting and ending take seconds (5 to 11 s each in the guests): the kernel \
-patches every traceable function.";
+two events per call, a few hundred ns each; that includes the calls that --threshold \
+hides, and in an instance those that -m and -x hide. Code that makes many short calls, \
+as most system calls do, runs many times slower while traced (perf-tools warns of at \
+least 50%), and the full graph of a busy function can make events faster than \
+funcgraph reads them: those are lost, and reported. Trace one process (-p), cut the \
+depth (-m) and keep to narrow functions. Starting and ending take seconds: the kernel \
+patches every traceable function, and patches it back.";
 
 /// Trace kernel function-call graphs with durations.
 #[derive(Debug, Parser)]

@@ -11,22 +11,25 @@
 //! time are applied while rebuilding; lost events are marked where they
 //! cut a graph.
 //!
-//! Where it runs (what the kernels of tests/vm show; see the man page):
+//! Where it runs (place.rs; see the man page):
 //! - function_graph in funcgraph's own instance where the kernel allows it
-//!   (Linux 6.12); `set_graph_function` is global there, shared by our
-//!   runs (graphfilter.rs);
-//! - else (Linux 6.1) at the top level, only if nobody seems to use it
-//!   (-F overrides), every setting put back afterwards (toplevel.rs).
+//!   (Linux 6.11 and later); `set_graph_function` is global there, shared
+//!   by our runs (graphfilter.rs);
+//! - else (earlier kernels) at the top level, only if nobody seems to use
+//!   it (-F overrides), every setting put back afterwards
+//!   (`ftrace_common::lifecycle::toplevel`).
 //!
 //! REQUIREMENTS: root, tracefs, CONFIG_FUNCTION_GRAPH_TRACER with a usable
-//! function tracer. The host kernel of this project refuses the function
-//! tracer (EPERM): funcgraph says so and exits 2.
+//! function tracer. Where the kernel refuses the function tracer (EPERM),
+//! funcgraph says so and exits 2. --retval: Linux 6.5 or later with
+//! CONFIG_FUNCTION_GRAPH_RETVAL.
 //!
 //! OVERHEAD: every call and return of every kernel function below the
-//! traced ones is recorded (two events, each a few hundred ns; more under
-//! emulation): a busy function can slow the system by 50% or more
-//! (perf-tools warns the same). Starting takes seconds: the kernel patches
-//! every traceable function. See bench-funcgraph and the README.
+//! traced ones is recorded (two events, each a few hundred ns): a busy
+//! function can slow the system by 50% or more (perf-tools warns the same),
+//! and the traced code itself runs many times slower. Starting takes
+//! seconds: the kernel patches every traceable function. Measured figures:
+//! the README's benchmark table (`tests/bench funcgraph`).
 
 mod cli;
 mod decode;
