@@ -21,13 +21,13 @@
 //! swaps the new list in when the file is closed, so other tracers never
 //! see it empty (which would mean every function) half way.
 
-use crate::toplevel::{current, write_functions, Kind};
 use ftrace_common::base::glob::Glob;
 use ftrace_common::kernel::functions::FunctionList;
 use ftrace_common::kernel::tracefs::{self, Tracefs};
 use ftrace_common::lifecycle::instance;
 use ftrace_common::lifecycle::lock::LockFile;
 use ftrace_common::lifecycle::owner::{Liveness, Owner};
+use ftrace_common::lifecycle::toplevel::{current, write_functions, Kind};
 use ftrace_common::{Error, ErrorKind, Result};
 use serde_json::json;
 use std::collections::BTreeSet;
