@@ -60,15 +60,6 @@ pub fn parse_or_exit<T: clap::Parser>() -> std::result::Result<T, ExitCode> {
     }
 }
 
-/// Options every tool has.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CommonArgs {
-    /// Per-CPU trace buffer size in KiB for this run's private instance
-    /// (default: 8192 on small machines, less per CPU on large ones).
-    #[arg(short = 'b', long = "buffer-kb", value_name = "KB")]
-    pub buffer_kb: Option<u32>,
-}
-
 /// Parses a number of seconds (`5`, `0.5`) into a duration.
 pub fn parse_secs(s: &str) -> std::result::Result<Duration, String> {
     let v: f64 = s

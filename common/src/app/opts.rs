@@ -40,9 +40,8 @@ pub struct DurationOpt {
 /// `-b KB`: the size of the run's trace buffers.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct BufferOpt {
-    /// Per-CPU trace buffer of this run's private instance, in KiB. The
-    /// default suits the tool's usual event rate; give more if events are
-    /// reported lost.
+    /// Per-CPU trace buffer of this run, in KiB. The default suits the
+    /// tool's usual event rate; give more if events are reported lost.
     #[arg(short = 'b', long = "buffer-kb", value_name = "KB", value_parser = clap::value_parser!(u32).range(1..))]
     pub buffer_kb: Option<u32>,
 }

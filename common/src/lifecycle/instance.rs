@@ -348,11 +348,19 @@ impl Instance {
         Ok(())
     }
 
+    /// Whether the kernel can run `tracer` in this instance (it is in the
+    /// instance's `available_tracers`).
+    pub fn has_tracer(&self, tracer: &str) -> bool {
+        self.read("available_tracers")
+            .map(|t| t.split_whitespace().any(|t| t == tracer))
+            .unwrap_or(false)
+    }
+
     /// Sets this instance's tracer (`current_tracer`), if the kernel can
     /// run it here; removing the instance ends it.
     pub fn set_tracer(&mut self, tracer: &str) -> Result<()> {
-        let tracers = self.read("available_tracers").unwrap_or_default();
-        if !tracers.split_whitespace().any(|t| t == tracer) {
+        if !self.has_tracer(tracer) {
+            let tracers = self.read("available_tracers").unwrap_or_default();
             return Err(Error::unsupported(format!(
                 "this kernel cannot run the {tracer} tracer in an instance (its available_tracers: {})",
                 tracers.trim()

@@ -21,6 +21,7 @@
 //!   those).
 
 use crate::kernel::functions;
+use crate::kernel::proc::Task;
 use crate::kernel::tracefs::{self, Tracefs};
 use crate::lifecycle::lock::LockFile;
 use crate::lifecycle::owner::Owner;
@@ -320,7 +321,80 @@ pub fn recover_stale(tfs: &Tracefs) -> Option<String> {
     recover(tfs, &mut lock).ok().flatten()
 }
 
+/// Why the top level cannot be taken now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Another run of ours holds it.
+    Held(Holder),
+    /// Someone else seems to use it: what [`users`] found.
+    InUse(Vec<String>),
+}
+
 impl TopLevel {
+    /// Takes the top level for `tool` if no run of ours holds it and
+    /// nobody else seems to use it (unless `force`). The tool words the
+    /// refusal.
+    pub fn take(
+        tfs: &Tracefs,
+        tool: &str,
+        force: bool,
+    ) -> Result<std::result::Result<TopLevel, Refusal>> {
+        let top = match TopLevel::acquire(tfs, tool)? {
+            Ok(t) => t,
+            Err(holder) => return Ok(Err(Refusal::Held(holder))),
+        };
+        let why = users(tfs);
+        if !why.is_empty() && !force {
+            return Ok(Err(Refusal::InUse(why)));
+        }
+        Ok(Ok(top))
+    }
+
+    /// Limits the top level's function tracers to a task (`set_ftrace_pid`:
+    /// its threads, read twice so that threads started meanwhile are in;
+    /// for a process also what it starts, `function-fork`), or with `None`
+    /// to everyone but this process (`set_ftrace_pid` emptied, this process
+    /// in `set_ftrace_notrace_pid`: its reads of the buffer must not feed
+    /// back). Every file is recorded and put back like the others.
+    pub fn set_function_pids(&mut self, task: Option<Task>) -> Result<()> {
+        let ids = |v: &[u32]| {
+            v.iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let Some(task) = task else {
+            if !current(&self.tfs, "set_ftrace_pid", Kind::Pids)?.is_empty() {
+                self.set("set_ftrace_pid", Kind::Pids, "")?;
+            }
+            if self.tfs.exists("set_ftrace_notrace_pid") {
+                self.set(
+                    "set_ftrace_notrace_pid",
+                    Kind::Pids,
+                    &std::process::id().to_string(),
+                )?;
+            }
+            return Ok(());
+        };
+        let process = matches!(task, Task::Process(_));
+        if process {
+            self.set("options/function-fork", Kind::Plain, "1")?;
+        }
+        let first = ids(&task.threads()?);
+        self.change(
+            "set_ftrace_pid",
+            Kind::Pids,
+            normalize(Kind::Pids, &first),
+            |path| {
+                tracefs::write_file(path, &first, false)?;
+                if process {
+                    tracefs::write_file(path, &ids(&task.threads().unwrap_or_default()), true)?;
+                }
+                Ok(())
+            },
+        )
+    }
+
     /// Takes the top level for `tool`, or names the run of ours that holds
     /// it. Undoes first what a killed run left. Whether someone else
     /// (not ours) seems to use it is the caller's to check ([`users`]).

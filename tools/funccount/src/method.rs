@@ -252,8 +252,8 @@ pub fn arm_tracer(
     counter: &mut Counter,
     log: &mut AttachLog,
 ) -> Result<()> {
-    // Checked before the filter is written (set_tracer checks only after).
-    if !inst.exists("set_ftrace_filter") {
+    // Checked before the filter is written.
+    if !inst.has_tracer("function") || !inst.exists("set_ftrace_filter") {
         return Err(Error::unsupported(
             "this kernel cannot run the function tracer in an instance (it needs Linux 4.17 or later); try --method kprobe",
         ));

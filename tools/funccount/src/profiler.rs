@@ -20,7 +20,7 @@
 
 use ftrace_common::kernel::functions::{self, TraceableFunction};
 use ftrace_common::kernel::tracefs::{self, Tracefs};
-use ftrace_common::lifecycle::toplevel::{self, Kind, TopLevel};
+use ftrace_common::lifecycle::toplevel::{Kind, Refusal, TopLevel};
 use ftrace_common::{Error, ErrorKind, Result};
 use std::collections::HashMap;
 
@@ -95,19 +95,17 @@ impl Profiler {
         if !tfs.exists("function_profile_enabled") {
             return Err("this kernel has no function profiler (CONFIG_FUNCTION_PROFILER)".into());
         }
-        let mut top = match TopLevel::acquire(tfs, "funccount") {
+        let mut top = match TopLevel::take(tfs, "funccount", false) {
             Ok(Ok(t)) => t,
-            Ok(Err(holder)) => {
+            Ok(Err(Refusal::Held(holder))) => {
                 return Err(format!(
                     "the function profiler is taken: {holder} is using it"
                 ))
             }
+            Ok(Err(Refusal::InUse(why))) => return Err(why.join("; ")),
             Err(e) => return Err(e.to_string()),
         };
         let recovered = top.recovered.take();
-        if let Some(why) = toplevel::users(tfs).into_iter().next() {
-            return Err(why);
-        }
         Ok(Profiler {
             tfs: tfs.clone(),
             top,

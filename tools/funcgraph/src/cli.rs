@@ -148,6 +148,8 @@ pub struct Args {
     pub funcs: Vec<String>,
 }
 
+ftrace_common::cli_tests!(Args);
+
 impl Args {
     /// The patterns given for the graphs, each once, sorted.
     pub fn patterns(&self) -> Vec<String> {
@@ -180,19 +182,7 @@ pub fn args(v: &[&str]) -> Args {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-    use ftrace_common::app::cli;
     use std::time::Duration;
-
-    #[test]
-    fn man_page_is_fresh() {
-        cli::check_man_page(Args::command(), env!("CARGO_MANIFEST_DIR")).unwrap();
-    }
-
-    #[test]
-    fn cli_is_consistent() {
-        Args::command().debug_assert();
-    }
 
     #[test]
     fn perf_tools_forms_parse() {

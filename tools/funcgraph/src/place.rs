@@ -12,10 +12,10 @@ use crate::cli::Args;
 use crate::graphfilter::{self, GraphFilter};
 use ftrace_common::app::signals;
 use ftrace_common::kernel::functions::FunctionList;
-use ftrace_common::kernel::proc::{self, Task};
-use ftrace_common::kernel::tracefs::{self, Tracefs};
+use ftrace_common::kernel::proc;
+use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::instance::{self, Instance, InstanceOptions};
-use ftrace_common::lifecycle::toplevel::{self, Kind, TopLevel};
+use ftrace_common::lifecycle::toplevel::{self, Kind, Refusal, TopLevel};
 use ftrace_common::{Error, ErrorKind, Result};
 
 /// The kernel's default per-CPU buffer (trace_buf_size, 1408 KiB), which
@@ -91,11 +91,7 @@ pub fn setup(tfs: &Tracefs, args: &Args, list: &FunctionList) -> Result<Placed> 
             ..InstanceOptions::default()
         },
     )?;
-    let graph_here = inst
-        .read("available_tracers")
-        .map(|t| t.split_whitespace().any(|t| t == "function_graph"))
-        .unwrap_or(false);
-    if graph_here {
+    if inst.has_tracer("function_graph") {
         in_instance(tfs, args, list, inst)
     } else {
         drop(inst);
@@ -260,7 +256,7 @@ fn at_top_level(tfs: &Tracefs, args: &Args) -> Result<Placed> {
     if now("tracing_thresh", Kind::Plain)? != "0" {
         t.set("tracing_thresh", Kind::Plain, "0")?;
     }
-    set_function_pids(tfs, &mut t, args.task.task())?;
+    t.set_function_pids(args.task.task())?;
     let sleep = if args.on_cpu { "0" } else { "1" };
     if tfs.exists("options/sleep-time") && now("options/sleep-time", Kind::Plain)? != sleep {
         t.set("options/sleep-time", Kind::Plain, sleep)?;
@@ -285,68 +281,18 @@ fn at_top_level(tfs: &Tracefs, args: &Args) -> Result<Placed> {
     })
 }
 
-/// The top level's set_ftrace_pid: the task's threads (and, for a process,
-/// what it starts: function-fork), or nobody's but not ours.
-fn set_function_pids(tfs: &Tracefs, t: &mut TopLevel, task: Option<Task>) -> Result<()> {
-    let ids = |v: &[u32]| {
-        v.iter()
-            .map(|t| t.to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    match task {
-        Some(task) => {
-            let process = matches!(task, Task::Process(_));
-            if process {
-                t.set("options/function-fork", Kind::Plain, "1")?;
-            }
-            t.set("set_ftrace_pid", Kind::Pids, &ids(&task.threads()?))?;
-            if process {
-                // Threads started meanwhile.
-                let more = ids(&task.threads().unwrap_or_default());
-                tracefs::write_file(&tfs.path("set_ftrace_pid"), &more, true)?;
-            }
-        }
-        None => {
-            if !toplevel::current(tfs, "set_ftrace_pid", Kind::Pids)?.is_empty() {
-                t.set("set_ftrace_pid", Kind::Pids, "")?;
-            }
-            if tfs.exists("set_ftrace_notrace_pid") {
-                // Our own reads of the buffer must not feed back.
-                t.set(
-                    "set_ftrace_notrace_pid",
-                    Kind::Pids,
-                    &std::process::id().to_string(),
-                )?;
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Takes the top level: refuses (kind Busy) if another run of ours holds
 /// it, or if someone else seems to use it and `force` is off.
 fn take_top_level(tfs: &Tracefs, force: bool) -> Result<TopLevel> {
-    let top = match TopLevel::acquire(tfs, "funcgraph")? {
-        Ok(t) => t,
-        Err(holder) => {
-            return Err(Error::new(
-                ErrorKind::Busy,
-                format!(
-                    "{holder} is using the top level of tracefs; this kernel runs function_graph only at the top level (not in instances), so one run at a time"
-                ),
-            ))
-        }
+    let why = match TopLevel::take(tfs, "funcgraph", force)? {
+        Ok(top) => return Ok(top),
+        Err(Refusal::Held(holder)) => format!(
+            "{holder} is using the top level of tracefs; this kernel runs function_graph only at the top level (not in instances), so one run at a time"
+        ),
+        Err(Refusal::InUse(why)) => format!(
+            "the top level of tracefs seems in use ({}); this kernel runs function_graph only at the top level. Use -F to take it anyway (funcgraph puts every setting back afterwards)",
+            why.join("; ")
+        ),
     };
-    let why = toplevel::users(tfs);
-    if !why.is_empty() && !force {
-        return Err(Error::new(
-            ErrorKind::Busy,
-            format!(
-                "the top level of tracefs seems in use ({}); this kernel runs function_graph only at the top level. Use -F to take it anyway (funcgraph puts every setting back afterwards)",
-                why.join("; ")
-            ),
-        ));
-    }
-    Ok(top)
+    Err(Error::new(ErrorKind::Busy, why))
 }
