@@ -86,6 +86,48 @@ pub struct MaxEventsOpt {
     pub max_events: Option<u64>,
 }
 
+/// What every tool that prints events one per line takes: `-H`, `-d`,
+/// `-p`/`-L`, `-M`, `-j` and `-b`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EventOpts {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub headers: HeadersOpt,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub duration: DurationOpt,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub task: TaskOpts,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub max: MaxEventsOpt,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonOpt,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub buffer: BufferOpt,
+}
+
+/// `-i SECS` and `-t NUM`: the summaries of the counting tools.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SummaryOpts {
+    /// Print a summary every SECS seconds (counts start again each time).
+    #[arg(short = 'i', long = "interval", value_name = "SECS", value_parser = parse_secs)]
+    pub interval: Option<Duration>,
+    /// Show only the top NUM rows.
+    #[arg(short = 't', long = "top", value_name = "NUM", value_parser = parse_top)]
+    pub top: Option<usize>,
+}
+
+fn parse_top(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("'{s}' is not a positive number of rows")),
+    }
+}
+
 /// What the probe tools (kprobe, uprobe) take besides the definition:
 /// `-v`, `-e DEFINITION...` and the positional FILTER, which follows the
 /// tool's own positional DEFINITION.

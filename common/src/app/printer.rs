@@ -13,6 +13,7 @@
 //! - the output flushed at the end of each round of reads, and a closed
 //!   output ending the run.
 
+use crate::app::opts::EventOpts;
 use crate::app::output::Output;
 use crate::app::status::TracingLine;
 use crate::app::stream::{stream, Sink, StreamOpts, Summary};
@@ -96,15 +97,23 @@ pub struct PrinterOpts {
     pub execs: Option<Execs>,
 }
 
-/// Turns on the stack records of `kind` in the instance (the
-/// `stacktrace` or `userstacktrace` option), for [`PrinterOpts::stacks`].
-pub fn enable_stacks(inst: &mut Instance, kind: StackKind) -> Result<(EventFormat, StackKind)> {
+/// With `on` (`-s`), turns on the stack records of `kind` in the instance
+/// (the `stacktrace` or `userstacktrace` option), for
+/// [`PrinterOpts::stacks`].
+pub fn enable_stacks(
+    inst: &mut Instance,
+    on: bool,
+    kind: StackKind,
+) -> Result<Option<(EventFormat, StackKind)>> {
+    if !on {
+        return Ok(None);
+    }
     let (option, event) = match kind {
         StackKind::Kernel => ("stacktrace", "kernel_stack"),
         StackKind::User => ("userstacktrace", "user_stack"),
     };
     inst.set_option(option, true)?;
-    Ok((inst.event_format("ftrace", event)?, kind))
+    Ok(Some((inst.event_format("ftrace", event)?, kind)))
 }
 
 /// `sched:sched_process_exec` in the run's instance: its id and `filename`.
@@ -150,6 +159,25 @@ pub struct Run {
     pub duration: Option<Duration>,
     /// The task it is limited to (`-p`/`-L`): the run ends when it exits.
     pub task: Option<Task>,
+}
+
+impl EventOpts {
+    /// The tracing line for `what`, with this run's task and duration.
+    pub fn tracing_line(&self, what: impl Into<String>) -> TracingLine {
+        TracingLine::new(what)
+            .task(self.task.task())
+            .duration(self.duration.duration)
+    }
+
+    /// The run these options ask for, once set up.
+    pub fn run(&self, line: TracingLine) -> Run {
+        Run {
+            line,
+            headers: self.headers.headers,
+            duration: self.duration.duration,
+            task: self.task.task(),
+        }
+    }
 }
 
 /// The [`Sink`] of every event-printing tool.

@@ -1,8 +1,7 @@
 //! funccount's command line: its options, help and examples.
 
 use clap::Parser;
-use ftrace_common::app::cli::parse_secs;
-use ftrace_common::app::opts::{BufferOpt, DurationOpt, JsonOpt, TaskOpts};
+use ftrace_common::app::opts::{BufferOpt, DurationOpt, JsonOpt, SummaryOpts, TaskOpts};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -109,12 +108,8 @@ for hundreds of functions takes many seconds. More than 1000 functions need -F.
 pub struct Args {
     #[command(flatten)]
     pub duration: DurationOpt,
-    /// Print a summary every SECS seconds (counts start again each time).
-    #[arg(short = 'i', long = "interval", value_name = "SECS", value_parser = parse_secs)]
-    pub interval: Option<std::time::Duration>,
-    /// Show only the top NUM functions.
-    #[arg(short = 't', long = "top", value_name = "NUM", value_parser = parse_top)]
-    pub top: Option<usize>,
+    #[command(flatten)]
+    pub summary: SummaryOpts,
     /// Print the date before each summary.
     #[arg(short = 'T', long = "timestamp")]
     pub timestamp: bool,
@@ -148,13 +143,6 @@ pub struct Args {
 
 ftrace_common::cli_tests!(Args);
 
-fn parse_top(s: &str) -> std::result::Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("'{s}' is not a positive number of rows")),
-    }
-}
-
 /// The --method values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum MethodArg {
@@ -181,9 +169,9 @@ mod tests {
     #[test]
     fn perf_tools_forms_parse() {
         let a = args(&["-i", "1", "-d", "5", "-t", "10", "-T", "ext4*"]);
-        assert_eq!(a.interval, Some(Duration::from_secs(1)));
+        assert_eq!(a.summary.interval, Some(Duration::from_secs(1)));
         assert_eq!(a.duration.duration, Some(Duration::from_secs(5)));
-        assert_eq!(a.top, Some(10));
+        assert_eq!(a.summary.top, Some(10));
         assert!(a.timestamp);
         assert_eq!(a.patterns, ["ext4*"]);
         let a = args(&["vfs_*", "t:sched:*", "--method", "tracer", "-p", "7"]);

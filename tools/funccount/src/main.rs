@@ -78,7 +78,12 @@ fn funccount(args: Args) -> Result<()> {
         eprintln!("funccount: {m}");
     }
     let mut armed = setup(&tfs, &args, &plan)?;
-    let mut printer = Printer::new(args.json.json, args.top, args.timestamp, armed.method);
+    let mut printer = Printer::new(
+        args.json.json,
+        args.summary.top,
+        args.timestamp,
+        armed.method,
+    );
     let line = tracing_line(&args, &plan, armed.method);
     let streamed = count(&tfs, &args, &mut armed, &mut printer, line)?;
     summary(&tfs, &args, &mut armed, printer, streamed)?;
@@ -283,7 +288,7 @@ fn count(
         &mut sink,
         StreamOpts {
             duration: args.duration.duration,
-            tick: args.interval,
+            tick: args.summary.interval,
             task: args.task.task(),
             ..StreamOpts::default()
         },
@@ -357,7 +362,7 @@ fn tracing_line(args: &Args, plan: &Plan, method: Option<Method>) -> TracingLine
     if let Some(m) = method {
         line = line.how(format!("method: {}", m.name()));
     }
-    if let Some(t) = args.top {
+    if let Some(t) = args.summary.top {
         line = line.note(format!("Top {t} only."));
     }
     line

@@ -1,9 +1,7 @@
 //! kprobe's command line: its options, help and examples.
 
 use clap::Parser;
-use ftrace_common::app::opts::{
-    BufferOpt, DurationOpt, HeadersOpt, JsonOpt, KernelStacksOpt, MaxEventsOpt, ProbeOpts, TaskOpts,
-};
+use ftrace_common::app::opts::{EventOpts, KernelStacksOpt, ProbeOpts};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -70,15 +68,9 @@ pub struct Args {
     #[arg(short = 'F', long = "force")]
     pub force: bool,
     #[command(flatten)]
-    pub headers: HeadersOpt,
+    pub ev: EventOpts,
     #[command(flatten)]
     pub stacks: KernelStacksOpt,
-    #[command(flatten)]
-    pub duration: DurationOpt,
-    #[command(flatten)]
-    pub task: TaskOpts,
-    #[command(flatten)]
-    pub max: MaxEventsOpt,
     /// Count the events of each probe instead of printing them; the counts
     /// are printed at the end.
     #[arg(short = 'C', long = "count", conflicts_with_all = ["hist", "stacks"])]
@@ -91,10 +83,6 @@ pub struct Args {
     /// for return probes) instead of the events.
     #[arg(long = "hist", value_name = "ARG", conflicts_with = "stacks")]
     pub hist: Option<String>,
-    #[command(flatten)]
-    pub json: JsonOpt,
-    #[command(flatten)]
-    pub buffer: BufferOpt,
     /// The probe: {p|r}:[NAME ]FUNC[+OFFSET]|MODULE:FUNC|0xADDR [ARGS].
     #[arg(value_name = "DEFINITION")]
     pub definition: Option<String>,

@@ -39,7 +39,7 @@ mod spec;
 
 use agg::Kprobes;
 use cli::Args;
-use ftrace_common::app::printer::{self, EventPrinter, PrinterOpts, Run, StackKind};
+use ftrace_common::app::printer::{self, EventPrinter, PrinterOpts, StackKind};
 use ftrace_common::app::status::{self, Timing, TracingLine};
 use ftrace_common::app::{cli as app_cli, signals};
 use ftrace_common::kernel::caps;
@@ -103,7 +103,7 @@ fn aggregate(args: &Args) -> bool {
 fn checks(tfs: &Tracefs, args: &Args, planned: &[Planned]) -> Result<()> {
     caps::require(tfs, caps::Feature::KprobeEvents)?;
     caps::require(tfs, caps::Feature::Instances)?;
-    if let Some(t) = args.task.task() {
+    if let Some(t) = args.ev.task.task() {
         t.require_exists()?;
     }
     if args.stacks.stacks {
@@ -125,7 +125,7 @@ fn setup(
     planned: &[Planned],
     created: &[(String, String)],
 ) -> Result<(Instance, EventPrinter<Kprobes>)> {
-    let mut inst = Instance::create(tfs, "kprobe", args.buffer.buffer_kb)?;
+    let mut inst = Instance::create(tfs, "kprobe", args.ev.buffer.buffer_kb)?;
     let mut probes = Vec::new();
     let mut aggs = Vec::new();
     for (p, (name, _)) in planned.iter().zip(created) {
@@ -136,14 +136,10 @@ fn setup(
         aggs.push(plan::make_agg(name, &fmt, p, args)?);
         probes.push(ProbeOut::new(name.clone(), p.def.kind, &fmt)?);
     }
-    if let Some(t) = args.task.task() {
+    if let Some(t) = args.ev.task.task() {
         inst.follow(t, false)?;
     }
-    let stacks = if args.stacks.stacks {
-        Some(printer::enable_stacks(&mut inst, StackKind::Kernel)?)
-    } else {
-        None
-    };
+    let stacks = printer::enable_stacks(&mut inst, args.stacks.stacks, StackKind::Kernel)?;
     for (name, _) in created {
         inst.enable_event(group.group(), name)?;
     }
@@ -156,8 +152,8 @@ fn setup(
         },
         CommCache::new(Some(tfs.path("saved_cmdlines"))),
         PrinterOpts {
-            json: args.json.json,
-            max_events: args.max.max_events,
+            json: args.ev.json.json,
+            max_events: args.ev.max.max_events,
             collect: aggregate(args),
             stacks,
             execs,
@@ -175,20 +171,14 @@ fn trace(
     line: TracingLine,
 ) -> Result<()> {
     let aggregate = aggregate(args);
-    let summary = printer.trace(
-        inst,
-        Run {
-            line,
-            headers: args.headers.headers && !aggregate,
-            duration: args.duration.duration,
-            task: args.task.task(),
-        },
-    )?;
+    let mut run = args.ev.run(line);
+    run.headers &= !aggregate;
+    let summary = printer.trace(inst, run)?;
     if aggregate {
         let plain_count = args.count && args.by.is_none();
         printer
             .events
-            .print(&mut printer.out, args.json.json, plain_count);
+            .print(&mut printer.out, args.ev.json.json, plain_count);
     }
     let note = if aggregate {
         " (the counts above miss them)"
@@ -205,7 +195,6 @@ fn tracing_line(planned: &[Planned], created: &[(String, String)], args: &Args) 
         .zip(created)
         .map(|(p, (name, _))| probetool::describe(p.def.kind, name, &p.probe))
         .collect();
-    TracingLine::new(probetool::tracing_what("kprobe", &what))
-        .task(args.task.task())
-        .duration(args.duration.duration)
+    args.ev
+        .tracing_line(probetool::tracing_what("kprobe", &what))
 }

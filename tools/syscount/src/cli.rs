@@ -2,8 +2,7 @@
 
 use clap::Parser;
 use ftrace_common::app::cli;
-use ftrace_common::app::opts::{BufferOpt, DurationOpt, JsonOpt};
-use std::time::Duration;
+use ftrace_common::app::opts::{BufferOpt, DurationOpt, JsonOpt, SummaryOpts};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -66,9 +65,6 @@ pub struct Args {
     /// Show process IDs (PID COMM COUNT; with -c: PID COMM SYSCALL COUNT).
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
-    /// Show only the top NUM rows.
-    #[arg(short = 't', long = "top", value_name = "NUM", value_parser = parse_top)]
-    pub top: Option<usize>,
     /// Trace this process only (all its threads, also ones started later;
     /// not its child processes). The run ends when the process does.
     #[arg(short = 'p', long = "pid", value_name = "PID", value_parser = cli::parse_pid)]
@@ -78,9 +74,8 @@ pub struct Args {
     pub tid: Option<u32>,
     #[command(flatten)]
     pub duration: DurationOpt,
-    /// Print a summary every SECS seconds (counts start again each time).
-    #[arg(short = 'i', long = "interval", value_name = "SECS", value_parser = cli::parse_secs)]
-    pub interval: Option<Duration>,
+    #[command(flatten)]
+    pub summary: SummaryOpts,
     /// Show latency: total and average time per row, in microseconds
     /// (counts are then of completed calls, taken at their return).
     #[arg(short = 'L', long = "latency")]
@@ -137,13 +132,6 @@ pub enum CountIn {
     Buffer,
 }
 
-pub fn parse_top(s: &str) -> std::result::Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("'{s}' is not a positive number of rows")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,7 +144,7 @@ mod tests {
         assert!(a.syscalls);
         assert_eq!(a.command, vec!["ls", "-l", "/tmp"]);
         let a = Args::try_parse_from(["syscount", "-cv", "-t", "5", "-d", "2"]).unwrap();
-        assert!(a.verbose && a.top == Some(5));
+        assert!(a.verbose && a.summary.top == Some(5));
         assert!(Args::try_parse_from(["syscount", "-t", "0"]).is_err());
         assert!(Args::try_parse_from(["syscount", "-p", "1", "ls"]).is_err());
         let a = Args::try_parse_from(["syscount", "--hist", "read,nanosleep", "-p", "1"]).unwrap();

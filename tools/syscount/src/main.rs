@@ -242,7 +242,7 @@ fn count(
         StreamOpts {
             duration: args.duration.duration,
             ordered: plan.latency,
-            tick: args.interval,
+            tick: args.summary.interval,
             task: Task::from_ids(args.pid, args.tid),
             stop_when: Some(&mut command_ended),
         },
@@ -303,9 +303,9 @@ fn new_counter<'t>(
             by: plan.by,
             latency: plan.latency,
             unit_ns: plan.unit_ns,
-            top: args.top,
+            top: args.summary.top,
             json: args.json.json,
-            interval: args.interval.is_some(),
+            interval: args.summary.interval.is_some(),
             only_process: args.pid.map(|p| p as i32),
             counted_in: if trigger.is_some() {
                 "kernel"
@@ -348,7 +348,7 @@ fn tracing_line(args: &Args, plan: &Plan, command: bool, in_kernel: bool) -> Tra
             .scope(format!(" while running: {}", words.join(" ")))
             .no_ctrl_c();
     }
-    if let Some(t) = args.top {
+    if let Some(t) = args.summary.top {
         line = line.note(format!("Top {t} only."));
     }
     line

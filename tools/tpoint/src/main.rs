@@ -18,14 +18,10 @@
 
 use clap::Parser;
 use ftrace_common::app::cli;
-use ftrace_common::app::opts::{
-    BufferOpt, DurationOpt, HeadersOpt, JsonOpt, KernelStacksOpt, MaxEventsOpt, TaskOpts,
-};
+use ftrace_common::app::opts::{EventOpts, KernelStacksOpt};
 use ftrace_common::app::output::Output;
-use ftrace_common::app::printer::{
-    self, EventPrinter, Events, PrinterOpts, Run, StackKind, Symbols,
-};
-use ftrace_common::app::status::{self, TracingLine};
+use ftrace_common::app::printer::{self, EventPrinter, Events, PrinterOpts, StackKind, Symbols};
+use ftrace_common::app::status;
 use ftrace_common::base::glob::{self, Glob};
 use ftrace_common::buffer::format::{EventFormat, Value};
 use ftrace_common::buffer::reader::Event;
@@ -76,25 +72,15 @@ syscount or funccount instead.";
 )]
 struct Args {
     #[command(flatten)]
-    headers: HeadersOpt,
+    ev: EventOpts,
     #[command(flatten)]
     stacks: KernelStacksOpt,
     /// Show the tracepoint's format (its fields) and exit.
     #[arg(short = 'v', long = "view")]
     view: bool,
-    #[command(flatten)]
-    duration: DurationOpt,
-    #[command(flatten)]
-    task: TaskOpts,
     /// List tracepoints (matching the optional glob) and exit.
     #[arg(short = 'l', long = "list")]
     list: bool,
-    #[command(flatten)]
-    max: MaxEventsOpt,
-    #[command(flatten)]
-    json: JsonOpt,
-    #[command(flatten)]
-    buffer: BufferOpt,
     /// The tracepoint, as SYSTEM:EVENT (e.g. syscalls:sys_enter_openat);
     /// with -l, an optional glob.
     #[arg(value_name = "TRACEPOINT")]
@@ -160,7 +146,7 @@ fn checks(tfs: &Tracefs, args: &Args, sys: &str, name: &str) -> Result<()> {
             "no tracepoint {sys}:{name} on this kernel{hint} (tpoint -l lists them)"
         )));
     }
-    if let Some(t) = args.task.task() {
+    if let Some(t) = args.ev.task.task() {
         t.require_exists()?;
     }
     if args.stacks.stacks {
@@ -184,7 +170,7 @@ fn setup(
         tfs,
         "tpoint",
         &InstanceOptions {
-            buffer_kb: args.buffer.buffer_kb,
+            buffer_kb: args.ev.buffer.buffer_kb,
             trace_self: true,
             ..InstanceOptions::default()
         },
@@ -196,14 +182,10 @@ fn setup(
     if let Some(f) = &args.filter {
         inst.set_filter(sys, name, f)?;
     }
-    if let Some(t) = args.task.task() {
+    if let Some(t) = args.ev.task.task() {
         inst.follow(t, false)?;
     }
-    let stacks = if args.stacks.stacks {
-        Some(printer::enable_stacks(&mut inst, StackKind::Kernel)?)
-    } else {
-        None
-    };
+    let stacks = printer::enable_stacks(&mut inst, args.stacks.stacks, StackKind::Kernel)?;
     inst.enable_event(sys, name)?;
     let printer = EventPrinter::new(
         Tracepoint {
@@ -212,9 +194,9 @@ fn setup(
         },
         CommCache::new(Some(tfs.path("saved_cmdlines"))),
         PrinterOpts {
-            json: args.json.json,
-            max_events: args.max.max_events,
-            skip_own: args.task.task().is_none(),
+            json: args.ev.json.json,
+            max_events: args.ev.max.max_events,
+            skip_own: args.ev.task.task().is_none(),
             stacks,
             ..PrinterOpts::default()
         },
@@ -225,17 +207,7 @@ fn setup(
 /// Stream and summary.
 fn trace(inst: &Instance, mut printer: EventPrinter<Tracepoint>, args: &Args) -> Result<()> {
     let what = format!("{}:{}", printer.events.system, printer.events.fmt.name);
-    let summary = printer.trace(
-        inst,
-        Run {
-            line: TracingLine::new(what)
-                .task(args.task.task())
-                .duration(args.duration.duration),
-            headers: args.headers.headers,
-            duration: args.duration.duration,
-            task: args.task.task(),
-        },
-    )?;
+    let summary = printer.trace(inst, args.ev.run(args.ev.tracing_line(what)))?;
     status::finish("tpoint", &mut printer.out, &summary, "")
 }
 

@@ -1,9 +1,7 @@
 //! uprobe's command line: its options, help and examples.
 
 use clap::Parser;
-use ftrace_common::app::opts::{
-    BufferOpt, DurationOpt, HeadersOpt, JsonOpt, MaxEventsOpt, ProbeOpts, TaskOpts, UserStacksOpt,
-};
+use ftrace_common::app::opts::{EventOpts, ProbeOpts, UserStacksOpt};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -81,23 +79,13 @@ pub struct Args {
     #[arg(short = 'F', long = "force")]
     pub force: bool,
     #[command(flatten)]
-    pub headers: HeadersOpt,
+    pub ev: EventOpts,
     #[command(flatten)]
     pub stacks: UserStacksOpt,
-    #[command(flatten)]
-    pub duration: DurationOpt,
-    #[command(flatten)]
-    pub task: TaskOpts,
     /// List the functions of TARGET (matching an optional glob, given as
     /// the next argument) and exit.
     #[arg(short = 'l', long = "list", value_name = "TARGET")]
     pub list: Option<String>,
-    #[command(flatten)]
-    pub max: MaxEventsOpt,
-    #[command(flatten)]
-    pub json: JsonOpt,
-    #[command(flatten)]
-    pub buffer: BufferOpt,
     /// The probe: {p|r}:[NAME ]TARGET:SYMBOL[+OFFSET]|0xADDR [ARGS];
     /// with -l, an optional glob of function names.
     #[arg(value_name = "DEFINITION")]

@@ -38,7 +38,7 @@ use plan::Planned;
 
 use ftrace_common::app::cli as app_cli;
 use ftrace_common::app::output::Output;
-use ftrace_common::app::printer::{self, EventPrinter, PrinterOpts, Run, StackKind};
+use ftrace_common::app::printer::{self, EventPrinter, PrinterOpts, StackKind};
 use ftrace_common::app::signals;
 use ftrace_common::app::status::{self, Timing, TracingLine};
 use ftrace_common::base::glob::Glob;
@@ -67,7 +67,7 @@ fn uprobe(args: Args) -> Result<()> {
                 "-l lists functions: give it a TARGET and at most a glob",
             ));
         }
-        return list(target, args.definition.as_deref(), args.task.task());
+        return list(target, args.definition.as_deref(), args.ev.task.task());
     }
     let defs = plan::definitions(&args)?;
     let tfs = Tracefs::open()?;
@@ -112,7 +112,7 @@ fn checks(
     defs: Vec<(Definition, Option<String>)>,
 ) -> Result<Vec<Planned>> {
     caps::require(tfs, caps::Feature::UprobeEvents)?;
-    let task = args.task.task();
+    let task = args.ev.task.task();
     if let Some(t) = task {
         t.require_exists()?;
     }
@@ -154,7 +154,7 @@ fn setup(
         tfs,
         "uprobe",
         &InstanceOptions {
-            buffer_kb: args.buffer.buffer_kb,
+            buffer_kb: args.ev.buffer.buffer_kb,
             kernel_buffer: true,
             trace_self: true,
             ..InstanceOptions::default()
@@ -165,7 +165,7 @@ fn setup(
     for (p, (name, _)) in planned.iter().zip(created) {
         let fmt = inst.event_format(group.group(), name)?;
         let mut extra = vec![format!("common_pid != {me}")];
-        if let Some(tid) = args.task.tid {
+        if let Some(tid) = args.ev.task.tid {
             extra.push(format!("common_pid == {tid}"));
         }
         if let Some(f) = combined_filter(p.filter.as_deref(), &extra) {
@@ -179,14 +179,10 @@ fn setup(
         }
         probes.push(ProbeOut::new(name.clone(), p.def.kind, &fmt)?);
     }
-    if let Some(pid) = args.task.pid {
+    if let Some(pid) = args.ev.task.pid {
         inst.follow(Task::Process(pid), false)?;
     }
-    let stacks = if args.stacks.stacks {
-        Some(printer::enable_stacks(&mut inst, StackKind::User)?)
-    } else {
-        None
-    };
+    let stacks = printer::enable_stacks(&mut inst, args.stacks.stacks, StackKind::User)?;
     signals::check()?;
     for (name, _) in created {
         inst.enable_event(group.group(), name)?;
@@ -196,14 +192,14 @@ fn setup(
         ProbeEvents::new(probes, AddrStyle::Hex),
         CommCache::new(Some(tfs.path("saved_cmdlines"))),
         PrinterOpts {
-            json: args.json.json,
-            max_events: args.max.max_events,
+            json: args.ev.json.json,
+            max_events: args.ev.max.max_events,
             stacks,
             execs,
             ..PrinterOpts::default()
         },
     );
-    if let (true, Some(t)) = (args.stacks.stacks, args.task.task()) {
+    if let (true, Some(t)) = (args.stacks.stacks, args.ev.task.task()) {
         // Read the process's maps and symbols now, before recording starts,
         // so that stacks of events it records just before it exits can
         // still be symbolized.
@@ -225,15 +221,7 @@ fn trace(
     args: &Args,
     line: TracingLine,
 ) -> Result<()> {
-    let summary = printer.trace(
-        inst,
-        Run {
-            line,
-            headers: args.headers.headers,
-            duration: args.duration.duration,
-            task: args.task.task(),
-        },
-    )?;
+    let summary = printer.trace(inst, args.ev.run(line))?;
     status::finish("uprobe", &mut printer.out, &summary, "")
 }
 
@@ -262,9 +250,8 @@ fn tracing_line(planned: &[Planned], created: &[(String, String)], args: &Args) 
             s
         })
         .collect();
-    TracingLine::new(probetool::tracing_what("uprobe", &what))
-        .task(args.task.task())
-        .duration(args.duration.duration)
+    args.ev
+        .tracing_line(probetool::tracing_what("uprobe", &what))
 }
 
 /// `-l TARGET [GLOB]`: the functions of the file, demangled, one a line.
