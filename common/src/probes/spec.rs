@@ -66,6 +66,46 @@ pub struct Parts<'a> {
     pub filter: Option<String>,
 }
 
+/// A parsed definition; `L` is the tool's location (a kernel function, a
+/// file and symbol).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition<L> {
+    /// Entry or return.
+    pub kind: Kind,
+    /// The event name the user gave, if any.
+    pub name: Option<String>,
+    /// Where.
+    pub location: L,
+    /// Fetch arguments, as given.
+    pub args: Vec<String>,
+    /// The filter after `if`, if any.
+    pub filter: Option<String>,
+}
+
+impl Parts<'_> {
+    /// The definition, with its location parsed.
+    pub fn with<L>(self, location: L) -> Definition<L> {
+        Definition {
+            kind: self.kind,
+            name: self.name.map(str::to_string),
+            location,
+            args: self.args,
+            filter: self.filter,
+        }
+    }
+}
+
+/// A tool's location: how its whole definition parses.
+pub trait Location: Sized {
+    /// Parses one definition.
+    fn parse_definition(text: &str) -> Result<Definition<Self>>;
+
+    /// Whether a positional FILTER is rather a second definition.
+    fn looks_like_definition(text: &str) -> bool {
+        Self::parse_definition(text).is_ok()
+    }
+}
+
 /// Cuts a definition into kind, name, location, arguments and filter.
 pub fn split<'a>(def: &'a str, g: &Grammar) -> Result<Parts<'a>> {
     let (form, what) = (g.form, g.location);

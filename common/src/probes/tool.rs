@@ -12,55 +12,43 @@ use crate::buffer::format::{EventFormat, Field};
 use crate::kernel::tracefs::Tracefs;
 use crate::lifecycle::dynevent::{ProbeDef, ProbeGroup};
 use crate::probes::args::ArgStyles;
-use crate::probes::spec::Kind;
+use crate::probes::spec::{Definition, Kind, Location};
 use crate::sym::kallsyms::KernelSyms;
 use crate::{Error, Result};
-
-/// A tool's parsed definition, as [`definitions`] needs it.
-pub trait Definition: Sized {
-    /// Parses one definition.
-    fn parse(text: &str) -> Result<Self>;
-    /// The filter after `if`, if any.
-    fn filter(&self) -> Option<&str>;
-    /// Whether a positional FILTER is rather a second definition.
-    fn looks_like_definition(text: &str) -> bool {
-        Self::parse(text).is_ok()
-    }
-}
 
 /// The definitions of a command line, each with its filter: the positional
 /// one (with the positional FILTER, or its own `if FILTER`) and every `-e`.
 /// `none` is the message when there is none.
-pub fn definitions<D: Definition>(
+pub fn definitions<L: Location>(
     tool: &str,
     definition: Option<&str>,
     filter: Option<&str>,
     probes: &[String],
     none: &str,
-) -> Result<Vec<(D, Option<String>)>> {
+) -> Result<Vec<(Definition<L>, Option<String>)>> {
     let mut out = Vec::new();
     if let Some(text) = definition {
-        let d = D::parse(text)?;
+        let d = L::parse_definition(text)?;
         if let Some(f) = filter {
-            if D::looks_like_definition(f) {
+            if L::looks_like_definition(f) {
                 return Err(Error::usage(format!(
                     "'{f}' looks like a second probe definition, but the second argument is the FILTER; give several probes with -e, e.g. {tool} -e '{text}' -e '{f}'"
                 )));
             }
-            if d.filter().is_some() {
+            if d.filter.is_some() {
                 return Err(Error::usage(
                     "the definition already ends with `if FILTER`; give the filter once",
                 ));
             }
         }
-        let filter = filter.or(d.filter()).map(str::to_string);
+        let filter = filter.map(str::to_string).or(d.filter.clone());
         out.push((d, filter));
     } else if filter.is_some() {
         return Err(Error::usage("a FILTER needs a definition before it"));
     }
     for text in probes {
-        let d = D::parse(text)?;
-        let f = d.filter().map(str::to_string);
+        let d = L::parse_definition(text)?;
+        let f = d.filter.clone();
         out.push((d, f));
     }
     if out.is_empty() {
@@ -72,15 +60,18 @@ pub fn definitions<D: Definition>(
 /// The name and kernel line of each probe created, in order.
 pub type Created = Vec<(String, String)>;
 
-/// Creates the probes in a new group of this run's: the group (which
-/// removes them when it drops) and the name and line of each. With
-/// `view` (`-v`), prints each probe's line and the event format the kernel
-/// made of it instead, removes them, and returns `None`.
+/// Creates the probes in a new group of this run's, once what killed runs
+/// left is swept: the group (which removes them when it drops; declare it
+/// before the instance that enables them, so that the instance goes
+/// first) and the name and line of each. With `view` (`-v`), prints each
+/// probe's line and the event format the kernel made of it instead,
+/// removes them, and returns `None`.
 pub fn create_all<'a>(
     tfs: &Tracefs,
     probes: impl IntoIterator<Item = &'a ProbeDef>,
     view: bool,
 ) -> Result<Option<(ProbeGroup, Created)>> {
+    crate::lifecycle::sweep::sweep_dead(tfs);
     let mut group = ProbeGroup::new(tfs);
     let created = create(&mut group, probes)?;
     if view {
@@ -303,23 +294,26 @@ impl ProbeEvents {
 mod tests {
     use super::*;
 
-    /// A definition is its text, `if` starting the filter.
+    /// A location is the definition's text, `if` starting the filter.
     #[derive(Debug)]
-    struct Def(String, Option<String>);
+    struct Loc(String);
 
-    impl Definition for Def {
-        fn parse(text: &str) -> Result<Def> {
+    impl Location for Loc {
+        fn parse_definition(text: &str) -> Result<Definition<Loc>> {
             let Some(t) = text.strip_prefix("p:") else {
                 return Err(Error::usage("not p:"));
             };
-            Ok(match t.split_once(" if ") {
-                Some((d, f)) => Def(d.to_string(), Some(f.to_string())),
-                None => Def(t.to_string(), None),
+            let (loc, filter) = match t.split_once(" if ") {
+                Some((d, f)) => (d, Some(f.to_string())),
+                None => (t, None),
+            };
+            Ok(Definition {
+                kind: Kind::Entry,
+                name: None,
+                location: Loc(loc.to_string()),
+                args: Vec::new(),
+                filter,
             })
-        }
-
-        fn filter(&self) -> Option<&str> {
-            self.1.as_deref()
         }
     }
 
@@ -327,7 +321,7 @@ mod tests {
         def: Option<&str>,
         filter: Option<&str>,
         e: &[&str],
-    ) -> Result<Vec<(Def, Option<String>)>> {
+    ) -> Result<Vec<(Definition<Loc>, Option<String>)>> {
         let e: Vec<String> = e.iter().map(|s| s.to_string()).collect();
         definitions("t", def, filter, &e, "none given")
     }
@@ -337,7 +331,7 @@ mod tests {
         let d = defs(Some("p:a"), Some("x > 1"), &["p:b if y", "p:c"]).unwrap();
         let got: Vec<(&str, Option<&str>)> = d
             .iter()
-            .map(|(d, f)| (d.0.as_str(), f.as_deref()))
+            .map(|(d, f)| (d.location.0.as_str(), f.as_deref()))
             .collect();
         assert_eq!(got, [("a", Some("x > 1")), ("b", Some("y")), ("c", None)]);
         let d = defs(Some("p:a if z"), None, &[]).unwrap();

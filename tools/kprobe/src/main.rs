@@ -47,7 +47,6 @@ use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::dynevent::ProbeGroup;
 use ftrace_common::lifecycle::instance::Instance;
-use ftrace_common::lifecycle::sweep;
 use ftrace_common::probes::tool::{self as probetool, AddrStyle, ProbeEvents, ProbeOut};
 use ftrace_common::sym::kallsyms::KernelSyms;
 use ftrace_common::Result;
@@ -68,18 +67,12 @@ fn kprobe(args: Args) -> Result<()> {
     let tfs = Tracefs::open()?;
     checks(&tfs, &args, &planned)?;
     timing.mark("checked");
-    sweep::sweep_dead(&tfs);
-    timing.mark("swept");
-
-    // The group is declared before the instance, so that the instance
-    // (which disables the events) is dropped first: the kernel refuses to
-    // remove an enabled probe.
-    let planned_probes = planned.iter().map(|p| &p.probe);
-    let Some((group, created)) = probetool::create_all(&tfs, planned_probes, args.probe.view)?
-    else {
+    // The group before the instance: the kernel refuses to remove an
+    // enabled probe, and the instance disables them when it goes.
+    let probes = planned.iter().map(|p| &p.probe);
+    let Some((group, created)) = probetool::create_all(&tfs, probes, args.probe.view)? else {
         return Ok(());
     };
-    timing.mark("probes created");
     signals::check()?;
     let (inst, mut printer) = setup(&tfs, &args, &group, &planned, &created)?;
     if let Some(k) = ksyms {

@@ -19,7 +19,6 @@
 
 use ftrace_common::probes::spec::{self as probespec, Grammar};
 pub use ftrace_common::probes::spec::{sanitize, Kind};
-use ftrace_common::probes::tool as probetool;
 use ftrace_common::{Error, Result};
 
 /// Where the probe goes.
@@ -64,20 +63,8 @@ impl Location {
     }
 }
 
-/// A parsed definition, not yet checked against the kernel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Definition {
-    /// Entry or return.
-    pub kind: Kind,
-    /// The event name the user gave, if any.
-    pub name: Option<String>,
-    /// Where.
-    pub location: Location,
-    /// Fetch arguments, as given.
-    pub args: Vec<String>,
-    /// The filter after `if`, if any.
-    pub filter: Option<String>,
-}
+/// A parsed definition.
+pub type Definition = probespec::Definition<Location>;
 
 const FORM: &str = "{p|r}:[NAME ]FUNC[+OFFSET]|MODULE:FUNC|0xADDR [ARGS]";
 
@@ -188,22 +175,12 @@ pub fn parse(def: &str) -> Result<Definition> {
             )));
         }
     }
-    Ok(Definition {
-        kind,
-        name: parts.name.map(str::to_string),
-        location,
-        args: parts.args,
-        filter: parts.filter,
-    })
+    Ok(parts.with(location))
 }
 
-impl probetool::Definition for Definition {
-    fn parse(text: &str) -> Result<Definition> {
+impl probespec::Location for Location {
+    fn parse_definition(text: &str) -> Result<Definition> {
         parse(text)
-    }
-
-    fn filter(&self) -> Option<&str> {
-        self.filter.as_deref()
     }
 }
 

@@ -47,7 +47,6 @@ use ftrace_common::kernel::proc::{CommCache, Task};
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::dynevent::ProbeGroup;
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
-use ftrace_common::lifecycle::sweep;
 use ftrace_common::probes::tool::{self as probetool, AddrStyle, ProbeEvents, ProbeOut};
 use ftrace_common::sym::elf::ElfFile;
 use ftrace_common::sym::target::resolve_target;
@@ -73,14 +72,8 @@ fn uprobe(args: Args) -> Result<()> {
     let tfs = Tracefs::open()?;
     let planned = checks(&tfs, &args, defs)?;
     timing.mark("resolved");
-    sweep::sweep_dead(&tfs);
-    timing.mark("swept");
-
-    // The group is declared before the instance, so that the instance
-    // (which disables the events) is dropped first.
-    let planned_probes = planned.iter().map(|p| &p.probe);
-    let Some((group, created)) = probetool::create_all(&tfs, planned_probes, args.probe.view)?
-    else {
+    let probes = planned.iter().map(|p| &p.probe);
+    let Some((group, created)) = probetool::create_all(&tfs, probes, args.probe.view)? else {
         return Ok(());
     };
     timing.mark("probes created");
@@ -244,7 +237,7 @@ fn tracing_line(planned: &[Planned], created: &[(String, String)], args: &Args) 
         .map(|(p, (name, _))| {
             let mut s = probetool::describe(p.def.kind, name, &p.probe);
             // A raw address: say which function it is in.
-            if let (true, Some(sym)) = (p.def.symbol.starts_with("0x"), &p.at.symbol) {
+            if let (true, Some(sym)) = (p.def.location.symbol.starts_with("0x"), &p.at.symbol) {
                 s.push_str(&format!(" [{sym}+{:#x}]", p.at.symbol_offset));
             }
             s

@@ -42,8 +42,8 @@ pub fn plan(
     let mut files: HashMap<PathBuf, ElfFile> = HashMap::new();
     let mut out = Vec::new();
     for (def, filter) in defs {
-        let target = resolve_target(&def.target, pid).map_err(|e| {
-            let missing = def.target.contains('/') && !std::path::Path::new(&def.target).exists();
+        let target = resolve_target(&def.location.target, pid).map_err(|e| {
+            let missing = def.location.target.contains('/') && !std::path::Path::new(&def.location.target).exists();
             if pid.is_none() && missing {
                 // Perhaps a file only a container (another mount namespace)
                 // sees.
@@ -62,7 +62,7 @@ pub fn plan(
             let elf = ElfFile::open(&target.path)?.with_name(&target.display_path);
             files.insert(target.path.clone(), elf);
         }
-        let at = files[&target.path].resolve(&def.symbol, force)?;
+        let at = files[&target.path].resolve(&def.location.symbol, force)?;
         let name = def.name.clone().unwrap_or_else(|| spec::default_name(&def));
         let probe = ProbeDef {
             kind: match def.kind {

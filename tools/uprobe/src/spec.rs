@@ -20,25 +20,19 @@
 
 use ftrace_common::probes::spec::{self as probespec, Grammar};
 pub use ftrace_common::probes::spec::{sanitize, Kind};
-use ftrace_common::probes::tool as probetool;
 use ftrace_common::{Error, Result};
 
-/// A parsed definition, not yet resolved against any file.
+/// Where a uprobe goes, as given, not yet resolved against any file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Definition {
-    /// Entry or return.
-    pub kind: Kind,
-    /// The event name the user gave, if any.
-    pub name: Option<String>,
+pub struct Place {
     /// TARGET as given (`bash`, `libc`, `/usr/bin/bash`).
     pub target: String,
     /// SYMBOL as given (`readline`, `malloc+0x10`, `0xbf130`).
     pub symbol: String,
-    /// Fetch arguments, as given.
-    pub args: Vec<String>,
-    /// The filter after `if`, if any.
-    pub filter: Option<String>,
 }
+
+/// A parsed definition.
+pub type Definition = probespec::Definition<Place>;
 
 /// Whether a word is a fetch argument rather than an event location
 /// (perf-tools looked for `=`, `%` and `$`; a leading `+`, `-`, `@` or `\`
@@ -78,23 +72,16 @@ pub fn parse(def: &str) -> Result<Definition> {
             "'{loc}': no SYMBOL after '{target}:' (a function, function+OFFSET or 0xADDR; uprobe -l {target} lists them)"
         )));
     }
-    Ok(Definition {
-        kind: parts.kind,
-        name: parts.name.map(str::to_string),
+    let place = Place {
         target: target.to_string(),
         symbol: symbol.to_string(),
-        args: parts.args,
-        filter: parts.filter,
-    })
+    };
+    Ok(parts.with(place))
 }
 
-impl probetool::Definition for Definition {
-    fn parse(text: &str) -> Result<Definition> {
+impl probespec::Location for Place {
+    fn parse_definition(text: &str) -> Result<Definition> {
         parse(text)
-    }
-
-    fn filter(&self) -> Option<&str> {
-        self.filter.as_deref()
     }
 
     /// Also a p: or r: that does not parse: a second definition with a
@@ -129,12 +116,17 @@ const MAX_DEFAULT_NAME: usize = 56;
 /// The default event name, as perf-tools made it: `p_bash_readline`,
 /// `r_libc_fopen`, `p_libc_0xbf130` (TARGET's file name, the symbol).
 pub fn default_name(d: &Definition) -> String {
-    let base = d.target.rsplit('/').next().unwrap_or(&d.target);
+    let base = d
+        .location
+        .target
+        .rsplit('/')
+        .next()
+        .unwrap_or(&d.location.target);
     let mut name = format!(
         "{}_{}_{}",
         d.kind.letter(),
         sanitize(base),
-        sanitize(&d.symbol)
+        sanitize(&d.location.symbol)
     );
     if name.len() > MAX_DEFAULT_NAME {
         name.truncate(MAX_DEFAULT_NAME);
@@ -158,12 +150,17 @@ mod tests {
     fn perf_tools_examples() {
         let d = p("p:bash:readline");
         assert_eq!(
-            (d.kind, d.name.as_deref(), &*d.target, &*d.symbol),
+            (
+                d.kind,
+                d.name.as_deref(),
+                &*d.location.target,
+                &*d.location.symbol
+            ),
             (Kind::Entry, None, "bash", "readline")
         );
         assert_eq!(default_name(&d), "p_bash_readline");
         let d = p("p:/bin/bash:readline");
-        assert_eq!(d.target, "/bin/bash");
+        assert_eq!(d.location.target, "/bin/bash");
         assert_eq!(default_name(&d), "p_bash_readline");
         let d = p("r:bash:readline +0($retval):string");
         assert_eq!(d.kind, Kind::Return);
@@ -172,7 +169,7 @@ mod tests {
         let d = p("p:libc:sleep %di");
         assert_eq!((d.name, d.args), (None, vec!["%di".to_string()]));
         let d = p("p:libc:0xbf130");
-        assert_eq!(d.symbol, "0xbf130");
+        assert_eq!(d.location.symbol, "0xbf130");
         assert_eq!(default_name(&d), "p_libc_0xbf130");
         let d = p("r:libc:fopen file=$retval");
         assert_eq!(d.args, ["file=$retval"]);
@@ -184,7 +181,10 @@ mod tests {
     fn a_second_word_that_is_not_an_argument_makes_the_first_a_name() {
         let d = p("p:rl bash:readline");
         assert_eq!(d.name.as_deref(), Some("rl"));
-        assert_eq!((&*d.target, &*d.symbol), ("bash", "readline"));
+        assert_eq!(
+            (&*d.location.target, &*d.location.symbol),
+            ("bash", "readline")
+        );
         let d = p("r:myopen libc:fopen file=$retval +0(%di):string");
         assert_eq!(d.name.as_deref(), Some("myopen"));
         assert_eq!(d.args.len(), 2);
@@ -200,7 +200,7 @@ mod tests {
         assert_eq!(d.filter.as_deref(), Some("file == 0"));
         let d = p("p:libc:malloc if common_pid == 1");
         assert_eq!(d.name, None);
-        assert_eq!(d.symbol, "malloc");
+        assert_eq!(d.location.symbol, "malloc");
         assert_eq!(d.filter.as_deref(), Some("common_pid == 1"));
         // A name `if` is still a name.
         let d = p("p:if libc:malloc");
@@ -211,27 +211,36 @@ mod tests {
     #[test]
     fn cpp_names_and_offsets() {
         let d = p("p:./prog:ns::Klass::method(int, char const*) %di");
-        assert_eq!(d.target, "./prog");
-        assert_eq!(d.symbol, "ns::Klass::method(int, char const*)");
+        assert_eq!(d.location.target, "./prog");
+        assert_eq!(d.location.symbol, "ns::Klass::method(int, char const*)");
         assert_eq!(d.args, ["%di"]);
         assert_eq!(default_name(&d), "p_prog_ns_Klass_method_int_char_const");
         let d = p("p:libc:malloc+0x10");
         assert_eq!(default_name(&d), "p_libc_malloc_0x10");
         // Versions and parameter lists do not make a location an argument.
         let d = p("p:old libfoo:vfunc@V1");
-        assert_eq!((d.name.as_deref(), &*d.symbol), (Some("old"), "vfunc@V1"));
+        assert_eq!(
+            (d.name.as_deref(), &*d.location.symbol),
+            (Some("old"), "vfunc@V1")
+        );
         let d =
             p("p:v libstdc++:std::vector<int, std::allocator<int> >::push_back(int const&) %si");
         assert_eq!(
-            d.symbol,
+            d.location.symbol,
             "std::vector<int, std::allocator<int> >::push_back(int const&)"
         );
-        assert_eq!((d.name.as_deref(), &*d.target), (Some("v"), "libstdc++"));
+        assert_eq!(
+            (d.name.as_deref(), &*d.location.target),
+            (Some("v"), "libstdc++")
+        );
         assert_eq!(d.args, ["%si"]);
         let d = p("p:libc:malloc %di if arg1 < 5");
         assert_eq!(d.filter.as_deref(), Some("arg1 < 5"));
         let d = p("p:m ./prog:ns::f(int) +0(%di):u32");
-        assert_eq!((d.name.as_deref(), &*d.symbol), (Some("m"), "ns::f(int)"));
+        assert_eq!(
+            (d.name.as_deref(), &*d.location.symbol),
+            (Some("m"), "ns::f(int)")
+        );
         assert_eq!(d.args, ["+0(%di):u32"]);
     }
 
@@ -269,8 +278,8 @@ mod tests {
         #[test]
         fn parsing_never_panics_and_yields_one_line(s in "\\PC{0,60}") {
             if let Ok(d) = parse(&s) {
-                prop_assert!(!d.target.is_empty() && !d.symbol.is_empty());
-                prop_assert!(!d.target.contains('\n') && !d.symbol.contains('\n'));
+                prop_assert!(!d.location.target.is_empty() && !d.location.symbol.is_empty());
+                prop_assert!(!d.location.target.contains('\n') && !d.location.symbol.contains('\n'));
                 let n = default_name(&d);
                 prop_assert!(ftrace_common::lifecycle::dynevent::check_event_name(&n).is_ok(), "{}", n);
             }
