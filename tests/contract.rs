@@ -245,22 +245,23 @@ impl Running {
     }
 }
 
-/// A file of text, mode 0644 (in cargo's scratch directory for tests).
-fn text_file() -> &'static Path {
-    static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    FILE.get_or_init(|| {
-        use std::os::unix::fs::PermissionsExt;
-        let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join("contract-text.txt");
-        std::fs::write(&p, "just text\n").unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-        p
-    })
+/// A file of text, mode 0644, removed on drop.
+fn text_file() -> tempfile::NamedTempFile {
+    use std::os::unix::fs::PermissionsExt;
+    let f = tempfile::Builder::new().prefix("contract-text").tempfile().unwrap();
+    std::fs::write(f.path(), "just text\n").unwrap();
+    std::fs::set_permissions(f.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    f
 }
 
 /// The arguments with `{wl}`, `{pid}` and `{text}` filled in.
 fn fill(args: &[&str], pid: u32) -> Vec<String> {
+    fill_text(args, pid, Path::new("/nonexistent"))
+}
+
+fn fill_text(args: &[&str], pid: u32, text: &Path) -> Vec<String> {
     let wl = support::workload_bin().display().to_string();
-    let text = text_file().display().to_string();
+    let text = text.display().to_string();
     args.iter()
         .map(|a| {
             a.replace("{wl}", &wl)
@@ -406,7 +407,8 @@ fn bad_input_exits_2_with_one_line_and_leaves_nothing() {
             }
         }
         if let Some(a) = t.bad_file {
-            let f = support::run_cmd(&mut command(t, &fill(a, 1)));
+            let text = text_file();
+            let f = support::run_cmd(&mut command(t, &fill_text(a, 1, text.path())));
             if live {
                 refused(t, &f, "an unreadable file");
             } else {
