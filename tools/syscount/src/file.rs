@@ -46,8 +46,10 @@ pub fn count(args: &Args, plan: &Plan, file: &TraceDat) -> Result<()> {
         )));
     };
     let mut dec = Decoder::new(&enter, &exit)?;
-    dec.want_enter = true;
-    dec.want_exit = true;
+    // What a live run of these options would read (plan::arm).
+    let at_enter = crate::count_at_enter(plan);
+    dec.want_enter = at_enter || plan.latency;
+    dec.want_exit = !at_enter;
     if let Some(f) = fmt("task", "task_newtask") {
         if let (Some(p), Some(c), Some(fl)) = (f.field("pid"), f.field("comm"), f.field("clone_flags")) {
             dec.newtask = Some((f.id, p.clone(), c.clone(), fl.clone()));
