@@ -648,11 +648,7 @@ fn write_then_read_pairs_the_same_io_and_trace_cmd_sees_every_event() {
     let ours = run("tpoint", &["--read", out.to_str().unwrap()]);
     if let Some(text) = support::trace_cmd_report(&out) {
         for ev in ["block_rq_issue:", "block_rq_complete:", "block_io_done:"] {
-            assert_eq!(
-                support::count_lines(&text, ev),
-                ours.count(ev),
-                "{ev}"
-            );
+            assert_eq!(support::count_lines(&text, ev), ours.count(ev), "{ev}");
         }
         assert!(support::count_lines(&text, "block_rq_issue:") as u64 >= n);
     }

@@ -631,10 +631,20 @@ fn write_then_trace_cmd_report_and_read_count_the_same_calls() {
     assert!(f.stderr.contains("wrote "), "{}", f.stderr);
     let r = run("syscount", &["-c", "--read", path]);
     assert_eq!(r.code(), 0, "{}", r.stderr);
-    assert_eq!(by_syscall(&r.stdout).get("getppid"), Some(&n), "{}", r.stdout);
+    assert_eq!(
+        by_syscall(&r.stdout).get("getppid"),
+        Some(&n),
+        "{}",
+        r.stdout
+    );
     // Latency from the same file: both events were recorded.
     let l = run("syscount", &["-cL", "--read", path]);
-    assert_eq!(by_syscall(&l.stdout).get("getppid"), Some(&n), "{}", l.stdout);
+    assert_eq!(
+        by_syscall(&l.stdout).get("getppid"),
+        Some(&n),
+        "{}",
+        l.stdout
+    );
     if let Some(text) = support::trace_cmd_report(&file) {
         let nr = format!("NR {} ", libc::SYS_getppid);
         let enter = text

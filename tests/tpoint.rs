@@ -317,7 +317,11 @@ fn write_records_every_event_for_trace_cmd_and_read() {
     assert_eq!(made, n);
     assert_eq!(f.code(), 0, "{}", f.stderr);
     assert_eq!(f.stdout, "", "nothing is printed while writing");
-    assert!(f.stderr.contains(&format!("wrote {n} events")), "{}", f.stderr);
+    assert!(
+        f.stderr.contains(&format!("wrote {n} events")),
+        "{}",
+        f.stderr
+    );
     // Our reader: the same lines a live run prints.
     let r = run("tpoint", &["--read", path]);
     assert_eq!(r.code(), 0, "{}", r.stderr);
@@ -327,7 +331,10 @@ fn write_records_every_event_for_trace_cmd_and_read() {
     assert_eq!(one.stdout.lines().count(), 1, "{}", one.stdout);
     // trace-cmd's.
     if let Some(text) = support::trace_cmd_report(&file) {
-        assert_eq!(support::count_lines(&text, "sys_enter_getppid:"), n as usize);
+        assert_eq!(
+            support::count_lines(&text, "sys_enter_getppid:"),
+            n as usize
+        );
         assert_eq!(support::count_lines(&text, "ftt-workload-"), n as usize);
     }
     support::assert_nothing_left(f.pid);

@@ -180,9 +180,8 @@ impl WriteOpt {
         let Some(path) = &self.write else {
             return Ok(None);
         };
-        let layout = crate::buffer::ringbuf::PageLayout::parse(
-            &inst.tracefs().read("events/header_page")?,
-        )?;
+        let layout =
+            crate::buffer::ringbuf::PageLayout::parse(&inst.tracefs().read("events/header_page")?)?;
         Ok(Some(Recording {
             recorder: Recorder::create(path, &inst.cpus(), layout)?,
             tool: tool.to_string(),
@@ -258,7 +257,7 @@ mod tests {
         max: MaxEventsOpt,
     }
 
-    fn parse(v: &[&str]) -> Result<Args, clap::Error> {
+    fn parse(v: &[&str]) -> std::result::Result<Args, clap::Error> {
         Args::try_parse_from(std::iter::once("t").chain(v.iter().copied()))
     }
 

@@ -107,7 +107,10 @@ struct Plan {
 
 fn plan(tfs: &Tracefs, legacy: bool) -> Result<Plan> {
     caps::require(tfs, caps::Feature::BlockTracepoints)?;
-    plan_with(&|e: &str| tfs.exists(format!("events/block/{e}/format")), legacy)
+    plan_with(
+        &|e: &str| tfs.exists(format!("events/block/{e}/format")),
+        legacy,
+    )
 }
 
 /// The plan for the block events `has` says exist (this kernel's, or a
@@ -259,14 +262,29 @@ fn new_snoop(
 /// run shows them (disks as MAJ,MIN: names are the recording machine's).
 fn read(args: &Args, filters: Filters, file: &TraceDat) -> Result<()> {
     if args.duration.is_some() || args.buffer.buffer_kb.is_some() {
-        return Err(Error::usage("a duration and -b set up tracing: not with --read"));
+        return Err(Error::usage(
+            "a duration and -b set up tracing: not with --read",
+        ));
     }
-    let plan = plan_with(&|e: &str| file.format("block", e).is_some(), args.legacy_events)?;
+    let plan = plan_with(
+        &|e: &str| file.format("block", e).is_some(),
+        args.legacy_events,
+    )?;
     let mut decs = Vec::new();
     for (ev, role, _) in &plan.events {
-        decs.push(Dec::new(&file.format("block", ev).expect("planned"), *role)?);
+        decs.push(Dec::new(
+            &file.format("block", ev).expect("planned"),
+            *role,
+        )?);
     }
-    let mut snoop = new_snoop(args, &plan, filters, DevTable::from_proc_partitions(""), decs, None);
+    let mut snoop = new_snoop(
+        args,
+        &plan,
+        filters,
+        DevTable::from_proc_partitions(""),
+        decs,
+        None,
+    );
     snoop.offline = true;
     snoop.devs.offline = true;
     for (&t, &g) in &file.tgids {
@@ -347,7 +365,10 @@ fn trace(inst: &Instance, snoop: &mut Snoop, args: &Args) -> Result<Summary> {
 
 /// Summary: the histogram, and what could not be shown.
 fn summarize(mut snoop: Snoop, summary: &Summary, args: &Args, plan: &Plan) -> Result<()> {
-    if snoop.hist.is_some() && args.write.write.is_none() && (args.interval.is_none() || snoop.hist_has_data()) {
+    if snoop.hist.is_some()
+        && args.write.write.is_none()
+        && (args.interval.is_none() || snoop.hist_has_data())
+    {
         snoop.print_hist();
     }
     snoop.out.finish()?;

@@ -51,7 +51,9 @@ pub fn count(args: &Args, plan: &Plan, file: &TraceDat) -> Result<()> {
     dec.want_enter = at_enter || plan.latency;
     dec.want_exit = !at_enter;
     if let Some(f) = fmt("task", "task_newtask") {
-        if let (Some(p), Some(c), Some(fl)) = (f.field("pid"), f.field("comm"), f.field("clone_flags")) {
+        if let (Some(p), Some(c), Some(fl)) =
+            (f.field("pid"), f.field("comm"), f.field("clone_flags"))
+        {
             dec.newtask = Some((f.id, p.clone(), c.clone(), fl.clone()));
         }
     }

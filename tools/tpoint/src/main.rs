@@ -223,7 +223,9 @@ fn setup(
 /// Stream and summary.
 fn trace(inst: &Instance, mut printer: EventPrinter<Tracepoint>, args: &Args) -> Result<()> {
     let (sys, fmt) = &printer.events.events[0];
-    let line = args.write.line(args.ev.tracing_line(format!("{sys}:{}", fmt.name)));
+    let line = args
+        .write
+        .line(args.ev.tracing_line(format!("{sys}:{}", fmt.name)));
     let mut run = args.ev.run(line);
     run.recording = args.write.start("tpoint", inst, args.stacks.stacks)?;
     let summary = printer.trace(inst, run)?;
@@ -235,12 +237,20 @@ fn trace(inst: &Instance, mut printer: EventPrinter<Tracepoint>, args: &Args) ->
 fn read(args: &Args, file: &TraceDat) -> Result<()> {
     let e = &args.ev;
     if e.task.task().is_some() || e.duration.duration.is_some() || e.buffer.buffer_kb.is_some() {
-        return Err(Error::usage("-p, -L, -d and -b set up tracing: not with --read"));
+        return Err(Error::usage(
+            "-p, -L, -d and -b set up tracing: not with --read",
+        ));
     }
     if args.filter.is_some() || args.list || args.view {
-        return Err(Error::usage("a filter, -l and -v need tracing: not with --read"));
+        return Err(Error::usage(
+            "a filter, -l and -v need tracing: not with --read",
+        ));
     }
-    let only = args.tracepoint.as_deref().map(split_tracepoint).transpose()?;
+    let only = args
+        .tracepoint
+        .as_deref()
+        .map(split_tracepoint)
+        .transpose()?;
     let mut events: Vec<(String, EventFormat)> = file
         .formats()
         .into_iter()
@@ -248,7 +258,10 @@ fn read(args: &Args, file: &TraceDat) -> Result<()> {
         .map(|(s, f)| (s.clone(), if s == "syscalls" { f.hex_longs() } else { f }))
         .collect();
     if let (Some((s, n)), true) = (only, events.is_empty()) {
-        return Err(Error::usage(format!("{} has no event {s}:{n}", file.path().display())));
+        return Err(Error::usage(format!(
+            "{} has no event {s}:{n}",
+            file.path().display()
+        )));
     }
     events.sort_by_key(|(_, f)| f.id);
     let opts = PrinterOpts {

@@ -160,7 +160,11 @@ trait Src {
                 return Ok(String::from_utf8_lossy(&out).into_owned());
             }
             if out.len() > 4096 {
-                return Err(bad(self.section(), self.offset(), format!("{what}: no end")));
+                return Err(bad(
+                    self.section(),
+                    self.offset(),
+                    format!("{what}: no end"),
+                ));
             }
             out.push(b[0]);
         }
@@ -261,7 +265,11 @@ impl Src for MemSrc {
 /// Decompresses one block whose uncompressed size the file gives.
 fn decompress(codec: Codec, input: &[u8], size: usize, section: &str, at: u64) -> Result<Vec<u8>> {
     if size > MAX_BLOCK {
-        return Err(bad(section, at, format!("a compressed block claims {size} bytes")));
+        return Err(bad(
+            section,
+            at,
+            format!("a compressed block claims {size} bytes"),
+        ));
     }
     // The decoders are meant never to panic on bad input; if one did, the
     // file is bad, not the program.
@@ -284,7 +292,10 @@ fn decompress(codec: Codec, input: &[u8], size: usize, section: &str, at: u64) -
         Ok(Ok(out)) => Err(bad(
             section,
             at,
-            format!("decompressed to {} bytes, not the {size} the file says", out.len()),
+            format!(
+                "decompressed to {} bytes, not the {size} the file says",
+                out.len()
+            ),
         )),
         Ok(Err(e)) => Err(bad(section, at, format!("cannot decompress: {e}"))),
         Err(_) => Err(bad(section, at, "cannot decompress (the decoder failed)")),
@@ -366,7 +377,11 @@ impl TraceDat {
         let at = s.offset();
         t.page_size = s.u32("the page size")? as usize;
         if !(64..=(1 << 24)).contains(&t.page_size) {
-            return Err(bad("the initial header", at, format!("page size {}", t.page_size)));
+            return Err(bad(
+                "the initial header",
+                at,
+                format!("page size {}", t.page_size),
+            ));
         }
         if t.version == 6 {
             t.parse_v6(&mut s, &file, len)?;
@@ -666,9 +681,7 @@ impl TraceDat {
         }
         // The top buffer, else the first instance's with data.
         buffers.sort_by_key(|b| !b.0.is_empty());
-        let Some((_, off, cpus)) = buffers
-            .into_iter()
-            .find(|b| b.2.iter().any(|c| c.size > 0))
+        let Some((_, off, cpus)) = buffers.into_iter().find(|b| b.2.iter().any(|c| c.size > 0))
         else {
             return Ok(());
         };
@@ -676,7 +689,11 @@ impl TraceDat {
         let (_, flags) = section_header(&mut h)?;
         self.cpu_compressed = flags & 1 != 0;
         if self.cpu_compressed && self.codec.is_none() {
-            return Err(bad("the trace data", off, "compressed, with no compression named"));
+            return Err(bad(
+                "the trace data",
+                off,
+                "compressed, with no compression named",
+            ));
         }
         for c in &cpus {
             if c.offset.checked_add(c.size).is_none_or(|e| e > len) {
@@ -786,10 +803,7 @@ impl TraceDat {
     /// are left out), with its system.
     pub fn formats(&self) -> Vec<(String, EventFormat)> {
         let ftrace = self.ftrace_formats.iter().map(|f| ("ftrace", f));
-        let other = self
-            .event_formats
-            .iter()
-            .map(|(s, f)| (s.as_str(), f));
+        let other = self.event_formats.iter().map(|(s, f)| (s.as_str(), f));
         ftrace
             .chain(other)
             .filter_map(|(s, f)| EventFormat::parse(f).ok().map(|e| (s.to_string(), e)))

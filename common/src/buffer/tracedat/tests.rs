@@ -53,12 +53,18 @@ fn fake_tracefs(dir: &Path) {
         std::fs::write(p, t).unwrap();
     };
     w("events/header_page", HEADER_PAGE);
-    w("events/header_event", "# compressed entry header\n\ttype_len    :    5 bits\n");
+    w(
+        "events/header_event",
+        "# compressed entry header\n\ttype_len    :    5 bits\n",
+    );
     w("events/ftrace/kernel_stack/format", STACK);
     w("events/syscalls/sys_enter_getppid/format", GETPPID);
     w("set_event", "syscalls:sys_enter_getppid\n");
     w("trace_clock", "local global [mono] boot\n");
-    w("per_cpu/cpu0/stats", "entries: 0\noverrun: 3\ncommit overrun: 0\n");
+    w(
+        "per_cpu/cpu0/stats",
+        "entries: 0\noverrun: 3\ncommit overrun: 0\n",
+    );
     w("per_cpu/cpu1/stats", "entries: 0\noverrun: 0\n");
     w("saved_cmdlines", "77 getppid-loop\n");
     w("printk_formats", "");
@@ -127,7 +133,10 @@ fn what_we_write_reads_back_in_time_order() {
     assert_eq!(t.format("syscalls", "sys_enter_getppid").unwrap().id, 42);
     assert_eq!(t.format("ftrace", "kernel_stack").unwrap().id, 4);
     assert!(t.kallsyms.is_empty());
-    assert_eq!(t.cmdlines.get(&77).map(String::as_str), Some("getppid-loop"));
+    assert_eq!(
+        t.cmdlines.get(&77).map(String::as_str),
+        Some("getppid-loop")
+    );
     let mut last = 0;
     let mut n = 0;
     let mut lost = Vec::new();
@@ -187,14 +196,19 @@ fn truncated_files_name_the_section_and_offset() {
     for cut in [5, 12, 40, 200, full.len() - 4096] {
         let p = d.path().join("cut.dat");
         std::fs::write(&p, &full[..cut]).unwrap();
-        let e = TraceDat::open(&p).err().unwrap_or_else(|| panic!("cut at {cut} opened"));
+        let e = TraceDat::open(&p)
+            .err()
+            .unwrap_or_else(|| panic!("cut at {cut} opened"));
         let m = e.to_string();
         assert!(m.contains("cut.dat") && m.contains("offset"), "{cut}: {m}");
         assert_eq!(e.exit_code(), 2, "{m}");
     }
     let p = d.path().join("not.dat");
     std::fs::write(&p, b"hello, this is not a trace").unwrap();
-    assert!(TraceDat::open(&p).unwrap_err().to_string().contains("magic"));
+    assert!(TraceDat::open(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("magic"));
 }
 
 /// A version 7 file as trace-cmd 3.1 writes it: sections, options with a
@@ -204,10 +218,9 @@ fn v7_file(codec: Option<&str>) -> Vec<u8> {
     let compress = |data: &[u8]| -> Vec<u8> {
         match codec {
             Some("zlib") => miniz_oxide::deflate::compress_to_vec_zlib(data, 6),
-            Some("zstd") => ruzstd::encoding::compress_to_vec(
-                data,
-                ruzstd::encoding::CompressionLevel::Fastest,
-            ),
+            Some("zstd") => {
+                ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+            }
             _ => data.to_vec(),
         }
     };
@@ -341,7 +354,11 @@ fn version_7_plain_zlib_and_zstd() {
             Flow::Continue
         })
         .unwrap();
-        assert_eq!(got, vec![(3, 11, 5), (3, 12, 5), (3, 0, -7), (3, 101, 5)], "{codec:?}");
+        assert_eq!(
+            got,
+            vec![(3, 11, 5), (3, 12, 5), (3, 0, -7), (3, 101, 5)],
+            "{codec:?}"
+        );
     }
 }
 

@@ -249,12 +249,16 @@ impl Recorder {
         self.out.set_len(end).ctx("write", &self.path)?;
         let trailer = tgid_trailer(&meta.tracefs, &self.comms);
         if !trailer.is_empty() {
-            self.out.seek(SeekFrom::Start(end)).ctx("write", &self.path)?;
+            self.out
+                .seek(SeekFrom::Start(end))
+                .ctx("write", &self.path)?;
             self.out.write_all(&trailer).ctx("write", &self.path)?;
             self.out
                 .write_all(&(trailer.len() as u64).to_ne_bytes())
                 .ctx("write", &self.path)?;
-            self.out.write_all(&TRAILER_MAGIC).ctx("write", &self.path)?;
+            self.out
+                .write_all(&TRAILER_MAGIC)
+                .ctx("write", &self.path)?;
         }
         self.out.sync_data().ctx("write", &self.path)?;
         let bytes = self
@@ -359,7 +363,12 @@ fn read_format(buffer: &Path, root: &Path, sys: &str, ev: &str) -> Option<String
 
 /// The header, from the magic to the CPU count and the options, with
 /// `flyrecord`: everything before the CPU table.
-fn header(meta: &Meta, comms: &HashMap<i32, Option<String>>, ps: u32, ncpus: u32) -> Result<Vec<u8>> {
+fn header(
+    meta: &Meta,
+    comms: &HashMap<i32, Option<String>>,
+    ps: u32,
+    ncpus: u32,
+) -> Result<Vec<u8>> {
     let root = &meta.tracefs;
     let mut h = Vec::with_capacity(1 << 16);
     h.extend_from_slice(&MAGIC);
@@ -368,9 +377,15 @@ fn header(meta: &Meta, comms: &HashMap<i32, Option<String>>, ps: u32, ncpus: u32
     h.push(std::mem::size_of::<libc::c_long>() as u8);
     h.extend_from_slice(&ps.to_ne_bytes());
     h.extend_from_slice(b"header_page\0");
-    put_sized8(&mut h, read_text(&root.join("events/header_page"))?.as_bytes());
+    put_sized8(
+        &mut h,
+        read_text(&root.join("events/header_page"))?.as_bytes(),
+    );
     h.extend_from_slice(b"header_event\0");
-    put_sized8(&mut h, read_text(&root.join("events/header_event"))?.as_bytes());
+    put_sized8(
+        &mut h,
+        read_text(&root.join("events/header_event"))?.as_bytes(),
+    );
 
     // Every ftrace format, as trace-cmd stores them.
     let mut ftrace = Vec::new();
@@ -472,7 +487,11 @@ fn header(meta: &Meta, comms: &HashMap<i32, Option<String>>, ps: u32, ncpus: u32
     put_option(&mut h, option::TRACECLOCK, &cstr(&clock_text));
     for cpu in 0..ncpus {
         if let Ok(stats) = read_text(&meta.buffer.join(format!("per_cpu/cpu{cpu}/stats"))) {
-            put_option(&mut h, option::CPUSTAT, &cstr(&format!("CPU: {cpu}\n{stats}")));
+            put_option(
+                &mut h,
+                option::CPUSTAT,
+                &cstr(&format!("CPU: {cpu}\n{stats}")),
+            );
         }
     }
     h.extend_from_slice(&option::DONE.to_ne_bytes());
@@ -529,7 +548,11 @@ fn uname() -> String {
         return String::new();
     }
     let f = |a: &[libc::c_char]| {
-        let b: Vec<u8> = a.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+        let b: Vec<u8> = a
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
         String::from_utf8_lossy(&b).into_owned()
     };
     format!(
