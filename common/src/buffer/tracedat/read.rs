@@ -923,7 +923,7 @@ fn cstring(b: &[u8]) -> String {
 }
 
 /// The clock in brackets of a `trace_clock` text (`local [mono] boot`).
-fn clock_of(text: &str) -> Option<String> {
+pub(super) fn clock_of(text: &str) -> Option<String> {
     let start = text.find('[')? + 1;
     let end = start + text[start..].find(']')?;
     Some(text[start..end].to_string())

@@ -14,6 +14,7 @@
 //! name it takes from /proc at once, while the task most likely still
 //! lives (the kernel's `saved_cmdlines` keeps only a few hundred).
 
+use super::read::clock_of;
 use super::{option, prints_symbols, MAGIC, TRAILER_MAGIC};
 use crate::base::error::{IoContext, Result};
 use crate::buffer::reader::Reader;
@@ -323,12 +324,6 @@ fn copy_into(from: &mut File, size: u64, to: &mut File, off: u64) -> std::io::Re
         return Ok(());
     }
     Ok(())
-}
-
-fn clock_of(text: &str) -> Option<String> {
-    let start = text.find('[')? + 1;
-    let end = start + text[start..].find(']')?;
-    Some(text[start..end].to_string())
 }
 
 fn put_sized8(h: &mut Vec<u8>, data: &[u8]) {
