@@ -964,6 +964,8 @@ impl CpuCursor {
                 .map_err(|e| bad("the trace data", c.offset, e))?;
             cur.chunks_left = Some(t.u32_of(&b));
             cur.next += 4;
+            // trace-cmd's size leaves the chunk count out.
+            cur.end += 4;
         }
         Ok(cur)
     }
