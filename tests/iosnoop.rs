@@ -198,17 +198,12 @@ macro_rules! scratch_disk {
 }
 
 #[test]
-fn help_names_the_events_and_ends_with_examples() {
+fn help_names_the_events_and_the_device_option() {
     let f = run("iosnoop", &["-h"]);
     assert_eq!(f.code(), 0);
     assert!(f.stdout.contains("block:block_io_start"), "{}", f.stdout);
     assert!(f.stdout.contains("block:block_rq_complete"), "{}", f.stdout);
     assert!(f.stdout.contains("-d, --device <DEVICE>"), "{}", f.stdout);
-    assert!(
-        f.stdout.trim_end().lines().last().unwrap().contains("JSON"),
-        "{}",
-        f.stdout
-    );
 }
 
 #[test]
