@@ -323,6 +323,11 @@ impl ToolRun {
         self.finish(Duration::from_secs(60))
     }
 
+    /// Whether the tool has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Time since start.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
