@@ -36,7 +36,7 @@ use ftrace_common::app::status::TracingLine;
 use ftrace_common::app::stream::{stream, StreamOpts, Summary};
 use ftrace_common::kernel::proc::Task;
 use ftrace_common::kernel::tracefs::Tracefs;
-use ftrace_common::kernel::{caps, proc};
+use ftrace_common::kernel::{needs, proc};
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
 use ftrace_common::lifecycle::sweep;
 use ftrace_common::{Error, Result};
@@ -102,7 +102,7 @@ struct Plan {
 }
 
 fn plan(tfs: &Tracefs, legacy: bool) -> Result<Plan> {
-    caps::require(tfs, caps::Feature::BlockTracepoints)?;
+    needs::IOSNOOP.require(tfs)?;
     let has = |e: &str| tfs.exists(format!("events/block/{e}/format"));
     let (mut events, partial, label) = if !legacy && has("block_io_start") && has("block_io_done") {
         (
