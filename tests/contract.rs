@@ -150,6 +150,19 @@ const TOOLS: &[Tool] = &[
         missing_event: None,
         bad_file: None,
     },
+    // Its JSON is tested in tests/ftrace-status.rs: here its exit status
+    // would say whether someone else traces at the top level.
+    Tool {
+        name: "ftrace-status",
+        needs: &[],
+        exclusive: false,
+        load: Load::None,
+        stream: None,
+        json: None,
+        pid: None,
+        missing_event: None,
+        bad_file: None,
+    },
 ];
 
 /// Runs of tools that may take the top level go one at a time.
@@ -248,7 +261,10 @@ impl Running {
 /// A file of text, mode 0644, removed on drop.
 fn text_file() -> tempfile::NamedTempFile {
     use std::os::unix::fs::PermissionsExt;
-    let f = tempfile::Builder::new().prefix("contract-text").tempfile().unwrap();
+    let f = tempfile::Builder::new()
+        .prefix("contract-text")
+        .tempfile()
+        .unwrap();
     std::fs::write(f.path(), "just text\n").unwrap();
     std::fs::set_permissions(f.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
     f

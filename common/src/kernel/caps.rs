@@ -124,7 +124,11 @@ impl Feature {
             Feature::FprobeEvents => &["CONFIG_FPROBE", "CONFIG_FPROBE_EVENTS"],
             Feature::EprobeEvents => &["CONFIG_EPROBE_EVENTS"],
             Feature::BtfArgs => &["CONFIG_DEBUG_INFO_BTF", "CONFIG_PROBE_EVENTS_BTF_ARGS"],
-            Feature::ReturnProbeArgs => &["CONFIG_HAVE_FUNCTION_ARG_ACCESS_API"],
+            Feature::ReturnProbeArgs => &[
+                "CONFIG_HAVE_FUNCTION_ARG_ACCESS_API",
+                "CONFIG_KPROBES",
+                "CONFIG_KPROBE_EVENTS",
+            ],
             Feature::FunctionTracer => &["CONFIG_FUNCTION_TRACER", "CONFIG_DYNAMIC_FTRACE"],
             Feature::FunctionGraph | Feature::GraphInInstances => {
                 &["CONFIG_FUNCTION_TRACER", "CONFIG_FUNCTION_GRAPH_TRACER"]

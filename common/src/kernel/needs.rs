@@ -144,6 +144,14 @@ pub const RESET_FTRACE: Needs = Needs {
     optional: &[],
 };
 
+/// `ftrace-status`: tracefs alone (and without it, it still says what it
+/// can).
+pub const FTRACE_STATUS: Needs = Needs {
+    tool: "ftrace-status",
+    required: &[],
+    optional: &[],
+};
+
 /// Every tool of the suite, in the order reports list them.
 pub const TOOLS: &[Needs] = &[
     TPOINT,
@@ -154,6 +162,7 @@ pub const TOOLS: &[Needs] = &[
     FUNCCOUNT,
     FUNCGRAPH,
     RESET_FTRACE,
+    FTRACE_STATUS,
 ];
 
 /// Whether a tool can run on a kernel.
