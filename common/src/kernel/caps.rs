@@ -317,8 +317,10 @@ pub fn check(tfs: &Tracefs, feature: Feature) -> Support {
 
 /// Event probes leave no file of their own, and the README lists them on
 /// every kernel: an `e:` event in `dynamic_events` proves them; else the
-/// kernel's config says; else its BTF, which names `struct trace_eprobe`
-/// only where they were built.
+/// kernel's config says, where it has the option (Linux 6.14 or so made
+/// them optional; from 5.15 they came with dynamic events); else the
+/// kernel's BTF, which names `struct trace_eprobe` only where they were
+/// built.
 fn eprobes(tfs: &Tracefs) -> Support {
     let Ok(events) = tfs.read("dynamic_events") else {
         return no("event probes", "CONFIG_EPROBE_EVENTS, needs dynamic_events");
@@ -326,24 +328,36 @@ fn eprobes(tfs: &Tracefs) -> Support {
     if events.lines().any(|l| l.starts_with("e:")) {
         return Support::Yes;
     }
-    if let Some(cfg) = crate::kernel::config::KernelConfig::load() {
+    let cfg = crate::kernel::config::KernelConfig::load();
+    if let Some(c) = cfg.as_ref().filter(|c| c.knows("CONFIG_EPROBE_EVENTS")) {
         return yes_if(
-            cfg.is_set("CONFIG_EPROBE_EVENTS"),
+            c.is_set("CONFIG_EPROBE_EVENTS"),
             "event probes",
             "CONFIG_EPROBE_EVENTS",
         );
     }
-    match std::fs::read("/sys/kernel/btf/vmlinux") {
-        Ok(btf) => yes_if(
+    if let Ok(btf) = std::fs::read("/sys/kernel/btf/vmlinux") {
+        return yes_if(
             memchr::memmem::find(&btf, b"\0trace_eprobe\0").is_some(),
             "event probes",
             "CONFIG_EPROBE_EVENTS",
-        ),
-        Err(_) => Support::No(
+        );
+    }
+    let release = crate::kernel::config::release();
+    let version = crate::kernel::config::version(&release).unwrap_or((0, 0));
+    let probes = tfs.exists("kprobe_events") || tfs.exists("uprobe_events");
+    if version < (5, 15) {
+        no("event probes", "Linux 5.15 or later")
+    } else if cfg.is_some() && probes {
+        // A config without the option predates it: event probes were
+        // built with kprobe and uprobe events then.
+        Support::Yes
+    } else {
+        Support::No(
             "event probes cannot be seen on this kernel without its config or BTF; \
              assume none (CONFIG_EPROBE_EVENTS)"
                 .into(),
-        ),
+        )
     }
 }
 

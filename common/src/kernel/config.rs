@@ -55,12 +55,18 @@ impl KernelConfig {
         Some(KernelConfig::parse(plain, &text))
     }
 
-    /// Parses config text: `CONFIG_X=value` lines; `# CONFIG_X is not set`
-    /// and absent options are both "not set".
+    /// Parses config text: `CONFIG_X=value` lines, and `# CONFIG_X is not
+    /// set` as the value `n`.
     pub fn parse(source: &Path, text: &str) -> KernelConfig {
         let options = text
             .lines()
-            .filter_map(|l| l.split_once('='))
+            .filter_map(|l| {
+                l.split_once('=').or_else(|| {
+                    l.strip_prefix("# ")?
+                        .strip_suffix(" is not set")
+                        .map(|k| (k, "n"))
+                })
+            })
             .filter(|(k, _)| k.starts_with("CONFIG_"))
             .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
             .collect();
@@ -74,6 +80,12 @@ impl KernelConfig {
     /// it is not set.
     pub fn value(&self, option: &str) -> Option<&str> {
         self.options.get(option).map(String::as_str)
+    }
+
+    /// Whether the config mentions the option at all (set or not): an
+    /// option the kernel's version does not have is not mentioned.
+    pub fn knows(&self, option: &str) -> bool {
+        self.options.contains_key(option)
     }
 
     /// Whether an option is built in or a module.
@@ -112,6 +124,8 @@ mod tests {
             Some("CONFIG_KPROBE_EVENTS")
         );
         assert_eq!(c.first_unset(&["CONFIG_KPROBES"]), None);
+        assert!(c.knows("CONFIG_KPROBE_EVENTS") && !c.knows("CONFIG_NOPE"));
+        assert!(!c.is_set("CONFIG_KPROBE_EVENTS"));
         let plain = dir.path().join("config");
         std::fs::write(&plain, text).unwrap();
         let p = KernelConfig::load_from(Path::new("/nonexistent"), &plain).unwrap();

@@ -462,12 +462,31 @@ pub fn survey(tfs: &Tracefs, events: bool) -> Survey {
             instances.push(InstanceUse { name, owner, state });
         }
     }
+    // A group's name says its owner, not the tool: its instance does.
+    let mut groups = read_groups(tfs);
+    for g in &mut groups {
+        let pid = match &g.owner {
+            Ownership::Live { pid, .. } | Ownership::LeftBehind { pid, .. } => *pid,
+            _ => continue,
+        };
+        let tool_of = instances.iter().find_map(|i| match &i.owner {
+            Ownership::Live { tool, pid: p, .. } | Ownership::LeftBehind { tool, pid: p }
+                if *p == pid =>
+            {
+                tool.clone()
+            }
+            _ => None,
+        });
+        if let Ownership::Live { tool, .. } | Ownership::LeftBehind { tool, .. } = &mut g.owner {
+            *tool = tool_of;
+        }
+    }
     let buffers_kb = top.total_kb + instances.iter().map(|i| i.state.total_kb).sum::<u64>();
     let buffers_expanded_kb =
         top.expanded_kb + instances.iter().map(|i| i.state.expanded_kb).sum::<u64>();
     Survey {
         top_held: toplevel::in_use(tfs),
-        groups: read_groups(tfs),
+        groups,
         top,
         instances,
         buffers_kb,

@@ -357,6 +357,17 @@ pub struct UseFile {
     pub holds_ours: bool,
 }
 
+impl Use {
+    /// The files that still hold what the run wrote.
+    pub fn holding(&self) -> Vec<&str> {
+        self.files
+            .iter()
+            .filter(|f| f.holds_ours)
+            .map(|f| f.file.as_str())
+            .collect()
+    }
+}
+
 /// The run of ours that holds the top level, or the one killed while it
 /// held it and whose changes are not undone yet; `None` if neither.
 pub fn in_use(tfs: &Tracefs) -> Option<Use> {

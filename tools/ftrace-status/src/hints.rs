@@ -30,17 +30,11 @@ pub fn hints(tfs: &Tracefs, s: &Survey) -> Vec<Hint> {
         }
     }
     if let Some(u) = s.top_held.as_ref().filter(|u| !u.live) {
-        let files: Vec<&str> = u
-            .files
-            .iter()
-            .filter(|f| f.holds_ours)
-            .map(|f| f.file.as_str())
-            .collect();
         ours.push(format!(
             "top-level settings of {} PID {} (killed): {}",
             u.tool,
             u.pid,
-            files.join(", ")
+            u.holding().join(", ")
         ));
     }
     let mut out = Vec::new();

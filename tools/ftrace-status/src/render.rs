@@ -193,18 +193,12 @@ fn tracing_now(o: &mut String, s: &Survey) {
             );
         }
         Some(u) => {
-            let files: Vec<&str> = u
-                .files
-                .iter()
-                .filter(|f| f.holds_ours)
-                .map(|f| f.file.as_str())
-                .collect();
             let _ = writeln!(
                 o,
                 "  top level LEFT BEHIND by {} PID {} (killed): {} still hold what it wrote",
                 u.tool,
                 u.pid,
-                files.join(", ")
+                u.holding().join(", ")
             );
         }
         None => {}
@@ -227,8 +221,12 @@ fn tracing_now(o: &mut String, s: &Survey) {
             kib(i.state.buffer_kb),
             owner_text(&i.owner)
         );
-        for l in dir_lines(&i.state, &|_| false) {
-            let _ = writeln!(o, "      {l}");
+        // A run of ours sets up its instance as it needs: only someone
+        // else's is shown in full.
+        if !i.owner.is_ours() {
+            for l in dir_lines(&i.state, &|_| false) {
+                let _ = writeln!(o, "      {l}");
+            }
         }
     }
     let n: usize = s.groups.iter().map(|g| g.events.len()).sum();

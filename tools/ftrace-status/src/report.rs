@@ -154,7 +154,14 @@ fn from_tracefs(tfs: &Tracefs, f: Feature, cfg: Option<&KernelConfig>) -> Featur
 }
 
 fn from_config(cfg: &KernelConfig, f: Feature) -> FeatureRow {
-    let unset = cfg.first_unset(f.options());
+    // Before the option existed, event probes came with dynamic events.
+    let options = match f {
+        Feature::EprobeEvents if !cfg.knows("CONFIG_EPROBE_EVENTS") => {
+            &["CONFIG_DYNAMIC_EVENTS"][..]
+        }
+        _ => f.options(),
+    };
+    let unset = cfg.first_unset(options);
     FeatureRow {
         name: f.name(),
         yes: unset.is_none(),
