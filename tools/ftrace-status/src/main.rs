@@ -132,7 +132,7 @@ fn checks() -> Result<Option<Tracefs>> {
     if std::env::var_os(tracefs::TRACEFS_ENV).is_none() && !tracefs::is_root() {
         return Err(Error::new(
             ErrorKind::Permission,
-            "ftrace-status reads tracefs, which only root can read (try sudo)",
+            "this needs root: tracefs can only be read by root (try sudo)",
         ));
     }
     let tfs = Tracefs::find()?;
