@@ -12,12 +12,11 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin(name: &str) -> PathBuf {
+/// ftrace-status, built beside this benchmark.
+fn status_bin() -> PathBuf {
     std::env::current_exe()
         .unwrap()
-        .parent()
-        .unwrap()
-        .join(name)
+        .with_file_name("ftrace-status")
 }
 
 /// The children's CPU time so far (user + system).
@@ -36,7 +35,7 @@ fn times(args: &[&str], runs: usize) -> (Vec<Duration>, Vec<Duration>) {
     for _ in 0..runs {
         let c0 = children_cpu();
         let t0 = Instant::now();
-        let st = Command::new(bin("ftrace-status"))
+        let st = Command::new(status_bin())
             .args(args)
             .stdout(Stdio::null())
             .status()
@@ -60,22 +59,18 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(21);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
     println!(
-        "bench-ftrace-status ({} CPUs, load average {})",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        "bench-ftrace-status ({cpus} CPUs, load average {})",
+        load.join(" ")
     );
     // SAFETY: no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        println!("skipping: needs root");
+        println!("skipping: needs root (tracefs is root's)");
         return;
     }
-    let out = Command::new(bin("ftrace-status"))
+    let out = Command::new(status_bin())
         .arg("-j")
         .output()
         .expect("ftrace-status");
