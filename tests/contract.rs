@@ -153,6 +153,19 @@ const TOOLS: &[Tool] = &[
         missing_event: None,
         bad_file: None,
     },
+    // Its JSON is tested in tests/ftrace-status.rs: here its exit status
+    // would say whether someone else traces at the top level.
+    Tool {
+        name: "ftrace-status",
+        needs: &[],
+        exclusive: false,
+        load: Load::None,
+        stream: None,
+        json: None,
+        pid: None,
+        missing_event: None,
+        bad_file: None,
+    },
 ];
 
 /// Runs of tools that may take the top level go one at a time.
@@ -294,21 +307,20 @@ fn bound(t: &Tool) -> Duration {
     }
 }
 
+/// Every tool of the suite: those of kernel::needs, whose unit test
+/// checks them against tools/.
 #[test]
 fn every_tool_is_in_the_table() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs: Vec<String> = std::fs::read_dir(root.join("tools"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().join("Cargo.toml").exists())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+    let mut suite: Vec<&str> = ftrace_common::kernel::needs::TOOLS
+        .iter()
+        .map(|t| t.tool)
         .collect();
-    dirs.sort();
-    let mut rows: Vec<String> = TOOLS.iter().map(|t| t.name.to_string()).collect();
+    suite.sort();
+    let mut rows: Vec<&str> = TOOLS.iter().map(|t| t.name).collect();
     rows.sort();
     assert_eq!(
-        dirs, rows,
-        "tools/ and the contract's table of tools differ"
+        suite, rows,
+        "the suite (tools/, kernel::needs::TOOLS) and the contract's table of tools differ"
     );
 }
 
@@ -452,18 +464,7 @@ fn a_run_as_non_root_is_refused_clearly() {
     for t in TOOLS {
         let args = fill(t.stream.unwrap_or(&[]), 1);
         let mut c = command(t, &args);
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            c.pre_exec(|| {
-                if libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setgid(65534) != 0
-                    || libc::setuid(65534) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        support::as_nobody(&mut c);
         let f = support::run_cmd(&mut c);
         refused(t, &f, "non-root");
         assert!(f.stderr.contains("root"), "{}: {}", t.name, f.stderr);

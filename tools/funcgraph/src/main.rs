@@ -56,10 +56,10 @@ use ftrace_common::app::status::{self, TracingLine};
 use ftrace_common::app::stream::{stream, StreamOpts, Summary};
 use ftrace_common::base::glob::Glob;
 use ftrace_common::buffer::format::EventFormat;
-use ftrace_common::kernel::caps;
 use ftrace_common::kernel::functions::FunctionList;
 use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
+use ftrace_common::kernel::{caps, needs};
 use ftrace_common::lifecycle::instance;
 use ftrace_common::lifecycle::sweep;
 use ftrace_common::sym::kallsyms::KernelSymbols;
@@ -128,7 +128,7 @@ struct Checked {
 /// Checks: function_graph, the patterns, the task, --retval; nothing is
 /// changed yet.
 fn checks(tfs: &Tracefs, args: &Args) -> Result<Checked> {
-    caps::require(tfs, caps::Feature::FunctionGraph)?;
+    needs::FUNCGRAPH.require(tfs)?;
     for p in args.funcs.iter().chain(args.exclude.iter()) {
         check_pattern(p)?;
     }
@@ -140,10 +140,8 @@ fn checks(tfs: &Tracefs, args: &Args) -> Result<Checked> {
     let excluded = match_functions(&list, &args.exclude, "the exclusion")?;
     let entry_fmt = EventFormat::parse(&tfs.read("events/ftrace/funcgraph_entry/format")?)?;
     let exit_fmt = EventFormat::parse(&tfs.read("events/ftrace/funcgraph_exit/format")?)?;
-    if args.retval && exit_fmt.field("retval").is_none() {
-        return Err(Error::unsupported(
-            "this kernel does not record return values of function_graph calls (its funcgraph_exit event has no retval field: that needs Linux 6.5 or later built with CONFIG_FUNCTION_GRAPH_RETVAL)",
-        ));
+    if args.retval {
+        needs::FUNCGRAPH.require_optional(tfs, caps::Feature::GraphRetval)?;
     }
     Ok(Checked {
         list,

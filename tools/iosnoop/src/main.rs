@@ -37,7 +37,7 @@ use ftrace_common::app::stream::{replay, stream, StreamOpts, Summary};
 use ftrace_common::buffer::tracedat::read::TraceDat;
 use ftrace_common::kernel::proc::Task;
 use ftrace_common::kernel::tracefs::Tracefs;
-use ftrace_common::kernel::{caps, proc};
+use ftrace_common::kernel::{needs, proc};
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
 use ftrace_common::lifecycle::sweep;
 use ftrace_common::{Error, Result};
@@ -106,7 +106,7 @@ struct Plan {
 }
 
 fn plan(tfs: &Tracefs, legacy: bool) -> Result<Plan> {
-    caps::require(tfs, caps::Feature::BlockTracepoints)?;
+    needs::IOSNOOP.require(tfs)?;
     plan_with(
         &|e: &str| tfs.exists(format!("events/block/{e}/format")),
         legacy,

@@ -50,7 +50,7 @@ use ftrace_common::app::status::{self, TracingLine};
 use ftrace_common::app::stream::{stream, StreamOpts};
 use ftrace_common::kernel::proc::Task;
 use ftrace_common::kernel::tracefs::Tracefs;
-use ftrace_common::kernel::{caps, proc};
+use ftrace_common::kernel::{caps, needs, proc};
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
 use ftrace_common::lifecycle::sweep;
 use ftrace_common::{Error, Result};
@@ -106,8 +106,7 @@ fn syscount(args: Args) -> Result<Option<u8>> {
 
 /// Checks: the events, the task; where to count.
 fn checks(tfs: &Tracefs, args: &Args) -> Result<bool> {
-    caps::require(tfs, caps::Feature::RawSyscalls)?;
-    caps::require(tfs, caps::Feature::Instances)?;
+    needs::SYSCOUNT.require(tfs)?;
     if let Some(p) = args.pid {
         proc::require_exists(p)?;
         if let Some(tgid) = proc::tgid(p) {
@@ -121,14 +120,14 @@ fn checks(tfs: &Tracefs, args: &Args) -> Result<bool> {
     if let Some(t) = args.tid {
         proc::require_exists(t)?;
     }
-    let hist_ok = caps::check(tfs, caps::Feature::HistTriggers);
+    let hist_ok = needs::SYSCOUNT.has(tfs, caps::Feature::HistTriggers);
     let latency = args.latency || !args.hist.is_empty() || args.write.write.is_some();
     Ok(match args.count_in {
         CountIn::Buffer => false,
         CountIn::Auto => hist_ok.is_yes() && !latency,
         CountIn::Kernel => match hist_ok {
             caps::Support::Yes => true,
-            caps::Support::No(why) => return Err(Error::unsupported(why)),
+            caps::Support::No(why) => return Err(caps::unsupported(why)),
         },
     })
 }

@@ -26,9 +26,9 @@ use ftrace_common::base::glob::{self, Glob};
 use ftrace_common::buffer::format::{EventFormat, Value};
 use ftrace_common::buffer::reader::Event;
 use ftrace_common::buffer::tracedat::read::TraceDat;
-use ftrace_common::kernel::caps;
 use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
+use ftrace_common::kernel::{caps, needs};
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
 use ftrace_common::lifecycle::sweep;
 use ftrace_common::{Error, Flow, Result};
@@ -155,6 +155,7 @@ fn split_tracepoint(tp: &str) -> Result<(&str, &str)> {
 
 /// Checks: the tracepoint, the task and stacks exist here.
 fn checks(tfs: &Tracefs, args: &Args, sys: &str, name: &str) -> Result<()> {
+    needs::TPOINT.require(tfs)?;
     if !tfs.exists(format!("events/{sys}/{name}/format")) {
         let all = tfs.read("available_events").unwrap_or_default();
         let hint = glob::did_you_mean(&format!("{sys}:{name}"), all.lines(), 3);
@@ -166,7 +167,7 @@ fn checks(tfs: &Tracefs, args: &Args, sys: &str, name: &str) -> Result<()> {
         t.require_exists()?;
     }
     if args.stacks.stacks {
-        caps::require(tfs, caps::Feature::KernelStacks)?;
+        needs::TPOINT.require_optional(tfs, caps::Feature::KernelStacks)?;
     }
     Ok(())
 }
