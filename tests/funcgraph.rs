@@ -413,6 +413,52 @@ fn open_path_graphs_are_whole_balanced_and_add_up() {
 }
 
 #[test]
+fn write_then_read_gives_the_same_graphs_and_trace_cmd_reads_the_file() {
+    require_tracing!(FunctionGraph);
+    let _g = global();
+    let before = top_level();
+    let path = scratch_file("write");
+    let func = open_function();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("open.dat");
+    let out = file.to_str().unwrap();
+    let (w, made) = graph_pid(&["open", &path, "4"], &["-w", out, func]);
+    assert_eq!(made, 4);
+    assert!(w.stdout.trim().is_empty(), "-w printed: {}", w.stdout);
+    assert_eq!(top_level(), before);
+    // The file holds whole graphs: --read builds the 4 graphs of the
+    // function, each with the calls the live run shows.
+    let r = support::run("funcgraph", &["--read", out, func]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    let gs = graphs_of(&r);
+    assert_eq!(gs.len(), 4, "{}\n{}", r.stdout, r.stderr);
+    for g in &gs {
+        assert_eq!(g.name, func);
+        assert!(
+            g.children.iter().any(|c| c == "do_filp_open"),
+            "{:?}",
+            g.children
+        );
+    }
+    // -m applies when reading: nothing deeper than two levels.
+    let m = support::run("funcgraph", &["--read", out, "-m", "2", func]);
+    assert_eq!(m.code(), 0, "{}", m.stderr);
+    let gm = graphs_of(&m);
+    assert_eq!(gm.len(), 4, "{}", m.stdout);
+    assert!(gm.iter().all(|g| g.max_depth <= 1), "{}", m.stdout);
+    // trace-cmd reads the same file: one funcgraph_entry of the function
+    // per graph.
+    if let Some(text) = support::trace_cmd_report(&file) {
+        let entries = text
+            .lines()
+            .filter(|l| l.contains("funcgraph_entry") && l.contains(&format!("{func}()")))
+            .count();
+        assert_eq!(entries, 4, "{text}");
+    }
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
 fn max_depth_and_exclusions_cut_the_graph() {
     require_tracing!(FunctionGraph);
     let _g = global();
