@@ -8,4 +8,5 @@ pub mod caps;
 pub mod errorlog;
 pub mod functions;
 pub mod proc;
+pub mod syscalls;
 pub mod tracefs;

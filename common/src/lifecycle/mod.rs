@@ -6,6 +6,7 @@
 //! what a killed run left is swept by the next one, and only ours.
 
 pub mod dynevent;
+pub mod hist;
 pub mod instance;
 pub mod lock;
 pub mod owner;

@@ -33,13 +33,10 @@ mod agg;
 mod child;
 mod cli;
 mod count;
-mod hist;
 mod plan;
 mod report;
-mod syscalls;
 mod tasks;
 
-use crate::hist::HistTrigger;
 use agg::{Agg, By, IdMap, Names};
 use child::Child;
 use cli::{Args, CountIn};
@@ -48,8 +45,10 @@ use ftrace_common::app::output::Output;
 use ftrace_common::app::status::{self, TracingLine};
 use ftrace_common::app::stream::{stream, StreamOpts};
 use ftrace_common::kernel::proc::Task;
+use ftrace_common::kernel::syscalls::{self, errno};
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::kernel::{caps, proc};
+use ftrace_common::lifecycle::hist::HistTrigger;
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
 use ftrace_common::lifecycle::sweep;
 use ftrace_common::{Error, Result};
@@ -57,7 +56,6 @@ use plan::Plan;
 use report::Report;
 use std::collections::HashMap;
 use std::process::ExitCode;
-use syscalls::errno;
 use tasks::Tasks;
 
 fn main() -> ExitCode {

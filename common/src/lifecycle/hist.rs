@@ -23,10 +23,10 @@
 //! [`HistTrigger`] is a guard: dropping it removes the trigger (write
 //! `!hist:...`). Drop it before the [`Instance`] (declare it after).
 
-use ftrace_common::kernel::errorlog;
-use ftrace_common::kernel::tracefs;
-use ftrace_common::lifecycle::instance::{check_one_line, Instance};
-use ftrace_common::{Error, Result};
+use crate::base::error::{Error, Result};
+use crate::kernel::errorlog;
+use crate::kernel::tracefs;
+use crate::lifecycle::instance::{check_one_line, Instance};
 use std::path::PathBuf;
 
 /// What a hist trigger aggregates.
@@ -129,10 +129,7 @@ impl HistTrigger {
         paused: bool,
     ) -> Result<HistTrigger> {
         spec.check()?;
-        ftrace_common::kernel::caps::require(
-            inst.tracefs(),
-            ftrace_common::kernel::caps::Feature::HistTriggers,
-        )?;
+        crate::kernel::caps::require(inst.tracefs(), crate::kernel::caps::Feature::HistTriggers)?;
         let dir = inst.path(format!("events/{system}/{event}"));
         if !dir.join("trigger").exists() {
             return Err(Error::usage(format!(
@@ -198,7 +195,7 @@ impl HistTrigger {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => {
                 return Err(Error::new(
-                    ftrace_common::ErrorKind::Io,
+                    crate::ErrorKind::Io,
                     format!("cannot remove the hist trigger on {}: {e}", self.what),
                 ))
             }
