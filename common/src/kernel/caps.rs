@@ -24,6 +24,9 @@ pub enum Feature {
     FunctionProfiler,
     /// Hist triggers (`events/*/*/hist`).
     HistTriggers,
+    /// Synthetic events (`synthetic_events`), with hist variables,
+    /// `common_timestamp` and `onmatch()` (Linux 4.17).
+    SynthEvents,
     /// `syscalls:sys_enter_*` / `sys_exit_*` tracepoints.
     SyscallTracepoints,
     /// `raw_syscalls:sys_enter` / `sys_exit`.
@@ -40,13 +43,14 @@ pub enum Feature {
 
 impl Feature {
     /// Every feature, in the order reports list them.
-    pub const ALL: [Feature; 12] = [
+    pub const ALL: [Feature; 13] = [
         Feature::KprobeEvents,
         Feature::UprobeEvents,
         Feature::FunctionTracer,
         Feature::FunctionGraph,
         Feature::FunctionProfiler,
         Feature::HistTriggers,
+        Feature::SynthEvents,
         Feature::SyscallTracepoints,
         Feature::RawSyscalls,
         Feature::BlockTracepoints,
@@ -64,6 +68,7 @@ impl Feature {
             Feature::FunctionGraph => "function-graph",
             Feature::FunctionProfiler => "function-profiler",
             Feature::HistTriggers => "hist-triggers",
+            Feature::SynthEvents => "synthetic-events",
             Feature::SyscallTracepoints => "syscall-tracepoints",
             Feature::RawSyscalls => "raw-syscalls",
             Feature::BlockTracepoints => "block-tracepoints",
@@ -134,6 +139,14 @@ pub fn check(tfs: &Tracefs, feature: Feature) -> Support {
                 no("hist triggers", "CONFIG_HIST_TRIGGERS")
             }
         }
+        Feature::SynthEvents => match check(tfs, Feature::HistTriggers) {
+            Support::Yes if tfs.exists("synthetic_events") => Support::Yes,
+            Support::Yes => no(
+                "synthetic events",
+                "CONFIG_SYNTH_EVENTS, Linux 4.17 or later",
+            ),
+            Support::No(why) => Support::No(format!("{why}; synthetic events need them")),
+        },
         Feature::SyscallTracepoints => {
             if tfs.exists("events/syscalls/sys_enter_getppid") {
                 Support::Yes
