@@ -310,7 +310,7 @@ pub fn removal_command(listed: &str) -> Option<String> {
                     .map(|k| {
                         let mut it = k.split('.');
                         let name = it.next().unwrap_or("");
-                        match it.last() {
+                        match it.next_back() {
                             Some(m @ ("descending" | "ascending")) => format!("{name}.{m}"),
                             _ => name.to_string(),
                         }
@@ -352,6 +352,8 @@ pub struct HistEntry {
     pub keys: Vec<HistKey>,
     /// `hitcount` and the other values.
     pub values: Vec<(String, u64)>,
+    /// Every value as printed (hex ones too: `ret`, `4c5`).
+    pub raw_values: Vec<(String, String)>,
 }
 
 impl HistEntry {
@@ -380,6 +382,8 @@ pub struct Hist {
     pub hits: Option<u64>,
     /// `Totals: Dropped`: hits not counted because the table was full.
     pub dropped: Option<u64>,
+    /// `# trigger info:` the trigger as the kernel prints it.
+    pub info: Option<String>,
 }
 
 /// Parses the text of a `hist` file. Lines it does not understand are
@@ -388,7 +392,9 @@ pub fn parse(text: &str) -> Hist {
     let mut h = Hist::default();
     for line in text.lines() {
         let t = line.trim();
-        if let Some(v) = t.strip_prefix("Hits:") {
+        if let Some(v) = t.strip_prefix("# trigger info:") {
+            h.info = Some(v.trim().to_string());
+        } else if let Some(v) = t.strip_prefix("Hits:") {
             h.hits = v.trim().parse().ok();
         } else if let Some(v) = t.strip_prefix("Dropped:") {
             h.dropped = v.trim().parse().ok();
@@ -427,16 +433,24 @@ fn parse_entry(line: &str) -> Option<HistEntry> {
         });
     }
     let mut values = Vec::new();
+    let mut raw_values = Vec::new();
     let mut words = vals_text.split_whitespace();
     while let Some(w) = words.next() {
         let Some(name) = w.strip_suffix(':') else {
             continue;
         };
-        if let Some(v) = words.next().and_then(|v| v.parse().ok()) {
-            values.push((name.to_string(), v));
+        if let Some(v) = words.next() {
+            if let Ok(n) = v.parse() {
+                values.push((name.to_string(), n));
+            }
+            raw_values.push((name.to_string(), v.to_string()));
         }
     }
-    Some(HistEntry { keys, values })
+    Some(HistEntry {
+        keys,
+        values,
+        raw_values,
+    })
 }
 
 /// Splits `a: 1, b: sys_read [  0]` at the commas that start a new

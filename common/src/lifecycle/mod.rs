@@ -8,6 +8,7 @@
 pub mod dynevent;
 pub mod hist;
 pub mod instance;
+pub mod latency;
 pub mod lock;
 pub mod owner;
 pub mod sweep;
