@@ -46,23 +46,67 @@ struct LatField {
     end_field: Option<Field>,
 }
 
+/// The types `synthetic_events` takes (`synth_field_size()`).
+const SYNTH_TYPES: &[&str] = &[
+    "s64",
+    "u64",
+    "s32",
+    "u32",
+    "s16",
+    "u16",
+    "s8",
+    "u8",
+    "char",
+    "unsigned char",
+    "int",
+    "unsigned int",
+    "long",
+    "unsigned long",
+    "bool",
+    "pid_t",
+    "gfp_t",
+];
+
 impl LatField {
-    /// The synthetic event's type: the width and signedness of the field
-    /// (what the kernel checks against), or a fixed string.
+    /// The field whose value the end trigger passes: the end's own for
+    /// matched fields.
+    fn passed(&self) -> &Field {
+        self.end_field.as_ref().unwrap_or(&self.field)
+    }
+
+    /// The synthetic event's type. The kernel checks a parameter against
+    /// it by name, else by size and signedness, and a field passed as a
+    /// parameter counts as unsigned: so the passed field's own C type
+    /// where the synthetic event takes it, else an unsigned type of its
+    /// width; a fixed string as `char[N]`.
     fn synth_type(&self) -> Result<String> {
-        let f = &self.field;
+        let f = self.passed();
         match f.kind {
-            FieldKind::Scalar if matches!(f.size, 1 | 2 | 4 | 8) => Ok(format!(
-                "{}{}",
-                if f.signed { 's' } else { 'u' },
-                f.size * 8
-            )),
+            FieldKind::Scalar if matches!(f.size, 1 | 2 | 4 | 8) => {
+                let t = f.ctype.trim();
+                Ok(if SYNTH_TYPES.contains(&t) {
+                    t.to_string()
+                } else {
+                    format!("u{}", f.size * 8)
+                })
+            }
             FieldKind::Array { elem: 1, count } if f.is_string() => Ok(format!("char[{count}]")),
             _ => Err(Error::usage(format!(
                 "{} ({}) cannot be a field of the latency event: numbers and fixed strings only",
                 f.name, f.ctype
             ))),
         }
+    }
+
+    /// Its size in the latency event.
+    fn size(&self) -> usize {
+        self.passed().size
+    }
+
+    /// Whether the kernel reads it as signed (`synth_field_signed()`).
+    fn signed(&self) -> bool {
+        let t = self.synth_type().unwrap_or_default();
+        !t.starts_with('u') && t != "gfp_t" && !t.starts_with("char[")
     }
 }
 
@@ -200,8 +244,13 @@ pub fn run(tfs: &Tracefs, args: &Args) -> Result<()> {
             keys: plan.on.iter().map(|(_, e)| e.clone()).collect(),
             filter: plan.end.filter.clone(),
         };
-        let trig =
-            LatencyTriggers::arm(&inst, &start, &end, &recipe(&plan, &lat, args.nsecs)?, true)?;
+        let trig = LatencyTriggers::arm(
+            &inst,
+            &start,
+            &end,
+            &recipe(&plan, &lat, args.nsecs)?,
+            false,
+        )?;
         let mut table = KernelTable {
             trigger: &trig.hist,
             lost_matches: Some(&trig),
@@ -279,13 +328,14 @@ fn synth_format(lat: &[LatField]) -> Result<EventFormat> {
     let mut off = 16;
     for f in lat {
         let t = f.synth_type()?;
-        let (decl, size) = match t.strip_prefix("char[") {
-            Some(n) => (format!("char {}[{n}", f.name), f.field.size),
-            None => (format!("{t} {}", f.name), f.field.size),
+        let size = f.size();
+        let decl = match t.strip_prefix("char[") {
+            Some(n) => format!("char {}[{n}", f.name),
+            None => format!("{t} {}", f.name),
         };
         text.push_str(&format!(
             "\tfield:{decl};\toffset:{off};\tsize:{size};\tsigned:{};\n",
-            u8::from(f.field.signed)
+            u8::from(f.signed())
         ));
         off += size.next_multiple_of(8);
     }
@@ -317,7 +367,25 @@ fn key_of(fields: &[&Field], data: &[u8]) -> Vec<u8> {
 /// once).
 struct Saved {
     ts: u64,
-    fields: Vec<Vec<u8>>,
+    fields: Vec<Value>,
+}
+
+/// A field's value: a number widened to 64 bits as the kernel reads it,
+/// or a string's bytes.
+#[derive(Debug, Clone)]
+enum Value {
+    Num(u64),
+    Bytes(Vec<u8>),
+}
+
+fn value(f: &Field, data: &[u8]) -> Value {
+    if f.is_string() {
+        Value::Bytes(f.bytes(data).map(<[u8]>::to_vec).unwrap_or_default())
+    } else if f.signed {
+        Value::Num(f.i64(data).unwrap_or(0) as u64)
+    } else {
+        Value::Num(f.u64(data).unwrap_or(0))
+    }
 }
 
 /// Starts and ends paired from the buffer into latency records, which
@@ -362,12 +430,9 @@ impl Matcher {
                 .iter()
                 .map(|f| {
                     if f.from_start {
-                        f.field
-                            .bytes(ev.data)
-                            .map(<[u8]>::to_vec)
-                            .unwrap_or_default()
+                        value(&f.field, ev.data)
                     } else {
-                        Vec::new()
+                        Value::Num(0)
                     }
                 })
                 .collect(),
@@ -399,18 +464,22 @@ impl Matcher {
         rec.extend_from_slice(&[0, 0]);
         rec.extend_from_slice(&ev.pid.to_ne_bytes());
         rec.extend_from_slice(&lat.to_ne_bytes());
-        for (f, start_bytes) in self.fields.iter().zip(&saved.fields) {
-            let src: &Field = f.end_field.as_ref().unwrap_or(&f.field);
-            let bytes = if f.from_start && f.end_field.is_none() {
-                start_bytes.clone()
-            } else {
-                src.bytes(ev.data).map(<[u8]>::to_vec).unwrap_or_default()
+        for (f, saved) in self.fields.iter().zip(saved.fields) {
+            let v = match (&f.end_field, f.from_start) {
+                (Some(e), _) => value(e, ev.data),
+                (None, false) => value(&f.field, ev.data),
+                (None, true) => saved,
             };
-            let slot = f.field.size.next_multiple_of(8);
+            let size = f.size();
             let at = rec.len();
-            rec.resize(at + slot, 0);
-            let n = bytes.len().min(f.field.size);
-            rec[at..at + n].copy_from_slice(&bytes[..n]);
+            rec.resize(at + size.next_multiple_of(8), 0);
+            match v {
+                Value::Num(n) => rec[at..at + size].copy_from_slice(&n.to_ne_bytes()[..size]),
+                Value::Bytes(b) => {
+                    let n = b.len().min(size);
+                    rec[at..at + n].copy_from_slice(&b[..n]);
+                }
+            }
         }
         let synth = Event {
             cpu: ev.cpu,
@@ -589,7 +658,7 @@ print fmt: \"x\"\n";
                 .iter()
                 .map(|f| f.ctype.as_str())
                 .collect::<Vec<_>>(),
-            ["u64", "s32", "s64"]
+            ["u64", "int", "long"]
         );
         let bad = plan("keys=lat", &[("nosuch", "next_pid")]);
         assert!(fields(

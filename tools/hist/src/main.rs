@@ -148,7 +148,7 @@ pub fn instance(tfs: &Tracefs, args: &Args, in_kernel: bool) -> Result<Instance>
     Ok(inst)
 }
 
-/// The trigger in the kernel, paused until the Tracing line is out. A
+/// The trigger in the kernel (made last, just before the Tracing line). A
 /// refusal carries the kernel's error_log line; where the kernel logged
 /// none (filters on older kernels), hist's own reading says where.
 fn kernel_trigger(
@@ -157,23 +157,29 @@ fn kernel_trigger(
     name: &str,
     spec: &SpecText,
 ) -> Result<HistTrigger> {
-    HistTrigger::add_text(inst, system, name, &spec.body, spec.filter.as_deref(), true).map_err(
-        |e| {
-            if e.message().contains("Command:") {
-                return e;
-            }
-            match inst
-                .event_format(system, name)
-                .map(|f| spec::compile(spec, &f))
-            {
-                Ok(Err(why)) if !why.kernel_only => Error::new(
-                    e.kind(),
-                    format!("{}\n{}", e.message(), indent(&why.render(spec))),
-                ),
-                _ => e,
-            }
-        },
+    HistTrigger::add_text(
+        inst,
+        system,
+        name,
+        &spec.body,
+        spec.filter.as_deref(),
+        false,
     )
+    .map_err(|e| {
+        if e.message().contains("Command:") {
+            return e;
+        }
+        match inst
+            .event_format(system, name)
+            .map(|f| spec::compile(spec, &f))
+        {
+            Ok(Err(why)) if !why.kernel_only => Error::new(
+                e.kind(),
+                format!("{}\n{}", e.message(), indent(&why.render(spec))),
+            ),
+            _ => e,
+        }
+    })
 }
 
 /// A SPEC that user space cannot compute: exit 2, saying why and where.

@@ -26,14 +26,6 @@ pub trait Tables {
     fn text(&mut self) -> Result<String>;
     /// Empties the table (after an interval's print).
     fn clear(&mut self) -> Result<()>;
-    /// Starts counting (the kernel's triggers are made paused).
-    fn start(&mut self) -> Result<()> {
-        Ok(())
-    }
-    /// Stops counting before the last read.
-    fn stop(&mut self) -> Result<()> {
-        Ok(())
-    }
     /// Starts or ends the kernel's latency tables could not match
     /// (their own tables were full).
     fn lost_matches(&mut self) -> Result<u64> {
@@ -58,12 +50,6 @@ impl Tables for KernelTable<'_> {
     }
     fn clear(&mut self) -> Result<()> {
         self.trigger.clear()
-    }
-    fn start(&mut self) -> Result<()> {
-        self.trigger.cont()
-    }
-    fn stop(&mut self) -> Result<()> {
-        self.trigger.pause()
     }
     fn lost_matches(&mut self) -> Result<u64> {
         self.lost_matches.map_or(Ok(0), |l| l.dropped())
@@ -151,7 +137,6 @@ pub fn print_tables(
     };
     signals::check()?;
     inst.start()?;
-    tables.start()?;
     line.print();
     let form = if args.json.json {
         Form::Json
@@ -181,7 +166,8 @@ pub fn print_tables(
     if let Some(e) = p.error.take() {
         return Err(e);
     }
-    p.tables.stop()?;
+    // The kernel's table is read while it counts: it shows `[active]`,
+    // as the user-space one does.
     if !summary.stopped_by_sink() {
         p.print()?;
     }
