@@ -13,12 +13,13 @@
 //! - the output flushed at the end of each round of reads, and a closed
 //!   output ending the run.
 
-use crate::app::opts::EventOpts;
+use crate::app::opts::{EventOpts, Recording};
 use crate::app::output::Output;
 use crate::app::status::TracingLine;
-use crate::app::stream::{stream, Sink, StreamOpts, Summary};
+use crate::app::stream::{replay, stream, Sink, StreamOpts, Summary};
 use crate::buffer::format::{EventFormat, Field};
 use crate::buffer::reader::Event;
+use crate::buffer::tracedat::read::TraceDat;
 use crate::kernel::proc::{CommCache, Task};
 use crate::lifecycle::instance::Instance;
 use crate::probes::tool::ProbeEvents;
@@ -159,6 +160,8 @@ pub struct Run {
     pub duration: Option<Duration>,
     /// The task it is limited to (`-p`/`-L`): the run ends when it exits.
     pub task: Option<Task>,
+    /// `-w FILE`: record instead of printing (see [`crate::app::opts::WriteOpt`]).
+    pub recording: Option<Recording>,
 }
 
 impl EventOpts {
@@ -176,6 +179,7 @@ impl EventOpts {
             headers: self.headers.headers,
             duration: self.duration.duration,
             task: self.task.task(),
+            recording: None,
         }
     }
 }
@@ -224,24 +228,51 @@ impl<T: Events> EventPrinter<T> {
     /// headers, if asked), and streams until the run ends. The caller
     /// finishes ([`crate::app::status::finish`]), after printing what it
     /// collected.
-    pub fn trace(&mut self, inst: &Instance, run: Run) -> Result<Summary> {
+    ///
+    /// With a recording ([`Run::recording`]) the events go to its file
+    /// instead, written before this returns.
+    pub fn trace(&mut self, inst: &Instance, mut run: Run) -> Result<Summary> {
         let mut reader = inst.reader()?;
         inst.start()?;
         run.line.print();
-        if run.headers {
+        if run.headers && run.recording.is_none() {
             self.headers();
         }
         let ordered = !self.opts.collect;
-        stream(
+        let summary = stream(
             &mut reader,
             self,
             StreamOpts {
                 duration: run.duration,
                 ordered,
                 task: run.task,
+                recorder: run.recording.as_mut().map(|r| &mut r.recorder),
                 ..StreamOpts::default()
             },
-        )
+        )?;
+        drop(reader);
+        if let Some(r) = run.recording {
+            r.finish(inst)?;
+        }
+        Ok(summary)
+    }
+
+    /// `--read FILE`: prints the file's events as [`EventPrinter::trace`]
+    /// prints a run's, with the file's names and kernel symbols.
+    pub fn replay(&mut self, file: &TraceDat, headers: bool) -> Result<Summary> {
+        self.comms = CommCache::offline(file.cmdlines.clone());
+        self.syms.kernel =
+            KernelSyms::from_table(crate::sym::kallsyms::KernelSymbols::parse(&file.kallsyms));
+        if self.opts.stacks.is_none() {
+            self.opts.stacks = file
+                .format("ftrace", "kernel_stack")
+                .map(|f| (f, StackKind::Kernel));
+        }
+        self.own = None;
+        if headers {
+            self.headers();
+        }
+        replay(file, self, None)
     }
 
     fn stack(&mut self, ev: &Event) -> Flow {

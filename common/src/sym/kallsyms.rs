@@ -208,6 +208,14 @@ impl KernelSyms {
         }
     }
 
+    /// Over a table already loaded (a trace.dat file's kallsyms).
+    pub fn from_table(table: KernelSymbols) -> KernelSyms {
+        KernelSyms {
+            table: Some(table),
+            ..KernelSyms::on_demand()
+        }
+    }
+
     /// Starts loading `/proc/kallsyms` in a thread now.
     pub fn in_background() -> KernelSyms {
         KernelSyms {

@@ -160,7 +160,7 @@ pub fn print_tables(
             ordered,
             tick: args.summary.interval,
             task: args.task.task(),
-            stop_when: None,
+            ..StreamOpts::default()
         },
     )?;
     if let Some(e) = p.error.take() {

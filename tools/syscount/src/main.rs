@@ -33,6 +33,7 @@ mod agg;
 mod child;
 mod cli;
 mod count;
+mod file;
 mod plan;
 mod report;
 mod tasks;
@@ -81,6 +82,10 @@ fn syscount(args: Args) -> Result<Option<u8>> {
         plan::list(&plan.table)?;
         return Ok(None);
     }
+    if let Some(f) = args.read.open()? {
+        file::count(&args, &plan, &f)?;
+        return Ok(None);
+    }
     let tfs = Tracefs::open()?;
     let in_kernel = checks(&tfs, &args)?;
     sweep::sweep_dead(&tfs);
@@ -115,7 +120,7 @@ fn checks(tfs: &Tracefs, args: &Args) -> Result<bool> {
         proc::require_exists(t)?;
     }
     let hist_ok = caps::check(tfs, caps::Feature::HistTriggers);
-    let latency = args.latency || !args.hist.is_empty();
+    let latency = args.latency || !args.hist.is_empty() || args.write.write.is_some();
     Ok(match args.count_in {
         CountIn::Buffer => false,
         CountIn::Auto => hist_ok.is_yes() && !latency,
@@ -181,7 +186,7 @@ fn setup(
                 .buffer_kb
                 .or((!in_kernel).then(|| plan::default_buffer_kb(proc::online_cpus()))),
             kernel_buffer: in_kernel,
-            keep_clock: !plan.latency,
+            keep_clock: !plan.latency && args.write.write.is_none(),
             ..InstanceOptions::default()
         },
     )?;
@@ -194,13 +199,16 @@ fn setup(
     } else if let Some(c) = child {
         inst.set_event_pids(&[c.pid()], true)?;
     }
-    let (dec, trigger) = plan::arm(
+    let (mut dec, trigger) = plan::arm(
         &mut inst,
         plan,
         in_kernel,
         need_tasks(args, plan),
         count_at_enter(plan),
     )?;
+    if args.write.write.is_some() {
+        file::record_all(&mut inst, &mut dec, need_tasks(args, plan))?;
+    }
     Ok((Armed { inst, trigger }, dec, tasks))
 }
 
@@ -224,7 +232,10 @@ fn count(
         // After the start: tasks created from now on come as events.
         tasks.snapshot();
     }
-    tracing_line(args, plan, child.is_some(), trigger.is_some()).print();
+    let mut rec = args.write.start("syscount", inst, false)?;
+    args.write
+        .line(tracing_line(args, plan, child.is_some(), trigger.is_some()))
+        .print();
     if let Some(c) = child.as_mut() {
         c.release()?;
     }
@@ -243,8 +254,14 @@ fn count(
             tick: args.summary.interval,
             task: Task::from_ids(args.pid, args.tid),
             stop_when: Some(&mut command_ended),
+            recorder: rec.as_mut().map(|r| &mut r.recorder),
         },
     )?;
+    if let Some(r) = rec {
+        drop(reader);
+        r.finish(inst)?;
+        return status::finish("syscount", &mut counter.report.out, &summary, "");
+    }
     if let Some(e) = counter.error.take() {
         return Err(e);
     }
@@ -319,6 +336,7 @@ fn new_counter<'t>(
         seen: IdMap::default(),
         last_seen: 0,
         checked_32bit: Default::default(),
+        offline: false,
     }
 }
 

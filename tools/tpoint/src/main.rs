@@ -18,13 +18,14 @@
 
 use clap::Parser;
 use ftrace_common::app::cli;
-use ftrace_common::app::opts::{EventOpts, KernelStacksOpt};
+use ftrace_common::app::opts::{EventOpts, KernelStacksOpt, ReadOpt, WriteOpt};
 use ftrace_common::app::output::Output;
 use ftrace_common::app::printer::{self, EventPrinter, Events, PrinterOpts, StackKind, Symbols};
 use ftrace_common::app::status;
 use ftrace_common::base::glob::{self, Glob};
 use ftrace_common::buffer::format::{EventFormat, Value};
 use ftrace_common::buffer::reader::Event;
+use ftrace_common::buffer::tracedat::read::TraceDat;
 use ftrace_common::kernel::caps;
 use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
@@ -44,7 +45,9 @@ Examples:
                                               # big reads of PID 1234
   tpoint -s sched:sched_process_exec          # execs, with kernel stacks
   tpoint -v block:block_rq_complete           # show the fields and exit
-  tpoint --json -d 5 sched:sched_process_fork # JSON lines";
+  tpoint --json -d 5 sched:sched_process_fork # JSON lines
+  tpoint -w out.dat sched:sched_switch        # record into a trace.dat file
+  tpoint --read out.dat                       # print it (here or elsewhere)";
 
 const LONG_ABOUT: &str = "\
 Trace a kernel tracepoint and print each event, decoded by field name from ftrace's \
@@ -75,6 +78,10 @@ struct Args {
     ev: EventOpts,
     #[command(flatten)]
     stacks: KernelStacksOpt,
+    #[command(flatten)]
+    write: WriteOpt,
+    #[command(flatten)]
+    read: ReadOpt,
     /// Show the tracepoint's format (its fields) and exit.
     #[arg(short = 'v', long = "view")]
     view: bool,
@@ -82,7 +89,8 @@ struct Args {
     #[arg(short = 'l', long = "list")]
     list: bool,
     /// The tracepoint, as SYSTEM:EVENT (e.g. syscalls:sys_enter_openat);
-    /// with -l, an optional glob.
+    /// with -l, an optional glob; with --read, the one event to print
+    /// (default: every event of the file).
     #[arg(value_name = "TRACEPOINT")]
     tracepoint: Option<String>,
     /// An event filter in the kernel's syntax, e.g. 'count > 1024'.
@@ -97,6 +105,9 @@ fn main() -> ExitCode {
 }
 
 fn tpoint(args: Args) -> Result<()> {
+    if let Some(file) = args.read.open()? {
+        return read(&args, &file);
+    }
     let tfs = Tracefs::open()?;
     if args.list {
         return list(&tfs, args.tracepoint.as_deref());
@@ -118,6 +129,11 @@ fn options(args: &Args) -> Result<(&str, &str)> {
             "no tracepoint given (see tpoint -h, or tpoint -l to list them)",
         ));
     };
+    if args.write.write.is_some() && (args.ev.max.max_events.is_some() || args.ev.json.json) {
+        return Err(Error::usage(
+            "-M and -j shape what is printed; with -w nothing is (end with -d or Ctrl-C)",
+        ));
+    }
     split_tracepoint(tp)
 }
 
@@ -171,7 +187,8 @@ fn setup(
         "tpoint",
         &InstanceOptions {
             buffer_kb: args.ev.buffer.buffer_kb,
-            trace_self: true,
+            // Recording, the kernel keeps our events (our writes) out.
+            trace_self: args.write.write.is_none(),
             ..InstanceOptions::default()
         },
     )?;
@@ -189,8 +206,7 @@ fn setup(
     inst.enable_event(sys, name)?;
     let printer = EventPrinter::new(
         Tracepoint {
-            fmt,
-            system: sys.to_string(),
+            events: vec![(sys.to_string(), fmt)],
         },
         CommCache::new(Some(tfs.path("saved_cmdlines"))),
         PrinterOpts {
@@ -206,8 +222,55 @@ fn setup(
 
 /// Stream and summary.
 fn trace(inst: &Instance, mut printer: EventPrinter<Tracepoint>, args: &Args) -> Result<()> {
-    let what = format!("{}:{}", printer.events.system, printer.events.fmt.name);
-    let summary = printer.trace(inst, args.ev.run(args.ev.tracing_line(what)))?;
+    let (sys, fmt) = &printer.events.events[0];
+    let line = args
+        .write
+        .line(args.ev.tracing_line(format!("{sys}:{}", fmt.name)));
+    let mut run = args.ev.run(line);
+    run.recording = args.write.start("tpoint", inst, args.stacks.stacks)?;
+    let summary = printer.trace(inst, run)?;
+    status::finish("tpoint", &mut printer.out, &summary, "")
+}
+
+/// `--read FILE [TRACEPOINT]`: the file's events (or that one's), printed
+/// as a run prints them.
+fn read(args: &Args, file: &TraceDat) -> Result<()> {
+    let e = &args.ev;
+    if e.task.task().is_some() || e.duration.duration.is_some() || e.buffer.buffer_kb.is_some() {
+        return Err(Error::usage(
+            "-p, -L, -d and -b set up tracing: not with --read",
+        ));
+    }
+    if args.filter.is_some() || args.list || args.view {
+        return Err(Error::usage(
+            "a filter, -l and -v need tracing: not with --read",
+        ));
+    }
+    let only = args
+        .tracepoint
+        .as_deref()
+        .map(split_tracepoint)
+        .transpose()?;
+    let mut events: Vec<(String, EventFormat)> = file
+        .formats()
+        .into_iter()
+        .filter(|(s, f)| s != "ftrace" && only.is_none_or(|(os, on)| s == os && f.name == on))
+        .map(|(s, f)| (s.clone(), if s == "syscalls" { f.hex_longs() } else { f }))
+        .collect();
+    if let (Some((s, n)), true) = (only, events.is_empty()) {
+        return Err(Error::usage(format!(
+            "{} has no event {s}:{n}",
+            file.path().display()
+        )));
+    }
+    events.sort_by_key(|(_, f)| f.id);
+    let opts = PrinterOpts {
+        json: e.json.json,
+        max_events: e.max.max_events,
+        ..PrinterOpts::default()
+    };
+    let mut printer = EventPrinter::new(Tracepoint { events }, CommCache::default(), opts);
+    let summary = printer.replay(file, e.headers.headers)?;
     status::finish("tpoint", &mut printer.out, &summary, "")
 }
 
@@ -234,27 +297,27 @@ fn list(tfs: &Tracefs, pattern: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// The tracepoint's part of the printer: `field=value ...`.
+/// The tracepoints' part of the printer: `field=value ...` (one event
+/// traced; with --read, any of the file's).
 struct Tracepoint {
-    fmt: EventFormat,
-    system: String,
+    events: Vec<(String, EventFormat)>,
 }
 
 impl Events for Tracepoint {
     fn which(&self, id: u16) -> Option<usize> {
-        (id == self.fmt.id).then_some(0)
+        self.events.iter().position(|(_, f)| f.id == id)
     }
 
-    fn name(&self, _: usize) -> &str {
-        &self.fmt.name
+    fn name(&self, i: usize) -> &str {
+        &self.events[i].1.name
     }
 
-    fn json_name(&self, _: usize) -> String {
-        format!("{}:{}", self.system, self.fmt.name)
+    fn json_name(&self, i: usize) -> String {
+        format!("{}:{}", self.events[i].0, self.events[i].1.name)
     }
 
-    fn text(&mut self, _: usize, ev: &Event, _: &mut Symbols, line: &mut String) {
-        for f in &self.fmt.fields {
+    fn text(&mut self, i: usize, ev: &Event, _: &mut Symbols, line: &mut String) {
+        for f in &self.events[i].1.fields {
             line.push(' ');
             f.write_text(ev.data, line);
         }
@@ -262,13 +325,13 @@ impl Events for Tracepoint {
 
     fn json(
         &mut self,
-        _: usize,
+        i: usize,
         ev: &Event,
         _: &mut Symbols,
         obj: &mut serde_json::Map<String, serde_json::Value>,
     ) {
         let mut fields = serde_json::Map::new();
-        for f in &self.fmt.fields {
+        for f in &self.events[i].1.fields {
             let v = match f.value(ev.data) {
                 Some(Value::Int(i)) => serde_json::json!(i),
                 Some(Value::Uint(u)) => serde_json::json!(u),
