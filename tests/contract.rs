@@ -143,6 +143,28 @@ const TOOLS: &[Tool] = &[
         bad_file: None,
     },
     Tool {
+        name: "hist",
+        needs: &[Feature::SyscallTracepoints, Feature::Instances],
+        exclusive: false,
+        load: Load::Getppid,
+        stream: Some(&["-i", "0.2", "syscalls:sys_enter_getppid", "keys=common_pid"]),
+        json: Some(&[
+            "-j",
+            "-d",
+            "0.5",
+            "syscalls:sys_enter_getppid",
+            "keys=common_pid",
+        ]),
+        pid: Some(&[
+            "-p",
+            "{pid}",
+            "syscalls:sys_enter_getppid",
+            "keys=common_pid",
+        ]),
+        missing_event: Some(&["syscalls:sys_enter_no_such_call", "keys=common_pid"]),
+        bad_file: Some(&["u:{text}:main", "keys=common_pid"]),
+    },
+    Tool {
         name: "reset-ftrace",
         needs: &[],
         exclusive: false,

@@ -32,7 +32,7 @@ pub struct Show {
 
 impl Show {
     /// Tables of `event`, computed in the kernel or from the buffer
-    /// (`computed_in`), the last `top` entries only if given.
+    /// (`computed_in`), the `top` largest entries only if given.
     pub fn new(form: Form, event: &str, computed_in: &'static str, top: Option<usize>) -> Show {
         Show {
             out: Output::new(),
@@ -47,7 +47,7 @@ impl Show {
     /// Prints one `hist` text.
     pub fn print(&mut self, text: &str) -> Flow {
         let text = match self.top {
-            Some(n) => keep_last(text, n),
+            Some(n) => keep_top(text, n),
             None => text.to_string(),
         };
         let first = self.printed == 0;
@@ -90,17 +90,31 @@ impl Show {
     }
 }
 
-/// The text with only the last `n` entries (the largest, in the hist's
-/// ascending order).
-fn keep_last(text: &str, n: usize) -> String {
+/// The text with only the `n` largest entries: the last ones in the
+/// hist's order, or the first where its first sort key is `.descending`.
+fn keep_top(text: &str, n: usize) -> String {
+    let descending = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# trigger info: "))
+        .and_then(|info| info.split(':').find_map(|p| p.strip_prefix("sort=")))
+        .is_some_and(|sort| {
+            sort.split(',')
+                .next()
+                .unwrap_or("")
+                .ends_with(".descending")
+        });
     let total = text.lines().filter(|l| l.starts_with('{')).count();
-    let skip = total.saturating_sub(n);
+    let keep = if descending {
+        0..n
+    } else {
+        total.saturating_sub(n)..total
+    };
     let mut seen = 0;
     let mut out = String::with_capacity(text.len());
     for l in text.lines() {
         if l.starts_with('{') {
             seen += 1;
-            if seen <= skip {
+            if !keep.contains(&(seen - 1)) {
                 continue;
             }
         }
@@ -210,8 +224,15 @@ Totals:
             .as_str()
             .unwrap()
             .starts_with("hist:keys=common_pid"));
-        let t = keep_last(TEXT, 1);
+        let t = keep_top(TEXT, 1);
         assert!(!t.contains("cat ") && t.contains("ftt-workload") && t.contains("Entries: 2"));
+        let cat = TEXT.lines().find(|l| l.contains("cat ")).unwrap();
+        let desc = TEXT
+            .replace("sort=ret:", "sort=ret.descending:")
+            .replace(&format!("{cat}\n"), "")
+            .replace("\n\nTotals", &format!("\n{cat}\n\nTotals"));
+        let t = keep_top(&desc, 1);
+        assert!(!t.contains("cat ") && t.contains("ftt-workload"), "{t}");
         assert!(table("").starts_with("(no entries)"));
     }
 }
