@@ -53,6 +53,21 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// What becomes of an item: kept, or removed by `remove_it` (only said
+/// on a dry run).
+fn act(remove: bool, dry_run: bool, remove_it: impl FnOnce() -> Result<()>) -> Outcome {
+    if !remove {
+        Outcome::Kept
+    } else if dry_run {
+        Outcome::WouldRemove
+    } else {
+        match remove_it() {
+            Ok(()) => Outcome::Removed,
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+}
+
 /// Finds our state and removes what `scope` covers (nothing when
 /// `dry_run`). Instances go first: removing one disables the events it had
 /// enabled, which the kernel requires before the events can be removed.
@@ -74,17 +89,9 @@ pub fn sweep(tfs: &Tracefs, scope: Scope, dry_run: bool) -> Result<Vec<Item>> {
                 continue;
             };
             let (liveness, remove) = decide(&owner);
-            let outcome = if !remove {
-                Outcome::Kept
-            } else if dry_run {
-                Outcome::WouldRemove
-            } else {
-                let dir = tfs.path("instances").join(&name);
-                match remove_dead_instance(&dir) {
-                    Ok(()) => Outcome::Removed,
-                    Err(e) => Outcome::Failed(e.to_string()),
-                }
-            };
+            let outcome = act(remove, dry_run, || {
+                remove_dead_instance(&tfs.path("instances").join(&name))
+            });
             items.push(Item {
                 what: format!("instance {name}"),
                 owner,
@@ -99,16 +106,7 @@ pub fn sweep(tfs: &Tracefs, scope: Scope, dry_run: bool) -> Result<Vec<Item>> {
                 continue;
             };
             let (liveness, remove) = decide(&owner);
-            let outcome = if !remove {
-                Outcome::Kept
-            } else if dry_run {
-                Outcome::WouldRemove
-            } else {
-                match synth::remove(tfs, &name) {
-                    Ok(()) => Outcome::Removed,
-                    Err(e) => Outcome::Failed(e.to_string()),
-                }
-            };
+            let outcome = act(remove, dry_run, || synth::remove(tfs, &name));
             items.push(Item {
                 what: format!("synthetic event {name}"),
                 owner,
@@ -127,16 +125,7 @@ pub fn sweep(tfs: &Tracefs, scope: Scope, dry_run: bool) -> Result<Vec<Item>> {
                 continue;
             };
             let (liveness, remove) = decide(&owner);
-            let outcome = if !remove {
-                Outcome::Kept
-            } else if dry_run {
-                Outcome::WouldRemove
-            } else {
-                match remove_event(tfs, file, &group, &name) {
-                    Ok(()) => Outcome::Removed,
-                    Err(e) => Outcome::Failed(e.to_string()),
-                }
-            };
+            let outcome = act(remove, dry_run, || remove_event(tfs, file, &group, &name));
             items.push(Item {
                 what: format!("{label} {group}/{name}"),
                 owner,

@@ -15,8 +15,8 @@
 use crate::base::error::{Error, ErrorKind, Result};
 use crate::kernel::errorlog;
 use crate::kernel::tracefs::{self, Tracefs};
+use crate::lifecycle::dynevent::remove_listed;
 use crate::lifecycle::owner::Owner;
-use std::time::Duration;
 
 /// The file that defines synthetic events.
 pub const FILE: &str = "synthetic_events";
@@ -177,32 +177,17 @@ pub fn remove(tfs: &Tracefs, name: &str) -> Result<()> {
             .map(|t| list(&t).iter().any(|n| n == name))
             .unwrap_or(false)
     };
-    if !listed(tfs) {
-        return Ok(());
-    }
-    let line = format!("!{name}");
-    let mut delay = Duration::from_millis(1);
-    for _ in 0..10 {
-        match tracefs::write_raw(&tfs.path(FILE), &line, true) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(Duration::from_millis(100));
-                if !listed(tfs) {
-                    return Ok(());
-                }
-            }
-            Err(e) => {
-                return Err(Error::io("remove the synthetic event", &tfs.path(FILE), e)
-                    .context(name.to_string()))
-            }
+    match remove_listed(tfs, FILE, &format!("!{name}"), 10, listed) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::new(
+            ErrorKind::Busy,
+            format!("cannot remove the synthetic event {name}: a trigger still uses it (EBUSY)"),
+        )),
+        Err(e) => {
+            Err(Error::io("remove the synthetic event", &tfs.path(FILE), e)
+                .context(name.to_string()))
         }
     }
-    Err(Error::new(
-        ErrorKind::Busy,
-        format!("cannot remove the synthetic event {name}: a trigger still uses it (EBUSY)"),
-    ))
 }
 
 #[cfg(test)]

@@ -328,20 +328,7 @@ mod tests {
     use crate::spec::{compile, split};
     use ftrace_common::buffer::format::EventFormat;
 
-    const FMT: &str = "name: sys_exit_read
-ID: 700
-format:
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
-
-\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
-\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;
-\tfield:char comm[16];\toffset:24;\tsize:16;\tsigned:0;
-
-print fmt: \"0x%lx\", REC->ret
-";
+    use crate::testdata::{SEED_HIST, SYS_EXIT_READ as FMT};
 
     fn engine(spec: &str) -> Engine {
         let fmt = EventFormat::parse(FMT).unwrap();
@@ -376,22 +363,7 @@ print fmt: \"0x%lx\", REC->ret
             feed(&mut e, 150, 1276, "");
         }
         feed(&mut e, 148, -9, "");
-        assert_eq!(
-            e.render(),
-            "# event histogram
-#
-# trigger info: hist:keys=common_pid.execname:vals=hitcount,ret:sort=ret:size=2048 if ret >= 0 [active]
-#
-
-{ common_pid: cat             [       150] } hitcount:          3  ret:       3828
-{ common_pid: ftt-workload    [       148] } hitcount:        305  ret:    1249280
-
-Totals:
-    Hits: 308
-    Entries: 2
-    Dropped: 0
-"
-        );
+        assert_eq!(e.render(), SEED_HIST);
         e.clear();
         assert!(e
             .render()

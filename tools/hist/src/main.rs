@@ -32,6 +32,8 @@ mod latency;
 mod show;
 mod spec;
 mod tables;
+#[cfg(test)]
+mod testdata;
 
 use cli::{Args, In};
 use engine::Engine;

@@ -191,19 +191,7 @@ fn entry_json(e: &HistEntry) -> serde_json::Value {
 mod tests {
     use super::*;
 
-    const TEXT: &str = "# event histogram
-#
-# trigger info: hist:keys=common_pid.execname:vals=hitcount,ret:sort=ret:size=2048 if ret >= 0 [active]
-#
-
-{ common_pid: cat             [       150] } hitcount:          3  ret:       3828
-{ common_pid: ftt-workload    [       148] } hitcount:        305  ret:    1249280
-
-Totals:
-    Hits: 308
-    Entries: 2
-    Dropped: 0
-";
+    use crate::testdata::SEED_HIST as TEXT;
 
     #[test]
     fn tables_json_and_top() {

@@ -596,21 +596,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const FMT: &str = "name: sys_exit_read
-ID: 700
-format:
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
-
-\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
-\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;
-\tfield:char comm[16];\toffset:24;\tsize:16;\tsigned:0;
-\tfield:unsigned long args[6];\toffset:40;\tsize:48;\tsigned:0;
-
-print fmt: \"0x%lx\", REC->ret
-";
+    use crate::testdata::SYS_EXIT_READ as FMT;
 
     fn fmt() -> EventFormat {
         EventFormat::parse(FMT).unwrap()
