@@ -243,3 +243,103 @@ fn in_kernel_without_hist_triggers_names_the_option() {
     assert_eq!(f.code(), 2, "{}", f.stderr);
     assert!(f.stderr.contains("CONFIG_HIST_TRIGGERS"), "{}", f.stderr);
 }
+
+#[test]
+fn signals_during_a_latency_run_leave_no_trigger_or_synthetic_event() {
+    require_tracing!(RawSyscalls, Instances);
+    let mut rng = support::rng();
+    let args = |path| {
+        [
+            "--in",
+            path,
+            "--latency",
+            "raw_syscalls:sys_enter",
+            "raw_syscalls:sys_exit",
+            "keys=id.syscall,lat.log2",
+        ]
+    };
+    for path in paths(Feature::SynthEvents) {
+        // How long setup takes here (the kernel's: a synthetic event, three
+        // triggers), to aim signals into it.
+        let mut first = ToolRun::start("hist", &args(path));
+        first.wait_ready();
+        let setup = first.elapsed();
+        let f = first.signal_after(Duration::ZERO, libc::SIGINT, support::exit_bound());
+        assert!(f.stdout.contains("Totals:"), "{path}: {}", f.stdout);
+        support::assert_nothing_left(f.pid);
+        for (sig, during_setup) in [
+            (libc::SIGINT, true),
+            (libc::SIGTERM, true),
+            (libc::SIGHUP, false),
+            (libc::SIGINT, false),
+        ] {
+            let mut run = ToolRun::start("hist", &args(path));
+            let after = if during_setup {
+                Duration::from_micros(rng(setup.as_micros() as u64 + 1))
+            } else {
+                run.wait_ready();
+                Duration::from_millis(rng(300))
+            };
+            let f = run.signal_after(after, sig, support::exit_bound());
+            support::assert_nothing_left(f.pid);
+        }
+    }
+}
+
+/// The sum of the hitcounts and the smallest log2 bucket of `lat` in a
+/// `keys=lat.log2` hist.
+fn latencies(out: &str) -> (u64, Option<u32>) {
+    let e = entries(out);
+    let n = e.iter().filter_map(|l| field(l, "hitcount")).sum();
+    let low = e
+        .iter()
+        .filter_map(|l| {
+            l.split("~ 2^")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .min();
+    (n, low)
+}
+
+#[test]
+fn a_user_functions_latency_pairs_every_call() {
+    require_tracing!(UprobeEvents, Instances);
+    for path in paths(Feature::SynthEvents) {
+        let (f, made, _) = hist_on(
+            &["usleep", "30", "3000"],
+            path,
+            &[
+                "--latency",
+                "u:libc:usleep",
+                "ur:libc:usleep",
+                "keys=lat.log2",
+            ],
+        );
+        assert_eq!(made, 30);
+        let (n, low) = latencies(&f.stdout);
+        assert_eq!(n, 30, "{path}: {}", f.stdout);
+        // 3 ms is 3000 us: 2^12 (2049 to 4096) or above under load.
+        assert!(low >= Some(12), "{path}: {}", f.stdout);
+    }
+}
+
+#[test]
+fn a_kernel_functions_latency_pairs_every_call() {
+    require_tracing!(KprobeEvents, Instances);
+    for path in paths(Feature::SynthEvents) {
+        // The workload's own wait reads with readv: its only read(2)s,
+        // and so its only vfs_read() calls, are the 200 of its mode.
+        let (f, made, _) = hist_on(
+            &["read-4k", "200", "0"],
+            path,
+            &["--latency", "k:vfs_read", "kr:vfs_read", "keys=lat.log2"],
+        );
+        assert_eq!(made, 200);
+        let (n, _) = latencies(&f.stdout);
+        assert_eq!(n, 200, "{path}: {}", f.stdout);
+    }
+}
