@@ -165,6 +165,17 @@ const TOOLS: &[Tool] = &[
         bad_file: Some(&["u:{text}:main", "keys=common_pid"]),
     },
     Tool {
+        name: "funclatency",
+        needs: &[Feature::UprobeEvents, Feature::Instances],
+        exclusive: false,
+        load: Load::Call,
+        stream: Some(&["-i", "0.2", "{wl}:ftt_probe_target"]),
+        json: None,
+        pid: Some(&["-p", "{pid}", "{wl}:ftt_probe_target"]),
+        missing_event: Some(&["{wl}:no_such_function_xyz"]),
+        bad_file: Some(&["{text}:main"]),
+    },
+    Tool {
         name: "reset-ftrace",
         needs: &[],
         exclusive: false,

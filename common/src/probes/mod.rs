@@ -7,6 +7,7 @@
 //! these.
 
 pub mod args;
+pub mod event;
 pub mod kfuncs;
 pub mod kprobe;
 pub mod spec;

@@ -14,7 +14,6 @@
 
 use crate::cli::Args;
 use crate::engine::{ns2usecs, Engine};
-use crate::event::{self, EventArg};
 use crate::spec::{self, SpecText};
 use crate::tables::{print_tables, KernelTable, Tables};
 use ftrace_common::buffer::format::{EventFormat, Field, FieldKind};
@@ -24,6 +23,7 @@ use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::latency::{Endpoint, LatencyTriggers, Recipe};
 use ftrace_common::lifecycle::synth::SynthField;
+use ftrace_common::probes::event::{self, EventArg};
 use ftrace_common::{Error, Result};
 use std::collections::{HashMap, HashSet};
 

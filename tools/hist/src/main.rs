@@ -27,7 +27,6 @@
 
 mod cli;
 mod engine;
-mod event;
 mod latency;
 mod show;
 mod spec;
@@ -37,13 +36,13 @@ mod testdata;
 
 use cli::{Args, In};
 use engine::Engine;
-use event::EventArg;
 use ftrace_common::app::{cli as app_cli, signals, status};
 use ftrace_common::kernel::caps::{self, Feature};
 use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::hist::HistTrigger;
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
+use ftrace_common::probes::event::{self, EventArg};
 use ftrace_common::{Error, Result};
 use spec::SpecText;
 use std::process::ExitCode;

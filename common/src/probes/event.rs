@@ -1,14 +1,14 @@
-//! The events hist works on: tracepoints (`SYSTEM:EVENT`) and probes made
+//! The events hist and funclatency work on: tracepoints (`SYSTEM:EVENT`) and probes made
 //! for the run (`k:`/`kr:` kernel functions, `u:`/`ur:` user functions,
 //! with the kprobe and uprobe definitions those tools take after `p:` or
 //! `r:`). An event may end with `if FILTER` (the start and end of
 //! `--latency`).
 
-use ftrace_common::kernel::tracefs::Tracefs;
-use ftrace_common::lifecycle::dynevent::{ProbeDef, ProbeGroup};
-use ftrace_common::probes::kfuncs::Functions;
-use ftrace_common::probes::{kprobe, tool as probetool, uprobe};
-use ftrace_common::{Error, Result};
+use crate::kernel::tracefs::Tracefs;
+use crate::lifecycle::dynevent::{ProbeDef, ProbeGroup};
+use crate::probes::kfuncs::Functions;
+use crate::probes::{kprobe, tool as probetool, uprobe};
+use crate::{Error, Result};
 
 /// What an EVENT argument names.
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ pub fn parse(text: &str) -> Result<EventArg> {
         (kind, filter.filter(|f| !f.is_empty()))
     };
     if let Some(f) = &filter {
-        ftrace_common::lifecycle::instance::check_one_line("filter", f)?;
+        crate::lifecycle::instance::check_one_line("filter", f)?;
     }
     Ok(EventArg {
         text: t.to_string(),
@@ -101,11 +101,8 @@ pub fn plan(tfs: &Tracefs, ev: &EventArg, pid: Option<u32>) -> Result<Option<Pro
         Kind::Tracepoint { system, event } => {
             if !tfs.exists(format!("events/{system}/{event}/format")) {
                 let all = tfs.read("available_events").unwrap_or_default();
-                let hint = ftrace_common::base::glob::did_you_mean(
-                    &format!("{system}:{event}"),
-                    all.lines(),
-                    3,
-                );
+                let hint =
+                    crate::base::glob::did_you_mean(&format!("{system}:{event}"), all.lines(), 3);
                 return Err(Error::usage(format!(
                     "no tracepoint {system}:{event} on this kernel{hint} (tpoint -l lists them)"
                 )));
@@ -113,20 +110,14 @@ pub fn plan(tfs: &Tracefs, ev: &EventArg, pid: Option<u32>) -> Result<Option<Pro
             Ok(None)
         }
         Kind::Kprobe(d) => {
-            ftrace_common::kernel::caps::require(
-                tfs,
-                ftrace_common::kernel::caps::Feature::KprobeEvents,
-            )?;
+            crate::kernel::caps::require(tfs, crate::kernel::caps::Feature::KprobeEvents)?;
             let funcs = Functions::load(tfs.read("available_filter_functions").ok());
             funcs.check(&d.location, false)?;
             let name = d.name.clone().unwrap_or_else(|| kprobe::default_name(d));
             Ok(Some(kprobe::probe(d, name)))
         }
         Kind::Uprobe(d) => {
-            ftrace_common::kernel::caps::require(
-                tfs,
-                ftrace_common::kernel::caps::Feature::UprobeEvents,
-            )?;
+            crate::kernel::caps::require(tfs, crate::kernel::caps::Feature::UprobeEvents)?;
             let planned = uprobe::plan(vec![(d.clone(), None)], pid, false)?;
             Ok(planned.into_iter().next().map(|p| p.probe))
         }
@@ -142,7 +133,7 @@ pub type Created = (Option<ProbeGroup>, Vec<(String, String)>);
 pub fn create(tfs: &Tracefs, evs: &[&EventArg], probes: &[Option<ProbeDef>]) -> Result<Created> {
     let defs: Vec<&ProbeDef> = probes.iter().flatten().collect();
     let (group, created) = if defs.is_empty() {
-        ftrace_common::lifecycle::sweep::sweep_dead(tfs);
+        crate::lifecycle::sweep::sweep_dead(tfs);
         (None, Vec::new())
     } else {
         match probetool::create_all(tfs, defs, false)? {
