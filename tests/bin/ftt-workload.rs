@@ -1,12 +1,19 @@
 //! ftt-workload: programs with exactly known behaviour, for the black-box
 //! tests and benchmarks. Each mode waits for a line on stdin ("go") when
 //! started with `--wait`, so a test can arm tracing on its PID first, then
-//! does exactly what it says and prints one line (`done N`) to stdout.
+//! does exactly what it says and prints one line (`done N`) to stdout. The
+//! wait reads with readv(2), so that no read(2) of the workload's own
+//! follows the start of tracing but those of its mode.
 //!
 //!   ftt-workload [--wait] getppid N       N getppid() system calls
 //!   ftt-workload [--wait] close-fail N    N close(-1) calls (EBADF)
 //!   ftt-workload [--wait] nanosleep N MS  N sleeps of MS milliseconds
 //!   ftt-workload [--wait] read-zero N     N read()s of /dev/zero
+//!   ftt-workload [--wait] read-4k N M     N read()s of 4096 bytes of /dev/zero,
+//!                                         then M read()s of fd -1 (EBADF)
+//!   ftt-workload [--wait] usleep N US     N usleep(US) calls of libc
+//!   ftt-workload [--wait] spin-4k SECS    read()s of 4096 bytes of /dev/zero
+//!                                         as fast as possible; prints the number
 //!   ftt-workload [--wait] open PATH N     N open()+close() of PATH
 //!   ftt-workload [--wait] call N          N calls of ftt_probe_target()
 //!   ftt-workload [--wait] strlen N        N calls of libc's strlen() (an IFUNC)
@@ -30,7 +37,6 @@
 //!                                         N nanosleep()s of 0 ns, then one of MS
 //!                                         milliseconds; prints N + 1
 
-use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 /// The function the uprobe tests probe: never inlined, with an unmangled
@@ -39,6 +45,22 @@ use std::time::{Duration, Instant};
 #[inline(never)]
 pub extern "C" fn ftt_probe_target(x: u64) -> u64 {
     std::hint::black_box(x) + 1
+}
+
+/// Reads stdin up to a newline (or its end) with readv(2).
+fn wait_for_go() {
+    let mut buf = [0u8; 64];
+    loop {
+        let iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: one iovec over a live buffer of its length.
+        let n = unsafe { libc::readv(0, &iov, 1) };
+        if n <= 0 || buf[..n as usize].contains(&b'\n') {
+            return;
+        }
+    }
 }
 
 fn num(s: Option<&String>, what: &str) -> u64 {
@@ -50,8 +72,7 @@ fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(|a| a == "--wait").unwrap_or(false) {
         args.remove(0);
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
+        wait_for_go();
     }
     let mode = args.first().cloned().unwrap_or_default();
     let done = match mode.as_str() {
@@ -87,6 +108,46 @@ fn main() {
                 use std::os::fd::AsRawFd;
                 // SAFETY: buf is valid for 16 bytes.
                 unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            }
+            n
+        }
+        "read-4k" | "spin-4k" => {
+            use std::os::fd::AsRawFd;
+            let f = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+            let mut buf = vec![0u8; 4096];
+            let read = |fd: i32, buf: &mut [u8]| {
+                // SAFETY: buf is valid for its length.
+                unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }
+            };
+            if mode == "spin-4k" {
+                let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).expect("seconds");
+                let end = Instant::now() + Duration::from_secs_f64(secs);
+                let mut n = 0u64;
+                while Instant::now() < end {
+                    for _ in 0..100 {
+                        read(f.as_raw_fd(), &mut buf);
+                    }
+                    n += 100;
+                }
+                n
+            } else {
+                let n = num(args.get(1), "count");
+                let m = num(args.get(2), "count of failing reads");
+                for _ in 0..n {
+                    assert_eq!(read(f.as_raw_fd(), &mut buf), 4096);
+                }
+                for _ in 0..m {
+                    assert_eq!(read(-1, &mut buf), -1);
+                }
+                n + m
+            }
+        }
+        "usleep" => {
+            let n = num(args.get(1), "count");
+            let us = num(args.get(2), "microseconds");
+            for _ in 0..n {
+                // SAFETY: usleep has no memory preconditions.
+                unsafe { libc::usleep(us as libc::useconds_t) };
             }
             n
         }

@@ -484,6 +484,14 @@ pub fn leftovers_of(pid: u32) -> Vec<String> {
             }
         }
     }
+    let synth = std::fs::read_to_string(root.join("synthetic_events")).unwrap_or_default();
+    for name in ftrace_common::lifecycle::synth::list(&synth) {
+        if ftrace_common::lifecycle::owner::Owner::from_synth_name(&name)
+            .is_some_and(|o| o.pid == pid)
+        {
+            left.push(format!("synthetic event {name}"));
+        }
+    }
     left
 }
 

@@ -44,7 +44,8 @@ pub enum Feature {
     FunctionProfiler,
     /// Hist triggers (`events/*/*/hist`).
     HistTriggers,
-    /// Synthetic events (`synthetic_events`).
+    /// Synthetic events (`synthetic_events`), with hist variables,
+    /// `common_timestamp` and `onmatch()` (Linux 4.17; needs hist triggers).
     SyntheticEvents,
     /// Kernel stack traces on events (`options/stacktrace`).
     KernelStacks,
@@ -140,7 +141,7 @@ impl Feature {
             ],
             Feature::FunctionProfiler => &["CONFIG_FUNCTION_TRACER", "CONFIG_FUNCTION_PROFILER"],
             Feature::HistTriggers => &["CONFIG_HIST_TRIGGERS"],
-            Feature::SyntheticEvents => &["CONFIG_SYNTH_EVENTS"],
+            Feature::SyntheticEvents => &["CONFIG_HIST_TRIGGERS", "CONFIG_SYNTH_EVENTS"],
             Feature::KernelStacks => &["CONFIG_STACKTRACE"],
             Feature::UserStacks => &["CONFIG_USER_STACKTRACE_SUPPORT"],
             Feature::SyscallTracepoints | Feature::RawSyscalls => &["CONFIG_FTRACE_SYSCALLS"],
@@ -282,11 +283,16 @@ pub fn check(tfs: &Tracefs, feature: Feature) -> Support {
             "hist triggers",
             "CONFIG_HIST_TRIGGERS",
         ),
-        Feature::SyntheticEvents => yes_if(
-            tfs.exists("synthetic_events"),
-            "synthetic events",
-            "CONFIG_SYNTH_EVENTS",
-        ),
+        // Usable with hist variables, common_timestamp and onmatch()
+        // only where hist triggers are (Linux 4.17).
+        Feature::SyntheticEvents => match check(tfs, Feature::HistTriggers) {
+            Support::Yes => yes_if(
+                tfs.exists("synthetic_events"),
+                "synthetic events",
+                "CONFIG_SYNTH_EVENTS",
+            ),
+            Support::No(why) => Support::No(format!("{why}; synthetic events need them")),
+        },
         Feature::KernelStacks => yes_if(
             tfs.exists("options/stacktrace"),
             "kernel stack traces for events",

@@ -12,4 +12,5 @@ pub mod functions;
 pub mod lockdown;
 pub mod needs;
 pub mod proc;
+pub mod syscalls;
 pub mod tracefs;

@@ -137,6 +137,35 @@ pub const FUNCGRAPH: Needs = Needs {
     ],
 };
 
+/// `hist`: the kernel's tables where it can, else the same from the
+/// buffer.
+pub const HIST: Needs = Needs {
+    tool: "hist",
+    required: &[Feature::Instances, Feature::TracePipeRaw],
+    optional: &[
+        opt(
+            Feature::HistTriggers,
+            "tables kept by the kernel (--in kernel; else computed from the buffer)",
+        ),
+        opt(
+            Feature::SyntheticEvents,
+            "--latency kept by the kernel (else computed from the buffer)",
+        ),
+        opt(Feature::KprobeEvents, "k: and kr: kernel functions"),
+        opt(Feature::UprobeEvents, "u: and ur: user functions"),
+    ],
+};
+
+/// `funclatency`.
+pub const FUNCLATENCY: Needs = Needs {
+    tool: "funclatency",
+    required: &[Feature::Instances, Feature::TracePipeRaw],
+    optional: &[
+        opt(Feature::KprobeEvents, "kernel functions"),
+        opt(Feature::UprobeEvents, "user functions (LIB:SYMBOL)"),
+    ],
+};
+
 /// `reset-ftrace`: tracefs alone.
 pub const RESET_FTRACE: Needs = Needs {
     tool: "reset-ftrace",
@@ -161,6 +190,8 @@ pub const TOOLS: &[Needs] = &[
     IOSNOOP,
     FUNCCOUNT,
     FUNCGRAPH,
+    HIST,
+    FUNCLATENCY,
     RESET_FTRACE,
     FTRACE_STATUS,
 ];

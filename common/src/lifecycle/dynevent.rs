@@ -282,32 +282,48 @@ pub fn remove_event(tfs: &Tracefs, file: &str, group: &str, name: &str) -> Resul
             .map(|t| list_events(&t).iter().any(|(g, n)| g == group && n == name))
             .unwrap_or(false)
     };
-    if !listed(tfs) {
-        return Ok(());
+    let what = format!("{group}/{name}");
+    match remove_listed(tfs, file, &format!("-:{what}"), 12, listed) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::new(
+            ErrorKind::Busy,
+            format!("cannot remove the probe {what}: it is still enabled somewhere (EBUSY)"),
+        )),
+        Err(e) => Err(Error::io("remove the probe", &tfs.path(file), e).context(what)),
     }
-    let line = format!("-:{group}/{name}");
+}
+
+/// Writes the removal `line` to `file` while `listed` says the entry is
+/// there, up to `tries` times with a growing pause while the kernel says
+/// EBUSY: `Ok(true)` once it is gone (or was never there), `Ok(false)` if
+/// it stayed busy. The dynamic events and the synthetic events are removed
+/// alike.
+pub(crate) fn remove_listed(
+    tfs: &Tracefs,
+    file: &str,
+    line: &str,
+    tries: u32,
+    listed: impl Fn(&Tracefs) -> bool,
+) -> std::io::Result<bool> {
+    if !listed(tfs) {
+        return Ok(true);
+    }
     let mut delay = Duration::from_millis(1);
-    for _ in 0..12 {
-        match tracefs::write_raw(&tfs.path(file), &line, true) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+    for _ in 0..tries {
+        match tracefs::write_raw(&tfs.path(file), line, true) {
+            Ok(()) => return Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(Duration::from_millis(100));
                 if !listed(tfs) {
-                    return Ok(());
+                    return Ok(true);
                 }
             }
-            Err(e) => {
-                return Err(Error::io("remove the probe", &tfs.path(file), e)
-                    .context(format!("{group}/{name}")))
-            }
+            Err(e) => return Err(e),
         }
     }
-    Err(Error::new(
-        ErrorKind::Busy,
-        format!("cannot remove the probe {group}/{name}: it is still enabled somewhere (EBUSY)"),
-    ))
+    Ok(false)
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 //!
 //! - instances: `ftrace-tools-<tool>-<pid>-<start>-<pidns>`
 //! - dynamic-event groups: `ftrace_tools_<pid>_<start>_<pidns>`
+//! - synthetic events (which have no group of their own):
+//!   `ftrace_tools_<pid>_<start>_<pidns>_<what>`
 
 use std::fs;
 
@@ -96,6 +98,26 @@ impl Owner {
         format!("{GROUP_PREFIX}{}_{}_{}", self.pid, self.start, self.pidns)
     }
 
+    /// The name of this owner's synthetic event `what` (a short
+    /// identifier): its group name, `_`, `what`.
+    pub fn synth_name(&self, what: &str) -> String {
+        format!("{}_{what}", self.group_name())
+    }
+
+    /// Parses the owner out of one of our synthetic event names.
+    pub fn from_synth_name(name: &str) -> Option<Owner> {
+        let rest = name.strip_prefix(GROUP_PREFIX)?;
+        let mut it = rest.splitn(4, '_');
+        let pid = u32::try_from(parse_num(it.next()?)?).ok()?;
+        let start = parse_num(it.next()?)?;
+        let pidns = parse_num(it.next()?)?;
+        let what = it.next()?;
+        if what.is_empty() || !what.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return None;
+        }
+        Some(Owner { pid, start, pidns })
+    }
+
     /// Parses the owner out of one of our instance names; `None` for any
     /// name that is not exactly of our form (then it is not ours to touch).
     pub fn from_instance_name(name: &str) -> Option<(String, Owner)> {
@@ -162,6 +184,9 @@ mod tests {
             Some(("reset-ftrace".to_string(), me))
         );
         assert_eq!(Owner::from_group_name(&me.group_name()), Some(me));
+        assert_eq!(Owner::from_synth_name(&me.synth_name("lat")), Some(me));
+        assert_eq!(Owner::from_synth_name(&me.synth_name("a_b1")), Some(me));
+        assert_eq!(Owner::from_group_name(&me.synth_name("lat")), None);
         let reused = Owner {
             start: me.start + 1,
             ..me
@@ -195,6 +220,15 @@ mod tests {
         ] {
             assert_eq!(Owner::from_group_name(g), None, "{g}");
         }
+        for n in [
+            "ftrace_tools_1_2_3",
+            "ftrace_tools_1_2_3_",
+            "ftrace_tools_1_2_x_lat",
+            "ftrace_tools_1_2_3_l-t",
+            "wakeup_latency",
+        ] {
+            assert_eq!(Owner::from_synth_name(n), None, "{n}");
+        }
     }
 
     proptest! {
@@ -202,6 +236,7 @@ mod tests {
         fn name_parsers_never_panic(s in ".*") {
             let _ = Owner::from_instance_name(&s);
             let _ = Owner::from_group_name(&s);
+            let _ = Owner::from_synth_name(&s);
             let _ = parse_stat_start(&s);
         }
     }

@@ -1,13 +1,21 @@
 //! Sweeping state left by runs that were killed (SIGKILL, a crash, a power
-//! cut of the terminal): our instances and dynamic events whose owner is
-//! gone. State of a live run, state from another PID namespace and anything
-//! not named by us is never touched.
+//! cut of the terminal): our instances (with the hist triggers in them),
+//! synthetic events and dynamic events whose owner is gone. State of a live
+//! run, state from another PID namespace and anything not named by us is
+//! never touched.
+//!
+//! The order is the kernel's: an instance whose hist triggers define
+//! variables cannot be removed (EBUSY) until those triggers are, a
+//! synthetic event not while a trigger fires or counts it, a probe not
+//! while an instance enables it (a trigger does too).
 
 use crate::base::error::Result;
 use crate::kernel::tracefs::Tracefs;
 use crate::lifecycle::dynevent::{list_events, remove_event};
 use crate::lifecycle::instance::{list_instances, remove_instance_dir};
 use crate::lifecycle::owner::{Liveness, Owner};
+use crate::lifecycle::synth;
+use std::path::Path;
 
 /// Which of our state to remove.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +29,8 @@ pub enum Scope {
 /// One piece of our state found in tracefs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
-    /// `instance NAME` or `uprobe GROUP/NAME` / `kprobe GROUP/NAME`.
+    /// `instance NAME`, `synthetic event NAME` or `uprobe GROUP/NAME` /
+    /// `kprobe GROUP/NAME`.
     pub what: String,
     /// Its owner.
     pub owner: Owner,
@@ -42,6 +51,21 @@ pub enum Outcome {
     Kept,
     /// Removal failed; the message says why.
     Failed(String),
+}
+
+/// What becomes of an item: kept, or removed by `remove_it` (only said
+/// on a dry run).
+fn act(remove: bool, dry_run: bool, remove_it: impl FnOnce() -> Result<()>) -> Outcome {
+    if !remove {
+        Outcome::Kept
+    } else if dry_run {
+        Outcome::WouldRemove
+    } else {
+        match remove_it() {
+            Ok(()) => Outcome::Removed,
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
 }
 
 /// Finds our state and removes what `scope` covers (nothing when
@@ -65,20 +89,26 @@ pub fn sweep(tfs: &Tracefs, scope: Scope, dry_run: bool) -> Result<Vec<Item>> {
                 continue;
             };
             let (liveness, remove) = decide(&owner);
-            let outcome = if !remove {
-                Outcome::Kept
-            } else if dry_run {
-                Outcome::WouldRemove
-            } else {
-                let dir = tfs.path("instances").join(&name);
-                let _ = crate::kernel::tracefs::write_file(&dir.join("tracing_on"), "0", false);
-                match remove_instance_dir(&dir) {
-                    Ok(()) => Outcome::Removed,
-                    Err(e) => Outcome::Failed(e.to_string()),
-                }
-            };
+            let outcome = act(remove, dry_run, || {
+                remove_dead_instance(&tfs.path("instances").join(&name))
+            });
             items.push(Item {
                 what: format!("instance {name}"),
+                owner,
+                liveness,
+                outcome,
+            });
+        }
+    }
+    if tfs.exists(synth::FILE) {
+        for name in synth::list(&tfs.read(synth::FILE)?) {
+            let Some(owner) = Owner::from_synth_name(&name) else {
+                continue;
+            };
+            let (liveness, remove) = decide(&owner);
+            let outcome = act(remove, dry_run, || synth::remove(tfs, &name));
+            items.push(Item {
+                what: format!("synthetic event {name}"),
                 owner,
                 liveness,
                 outcome,
@@ -95,16 +125,7 @@ pub fn sweep(tfs: &Tracefs, scope: Scope, dry_run: bool) -> Result<Vec<Item>> {
                 continue;
             };
             let (liveness, remove) = decide(&owner);
-            let outcome = if !remove {
-                Outcome::Kept
-            } else if dry_run {
-                Outcome::WouldRemove
-            } else {
-                match remove_event(tfs, file, &group, &name) {
-                    Ok(()) => Outcome::Removed,
-                    Err(e) => Outcome::Failed(e.to_string()),
-                }
-            };
+            let outcome = act(remove, dry_run, || remove_event(tfs, file, &group, &name));
             items.push(Item {
                 what: format!("{label} {group}/{name}"),
                 owner,
@@ -114,6 +135,51 @@ pub fn sweep(tfs: &Tracefs, scope: Scope, dry_run: bool) -> Result<Vec<Item>> {
         }
     }
     Ok(items)
+}
+
+/// Stops and removes one of our instances. Where the kernel refuses
+/// because hist triggers in it hold variables, the triggers go first:
+/// those whose `onmatch()` uses others' variables or fires a synthetic
+/// event, then the rest.
+fn remove_dead_instance(dir: &Path) -> Result<()> {
+    let _ = crate::kernel::tracefs::write_file(&dir.join("tracing_on"), "0", false);
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(_) => {}
+    }
+    let mut triggers = hist_triggers(dir);
+    triggers.sort_by_key(|(_, cmd)| !cmd.contains("onmatch("));
+    for (file, cmd) in &triggers {
+        let _ = crate::kernel::tracefs::write_raw(file, cmd, true);
+    }
+    remove_instance_dir(dir)
+}
+
+/// Every hist trigger in an instance: its `trigger` file and the command
+/// that removes it.
+fn hist_triggers(dir: &Path) -> Vec<(std::path::PathBuf, String)> {
+    let mut out = Vec::new();
+    let Ok(systems) = std::fs::read_dir(dir.join("events")) else {
+        return out;
+    };
+    for sys in systems.flatten().filter(|e| e.path().is_dir()) {
+        let Ok(events) = std::fs::read_dir(sys.path()) else {
+            continue;
+        };
+        for ev in events.flatten() {
+            let file = ev.path().join("trigger");
+            let Ok(text) = crate::kernel::tracefs::read_text(&file) else {
+                continue;
+            };
+            for line in text.lines() {
+                if let Some(cmd) = crate::lifecycle::hist::removal_command(line) {
+                    out.push((file.clone(), cmd));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The sweep every tool runs at start: removes dead runs' state and says so

@@ -33,9 +33,7 @@
 
 mod agg;
 mod cli;
-mod funcs;
 mod plan;
-mod spec;
 
 use agg::Kprobes;
 use cli::Args;
@@ -47,10 +45,11 @@ use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::kernel::{caps, needs};
 use ftrace_common::lifecycle::dynevent::ProbeGroup;
 use ftrace_common::lifecycle::instance::Instance;
+use ftrace_common::probes::kfuncs::Functions;
+use ftrace_common::probes::kprobe as spec;
 use ftrace_common::probes::tool::{self as probetool, AddrStyle, ProbeEvents, ProbeOut};
 use ftrace_common::sym::kallsyms::KernelSyms;
 use ftrace_common::{Error, Result};
-use funcs::Functions;
 use plan::Planned;
 use std::process::ExitCode;
 

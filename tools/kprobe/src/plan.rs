@@ -7,7 +7,7 @@ use crate::cli::Args;
 use crate::spec::{self, Definition, Kind};
 use ftrace_common::app::output::Log2Hist;
 use ftrace_common::buffer::format::{EventFormat, FieldKind};
-use ftrace_common::lifecycle::dynevent::{ProbeDef, ProbeKind};
+use ftrace_common::lifecycle::dynevent::ProbeDef;
 use ftrace_common::probes::tool as probetool;
 use ftrace_common::{Error, Result};
 
@@ -88,13 +88,8 @@ pub fn plan(defs: Vec<(Definition, Option<String>)>, hist: Option<&str>) -> Resu
             }
         }
         let probe = ProbeDef {
-            kind: match def.kind {
-                Kind::Entry => ProbeKind::Kprobe,
-                Kind::Return => ProbeKind::Kretprobe,
-            },
-            name,
-            location: def.location.kernel_form(),
             args,
+            ..spec::probe(&def, name)
         };
         // Refuse a line that could not be written before touching tracefs.
         probe.line("ftrace_tools_check")?;

@@ -1,9 +1,9 @@
 //! Counting: per task and per system call number, with latency sums and
 //! log2 histograms, and the rows of a summary.
 
-use crate::syscalls::{self, Table};
 use crate::tasks::Tasks;
 use ftrace_common::app::output::Log2Hist;
+use ftrace_common::kernel::syscalls::{self, Table};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 

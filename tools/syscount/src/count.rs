@@ -3,12 +3,12 @@
 //! table counted; prints a summary per interval.
 
 use crate::agg::{Agg, IdMap, Names};
-use crate::hist::HistTrigger;
 use crate::report::Report;
 use crate::tasks::{self, Tasks};
 use ftrace_common::app::stream::Sink;
 use ftrace_common::buffer::format::{EventFormat, Field};
 use ftrace_common::buffer::reader::Event;
+use ftrace_common::lifecycle::hist::HistTrigger;
 use ftrace_common::lifecycle::instance::Instance;
 use ftrace_common::Flow;
 use ftrace_common::{Error, Result};

@@ -34,13 +34,10 @@ mod child;
 mod cli;
 mod count;
 mod file;
-mod hist;
 mod plan;
 mod report;
-mod syscalls;
 mod tasks;
 
-use crate::hist::HistTrigger;
 use agg::{Agg, By, IdMap, Names};
 use child::Child;
 use cli::{Args, CountIn};
@@ -49,8 +46,10 @@ use ftrace_common::app::output::Output;
 use ftrace_common::app::status::{self, TracingLine};
 use ftrace_common::app::stream::{stream, StreamOpts};
 use ftrace_common::kernel::proc::Task;
+use ftrace_common::kernel::syscalls::{self, errno};
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::kernel::{caps, needs, proc};
+use ftrace_common::lifecycle::hist::HistTrigger;
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
 use ftrace_common::lifecycle::sweep;
 use ftrace_common::{Error, Result};
@@ -58,7 +57,6 @@ use plan::Plan;
 use report::Report;
 use std::collections::HashMap;
 use std::process::ExitCode;
-use syscalls::errno;
 use tasks::Tasks;
 
 fn main() -> ExitCode {

@@ -6,10 +6,10 @@ use crate::agg::By;
 use crate::child;
 use crate::cli::{Args, CountIn};
 use crate::count::{Decoder, ErrFilter};
-use crate::hist::{HistSpec, HistTrigger};
-use crate::syscalls::{self, errno, Table};
 use ftrace_common::app::output::Output;
+use ftrace_common::kernel::syscalls::{self, errno, Table};
 use ftrace_common::kernel::tracefs::Tracefs;
+use ftrace_common::lifecycle::hist::{HistSpec, HistTrigger};
 use ftrace_common::lifecycle::instance::Instance;
 use ftrace_common::{Error, Flow, Result};
 

@@ -31,7 +31,6 @@
 
 mod cli;
 mod plan;
-mod spec;
 
 use cli::Args;
 use plan::Planned;
@@ -48,10 +47,10 @@ use ftrace_common::kernel::{caps, needs};
 use ftrace_common::lifecycle::dynevent::ProbeGroup;
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
 use ftrace_common::probes::tool::{self as probetool, AddrStyle, ProbeEvents, ProbeOut};
+use ftrace_common::probes::uprobe::{self as spec, Definition};
 use ftrace_common::sym::elf::ElfFile;
 use ftrace_common::sym::target::resolve_target;
 use ftrace_common::{Error, Flow, Result};
-use spec::Definition;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -1,24 +1,13 @@
 //! From the command line to probes ready to be created: the definitions
-//! (positional and `-e`), each resolved to a file and an offset in it.
+//! (positional and `-e`); resolving each to a file and an offset in it is
+//! shared with the other tools that probe user functions
+//! (`ftrace_common::probes::uprobe::plan`).
 
 use crate::cli::Args;
-use crate::spec::{self, Definition, Kind};
-use ftrace_common::lifecycle::dynevent::{ProbeDef, ProbeKind};
+use crate::spec::Definition;
 use ftrace_common::probes::tool as probetool;
-use ftrace_common::sym::elf::{ElfFile, Resolved};
-use ftrace_common::sym::target::{resolve_target, Target};
-use ftrace_common::{Error, Result};
-use std::collections::HashMap;
-use std::path::PathBuf;
-
-/// A probe resolved to a file offset, ready to be created.
-pub struct Planned {
-    pub def: Definition,
-    pub target: Target,
-    pub at: Resolved,
-    pub probe: ProbeDef,
-    pub filter: Option<String>,
-}
+pub use ftrace_common::probes::uprobe::{plan, Planned};
+use ftrace_common::Result;
 
 /// The definitions given: the positional one (with the positional filter)
 /// and every -e.
@@ -30,60 +19,6 @@ pub fn definitions(args: &Args) -> Result<Vec<(Definition, Option<String>)>> {
         &args.probe.probes,
         "no probe given: e.g. uprobe p:bash:readline (see uprobe -h; uprobe -l TARGET lists functions)",
     )
-}
-
-/// Resolves each definition to a file and offset. Files are parsed once
-/// even when several probes are in the same one.
-pub fn plan(
-    defs: Vec<(Definition, Option<String>)>,
-    pid: Option<u32>,
-    force: bool,
-) -> Result<Vec<Planned>> {
-    let mut files: HashMap<PathBuf, ElfFile> = HashMap::new();
-    let mut out = Vec::new();
-    for (def, filter) in defs {
-        let target = resolve_target(&def.location.target, pid).map_err(|e| {
-            let missing = def.location.target.contains('/') && !std::path::Path::new(&def.location.target).exists();
-            if pid.is_none() && missing {
-                // Perhaps a file only a container (another mount namespace)
-                // sees.
-                Error::new(
-                    e.kind(),
-                    format!(
-                        "{} If it is a file of a process in a container, add -p PID: the path is then looked up as that process sees it.",
-                        e.message()
-                    ),
-                )
-            } else {
-                e
-            }
-        })?;
-        if !files.contains_key(&target.path) {
-            let elf = ElfFile::open(&target.path)?.with_name(&target.display_path);
-            files.insert(target.path.clone(), elf);
-        }
-        let at = files[&target.path].resolve(&def.location.symbol, force)?;
-        let name = def.name.clone().unwrap_or_else(|| spec::default_name(&def));
-        let probe = ProbeDef {
-            kind: match def.kind {
-                Kind::Entry => ProbeKind::Uprobe,
-                Kind::Return => ProbeKind::Uretprobe,
-            },
-            name,
-            location: format!("{}:{:#x}", target.path.display(), at.offset),
-            args: def.args.clone(),
-        };
-        // Refuse a line that could not be written before touching tracefs.
-        probe.line("ftrace_tools_check")?;
-        out.push(Planned {
-            def,
-            target,
-            at,
-            probe,
-            filter,
-        });
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

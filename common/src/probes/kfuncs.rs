@@ -9,10 +9,10 @@
 //! explained; a module that is not loaded is named as such. Offsets are
 //! checked against the function's size (from the kallsyms neighbours).
 
-use crate::spec::Location;
-use ftrace_common::base::glob;
-use ftrace_common::sym::kallsyms::KernelSymbols;
-use ftrace_common::{Error, Result};
+use crate::base::glob;
+use crate::probes::kprobe::Location;
+use crate::sym::kallsyms::KernelSymbols;
+use crate::{Error, Result};
 use std::cell::OnceCell;
 use std::path::PathBuf;
 
@@ -253,7 +253,7 @@ impl Functions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::parse_location;
+    use crate::probes::kprobe::parse_location;
     use proptest::prelude::*;
 
     const FILTER: &str = "\

@@ -11,15 +11,16 @@
 //! - ARGS are the kernel's fetch arguments, passed on as given (`%di`,
 //!   `+0(%si):string`, `$retval`, `mode=%cx:u16`).
 //!
-//! As in `uprobe` (the shape both share is [`ftrace_common::probes::spec`]),
+//! As in `uprobe` (the shape both share is [`crate::probes::spec`]),
 //! a definition given with `-e` can carry its own filter after a standalone
 //! word `if` (`-e 'r:vfs_read ret=$retval:s64 if ret < 0'`).
 //!
 //! Parsing is pure and never panics (see the property test).
 
-use ftrace_common::probes::spec::{self as probespec, Grammar};
-pub use ftrace_common::probes::spec::{sanitize, Kind};
-use ftrace_common::{Error, Result};
+use crate::lifecycle::dynevent::{ProbeDef, ProbeKind};
+use crate::probes::spec::{self as probespec, Grammar};
+pub use crate::probes::spec::{sanitize, Kind};
+use crate::{Error, Result};
 
 /// Where the probe goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +217,20 @@ pub fn default_name(d: &Definition) -> String {
     name
 }
 
+/// The probe to create for a definition, named `name`, with its own
+/// fetch arguments.
+pub fn probe(def: &Definition, name: String) -> ProbeDef {
+    ProbeDef {
+        kind: match def.kind {
+            Kind::Entry => ProbeKind::Kprobe,
+            Kind::Return => ProbeKind::Kretprobe,
+        },
+        name,
+        location: def.location.kernel_form(),
+        args: def.args.clone(),
+    }
+}
+
 /// The field name the kernel gives each fetch argument: `NAME` for
 /// `NAME=...`, else `argN` (N counting from 1).
 pub fn arg_field_names(args: &[String]) -> Vec<String> {
@@ -391,7 +406,7 @@ mod tests {
                 let k = d.location.kernel_form();
                 prop_assert!(!k.contains(char::is_whitespace) && !k.starts_with('-'));
                 let n = default_name(&d);
-                prop_assert!(ftrace_common::lifecycle::dynevent::check_event_name(&n).is_ok(), "{}", n);
+                prop_assert!(crate::lifecycle::dynevent::check_event_name(&n).is_ok(), "{}", n);
             }
         }
 

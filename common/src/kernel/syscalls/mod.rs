@@ -16,7 +16,7 @@ pub mod aarch64;
 pub mod errno;
 pub mod x86_64;
 
-use ftrace_common::kernel::tracefs::Tracefs;
+use crate::kernel::tracefs::Tracefs;
 use std::borrow::Cow;
 
 /// A system call table of one architecture.
@@ -116,7 +116,7 @@ impl Table {
 
     /// Names close to `name`, for "did you mean".
     pub fn suggestions(&self, name: &str) -> Vec<String> {
-        ftrace_common::base::glob::suggestions(name, self.entries.iter().map(|e| e.1), 3)
+        crate::base::glob::suggestions(name, self.entries.iter().map(|e| e.1), 3)
     }
 }
 

@@ -23,10 +23,10 @@
 //! [`HistTrigger`] is a guard: dropping it removes the trigger (write
 //! `!hist:...`). Drop it before the [`Instance`] (declare it after).
 
-use ftrace_common::kernel::errorlog;
-use ftrace_common::kernel::tracefs;
-use ftrace_common::lifecycle::instance::{check_one_line, Instance};
-use ftrace_common::{Error, Result};
+use crate::base::error::{Error, Result};
+use crate::kernel::errorlog;
+use crate::kernel::tracefs;
+use crate::lifecycle::instance::{check_one_line, Instance};
 use std::path::PathBuf;
 
 /// What a hist trigger aggregates.
@@ -65,24 +65,21 @@ impl HistSpec {
         self
     }
 
-    /// The trigger command, with an optional `pause`/`cont`/`clear`.
-    pub fn command(&self, action: Option<&str>) -> String {
-        let mut s = format!("hist:keys={}", self.keys.join(","));
+    /// The attributes after `hist:` (`keys=...:vals=...:size=N`).
+    pub fn body(&self) -> String {
+        let mut s = format!("keys={}", self.keys.join(","));
         let mut vals = vec!["hitcount".to_string()];
         vals.extend(self.vals.iter().cloned());
         s.push_str(&format!(":vals={}", vals.join(",")));
         if let Some(n) = self.size {
             s.push_str(&format!(":size={n}"));
         }
-        if let Some(a) = action {
-            s.push(':');
-            s.push_str(a);
-        }
-        if let Some(f) = &self.filter {
-            s.push_str(" if ");
-            s.push_str(f);
-        }
         s
+    }
+
+    /// The trigger command, with an optional `pause`/`cont`/`clear`.
+    pub fn command(&self, action: Option<&str>) -> String {
+        command(&self.body(), self.filter.as_deref(), action)
     }
 
     fn check(&self) -> Result<()> {
@@ -99,11 +96,39 @@ impl HistSpec {
         if self.keys.is_empty() {
             return Err(Error::usage("a hist trigger needs at least one key"));
         }
-        if let Some(f) = &self.filter {
-            check_one_line("hist filter", f)?;
-        }
         Ok(())
     }
+}
+
+/// `hist:BODY[:ACTION][ if FILTER]`: a trigger command as the kernel
+/// takes it (and as it must be repeated to address the trigger).
+pub fn command(body: &str, filter: Option<&str>, action: Option<&str>) -> String {
+    let mut s = format!("hist:{body}");
+    if let Some(a) = action {
+        s.push(':');
+        s.push_str(a);
+    }
+    if let Some(f) = filter {
+        s.push_str(" if ");
+        s.push_str(f);
+    }
+    s
+}
+
+/// Refuses a trigger body or filter that could end the command early,
+/// start a second one or remove someone else's (a leading `!`).
+fn check_text(body: &str, filter: Option<&str>) -> Result<()> {
+    check_one_line("hist trigger", body)?;
+    if body.trim().is_empty() {
+        return Err(Error::usage("the hist trigger is empty"));
+    }
+    if body.trim_start().starts_with('!') {
+        return Err(Error::usage("a hist trigger cannot start with '!'"));
+    }
+    if let Some(f) = filter {
+        check_one_line("hist filter", f)?;
+    }
+    Ok(())
 }
 
 /// A hist trigger on an event of our instance; removed on drop.
@@ -112,7 +137,8 @@ pub struct HistTrigger {
     trigger: PathBuf,
     hist: PathBuf,
     error_log: PathBuf,
-    spec: HistSpec,
+    body: String,
+    filter: Option<String>,
     what: String,
     removed: bool,
 }
@@ -129,25 +155,46 @@ impl HistTrigger {
         paused: bool,
     ) -> Result<HistTrigger> {
         spec.check()?;
-        ftrace_common::kernel::caps::require(
-            inst.tracefs(),
-            ftrace_common::kernel::caps::Feature::HistTriggers,
-        )?;
+        HistTrigger::add_text(
+            inst,
+            system,
+            event,
+            &spec.body(),
+            spec.filter.as_deref(),
+            paused,
+        )
+    }
+
+    /// Adds the trigger `hist:BODY[ if FILTER]` as written (variables,
+    /// `onmatch()` actions, any modifier the kernel knows); like
+    /// [`HistTrigger::add`] otherwise.
+    pub fn add_text(
+        inst: &Instance,
+        system: &str,
+        event: &str,
+        body: &str,
+        filter: Option<&str>,
+        paused: bool,
+    ) -> Result<HistTrigger> {
+        check_text(body, filter)?;
+        crate::kernel::caps::require(inst.tracefs(), crate::kernel::caps::Feature::HistTriggers)?;
         let dir = inst.path(format!("events/{system}/{event}"));
         if !dir.join("trigger").exists() {
             return Err(Error::usage(format!(
-                "no tracepoint {system}:{event} with triggers on this kernel"
+                "no event {system}:{event} with triggers on this kernel"
             )));
         }
-        let t = HistTrigger {
+        let mut t = HistTrigger {
             trigger: dir.join("trigger"),
             hist: dir.join("hist"),
             error_log: inst.path("error_log"),
-            spec,
+            body: body.to_string(),
+            filter: filter.map(str::to_string),
             what: format!("{system}:{event}"),
-            removed: false,
+            // Nothing is added yet: nothing to remove if this fails.
+            removed: true,
         };
-        let cmd = t.spec.command(paused.then_some("pause"));
+        let cmd = t.command(paused.then_some("pause"));
         if let Err(e) = tracefs::write_raw(&t.trigger, &cmd, true) {
             let mut msg = format!(
                 "the kernel rejected the hist trigger '{cmd}' on {}: {e}",
@@ -158,16 +205,24 @@ impl HistTrigger {
                 msg.push('\n');
                 msg.push_str(&errorlog::indent(&entry));
             }
-            // Nothing was added: do not try to remove it.
-            let mut t = t;
-            t.removed = true;
             return Err(Error::rejected(msg));
         }
+        t.removed = false;
         Ok(t)
     }
 
+    /// The command that addresses this trigger, with an optional action.
+    pub fn command(&self, action: Option<&str>) -> String {
+        command(&self.body, self.filter.as_deref(), action)
+    }
+
+    /// `SYSTEM:EVENT` of the trigger.
+    pub fn event(&self) -> &str {
+        &self.what
+    }
+
     fn act(&self, action: &str) -> Result<()> {
-        tracefs::write_file(&self.trigger, &self.spec.command(Some(action)), true)
+        tracefs::write_file(&self.trigger, &self.command(Some(action)), true)
     }
 
     /// Stops counting (the table is kept).
@@ -180,9 +235,19 @@ impl HistTrigger {
         self.act("cont")
     }
 
+    /// Empties the table (entries, hits and drops).
+    pub fn clear(&self) -> Result<()> {
+        self.act("clear")
+    }
+
+    /// The text of the `hist` file, as the kernel prints it.
+    pub fn read_text(&self) -> Result<String> {
+        tracefs::read_text(&self.hist)
+    }
+
     /// Reads and parses the table.
     pub fn read(&self) -> Result<Hist> {
-        Ok(parse(&tracefs::read_text(&self.hist)?))
+        Ok(parse(&self.read_text()?))
     }
 
     /// Removes the trigger; [`Drop`] calls this and reports a failure on
@@ -191,14 +256,14 @@ impl HistTrigger {
         if self.removed {
             return Ok(());
         }
-        let cmd = format!("!{}", self.spec.command(None));
+        let cmd = format!("!{}", self.command(None));
         match tracefs::write_raw(&self.trigger, &cmd, true) {
             Ok(()) => {}
             // Already gone (the instance went first, or someone removed it).
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => {
                 return Err(Error::new(
-                    ftrace_common::ErrorKind::Io,
+                    crate::ErrorKind::Io,
                     format!("cannot remove the hist trigger on {}: {e}", self.what),
                 ))
             }
@@ -216,6 +281,49 @@ impl Drop for HistTrigger {
     }
 }
 
+/// The command that removes a trigger listed in a `trigger` file
+/// (`hist:keys=...:sort=ret.log2:size=2048 if ret > 0 [active]`): `!`,
+/// the line without its state, and sort keys without the modifiers the
+/// kernel prints but does not take back (only `.descending` and
+/// `.ascending` are sort modifiers). `None` for lines that are not hist
+/// triggers.
+pub fn removal_command(listed: &str) -> Option<String> {
+    let line = listed.trim();
+    if !line.starts_with("hist:") {
+        return None;
+    }
+    let line = line
+        .strip_suffix("[active]")
+        .or_else(|| line.strip_suffix("[paused]"))
+        .unwrap_or(line)
+        .trim_end();
+    let (body, filter) = match line.find(" if ") {
+        Some(p) => (&line[..p], Some(&line[p..])),
+        None => (line, None),
+    };
+    let parts: Vec<String> = body
+        .split(':')
+        .map(|a| match a.strip_prefix("sort=") {
+            Some(keys) => {
+                let keys: Vec<String> = keys
+                    .split(',')
+                    .map(|k| {
+                        let mut it = k.split('.');
+                        let name = it.next().unwrap_or("");
+                        match it.next_back() {
+                            Some(m @ ("descending" | "ascending")) => format!("{name}.{m}"),
+                            _ => name.to_string(),
+                        }
+                    })
+                    .collect();
+                format!("sort={}", keys.join(","))
+            }
+            None => a.to_string(),
+        })
+        .collect();
+    Some(format!("!{}{}", parts.join(":"), filter.unwrap_or("")))
+}
+
 /// One key of a table entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistKey {
@@ -226,6 +334,15 @@ pub struct HistKey {
     pub value: Option<u64>,
     /// The label of `.syscall` (`sys_read`) or `.execname` (the comm).
     pub label: Option<String>,
+    /// The text after `name:`, trimmed, as printed (`~ 2^10`, `1f`).
+    pub raw: String,
+}
+
+impl HistKey {
+    /// The exponent of a `.log2` key (`~ 2^10` gives 10).
+    pub fn log2(&self) -> Option<u32> {
+        self.raw.strip_prefix("~ 2^")?.trim().parse().ok()
+    }
 }
 
 /// One entry of the table.
@@ -235,6 +352,8 @@ pub struct HistEntry {
     pub keys: Vec<HistKey>,
     /// `hitcount` and the other values.
     pub values: Vec<(String, u64)>,
+    /// Every value as printed (hex ones too: `ret`, `4c5`).
+    pub raw_values: Vec<(String, String)>,
 }
 
 impl HistEntry {
@@ -263,6 +382,8 @@ pub struct Hist {
     pub hits: Option<u64>,
     /// `Totals: Dropped`: hits not counted because the table was full.
     pub dropped: Option<u64>,
+    /// `# trigger info:` the trigger as the kernel prints it.
+    pub info: Option<String>,
 }
 
 /// Parses the text of a `hist` file. Lines it does not understand are
@@ -271,7 +392,9 @@ pub fn parse(text: &str) -> Hist {
     let mut h = Hist::default();
     for line in text.lines() {
         let t = line.trim();
-        if let Some(v) = t.strip_prefix("Hits:") {
+        if let Some(v) = t.strip_prefix("# trigger info:") {
+            h.info = Some(v.trim().to_string());
+        } else if let Some(v) = t.strip_prefix("Hits:") {
             h.hits = v.trim().parse().ok();
         } else if let Some(v) = t.strip_prefix("Dropped:") {
             h.dropped = v.trim().parse().ok();
@@ -306,19 +429,28 @@ fn parse_entry(line: &str) -> Option<HistEntry> {
             name: name.trim().to_string(),
             value,
             label,
+            raw: rest.to_string(),
         });
     }
     let mut values = Vec::new();
+    let mut raw_values = Vec::new();
     let mut words = vals_text.split_whitespace();
     while let Some(w) = words.next() {
         let Some(name) = w.strip_suffix(':') else {
             continue;
         };
-        if let Some(v) = words.next().and_then(|v| v.parse().ok()) {
-            values.push((name.to_string(), v));
+        if let Some(v) = words.next() {
+            if let Ok(n) = v.parse() {
+                values.push((name.to_string(), n));
+            }
+            raw_values.push((name.to_string(), v.to_string()));
         }
     }
-    Some(HistEntry { keys, values })
+    Some(HistEntry {
+        keys,
+        values,
+        raw_values,
+    })
 }
 
 /// Splits `a: 1, b: sys_read [  0]` at the commas that start a new
@@ -402,6 +534,23 @@ Totals:
     }
 
     #[test]
+    fn listed_triggers_give_their_removal_commands() {
+        assert_eq!(
+            removal_command(
+                "hist:keys=comm,lat.log2:vals=hitcount:sort=comm,lat.log2:size=2048 [active]"
+            )
+            .unwrap(),
+            "!hist:keys=comm,lat.log2:vals=hitcount:sort=comm,lat:size=2048"
+        );
+        assert_eq!(
+            removal_command("hist:keys=ret:vals=hitcount:sort=hitcount.descending,ret.buckets=10:size=2048 if ret >= 0 [paused]").unwrap(),
+            "!hist:keys=ret:vals=hitcount:sort=hitcount.descending,ret:size=2048 if ret >= 0"
+        );
+        assert_eq!(removal_command("# Available triggers:"), None);
+        assert_eq!(removal_command("traceon"), None);
+    }
+
+    #[test]
     fn commands_repeat_the_spec() {
         let s = HistSpec::new(&["id.syscall"]).size(4096).filter("ret < 0");
         assert_eq!(
@@ -415,13 +564,17 @@ Totals:
         assert!(s.check().is_ok());
         assert!(HistSpec::new(&["a b"]).check().is_err());
         assert!(HistSpec::new(&[]).check().is_err());
-        assert!(HistSpec::new(&["id"]).filter("a\n!x").check().is_err());
+        assert!(check_text("keys=id", Some("a\n!x")).is_err());
+        assert!(check_text("keys=id\n!hist:keys=x", None).is_err());
+        assert!(check_text("!keys=id", None).is_err());
+        assert!(check_text("keys=id:ts0=common_timestamp", Some("id > 0")).is_ok());
     }
 
     proptest::proptest! {
         #[test]
         fn parse_never_panics(s in "\\PC*") {
             let _ = parse(&s);
+            let _ = removal_command(&s);
         }
 
         #[test]

@@ -200,7 +200,7 @@ pub fn parse(s: &str) -> Result<i32, String> {
     }
     let upper = t.to_ascii_uppercase();
     let names = ERRNOS.iter().chain(ALIASES.iter()).map(|(n, _)| *n);
-    let hint = ftrace_common::base::glob::did_you_mean(&upper, names, 3);
+    let hint = crate::base::glob::did_you_mean(&upper, names, 3);
     Err(format!("unknown errno '{s}'{hint}"))
 }
 

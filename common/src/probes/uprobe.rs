@@ -12,15 +12,20 @@
 //!   `+0(%si):string`, `$retval`, `file=$retval`).
 //!
 //! One addition, as in `kprobe` (the shape both share is
-//! [`ftrace_common::probes::spec`]): a definition given with `-e` can carry its
+//! [`crate::probes::spec`]): a definition given with `-e` can carry its
 //! own filter after a standalone word `if`
 //! (`-e 'r:libc:fopen file=$retval if file == 0'`).
 //!
 //! Parsing is pure and never panics (see the property test).
 
-use ftrace_common::probes::spec::{self as probespec, Grammar};
-pub use ftrace_common::probes::spec::{sanitize, Kind};
-use ftrace_common::{Error, Result};
+use crate::lifecycle::dynevent::{ProbeDef, ProbeKind};
+use crate::probes::spec::{self as probespec, Grammar};
+pub use crate::probes::spec::{sanitize, Kind};
+use crate::sym::elf::{ElfFile, Resolved};
+use crate::sym::target::{resolve_target, Target};
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::path::PathBuf;
 
 /// Where a uprobe goes, as given, not yet resolved against any file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +140,74 @@ pub fn default_name(d: &Definition) -> String {
         }
     }
     name
+}
+
+/// A probe resolved to a file offset, ready to be created.
+pub struct Planned {
+    /// The definition as given.
+    pub def: Definition,
+    /// The file it goes in.
+    pub target: Target,
+    /// Where in that file.
+    pub at: Resolved,
+    /// The probe to create.
+    pub probe: ProbeDef,
+    /// Its filter.
+    pub filter: Option<String>,
+}
+
+/// Resolves each definition to a file and offset. Files are parsed once
+/// even when several probes are in the same one.
+pub fn plan(
+    defs: Vec<(Definition, Option<String>)>,
+    pid: Option<u32>,
+    force: bool,
+) -> Result<Vec<Planned>> {
+    let mut files: HashMap<PathBuf, ElfFile> = HashMap::new();
+    let mut out = Vec::new();
+    for (def, filter) in defs {
+        let target = resolve_target(&def.location.target, pid).map_err(|e| {
+            let missing = def.location.target.contains('/') && !std::path::Path::new(&def.location.target).exists();
+            if pid.is_none() && missing {
+                // Perhaps a file only a container (another mount namespace)
+                // sees.
+                Error::new(
+                    e.kind(),
+                    format!(
+                        "{} If it is a file of a process in a container, add -p PID: the path is then looked up as that process sees it.",
+                        e.message()
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
+        if !files.contains_key(&target.path) {
+            let elf = ElfFile::open(&target.path)?.with_name(&target.display_path);
+            files.insert(target.path.clone(), elf);
+        }
+        let at = files[&target.path].resolve(&def.location.symbol, force)?;
+        let name = def.name.clone().unwrap_or_else(|| default_name(&def));
+        let probe = ProbeDef {
+            kind: match def.kind {
+                Kind::Entry => ProbeKind::Uprobe,
+                Kind::Return => ProbeKind::Uretprobe,
+            },
+            name,
+            location: format!("{}:{:#x}", target.path.display(), at.offset),
+            args: def.args.clone(),
+        };
+        // Refuse a line that could not be written before touching tracefs.
+        probe.line("ftrace_tools_check")?;
+        out.push(Planned {
+            def,
+            target,
+            at,
+            probe,
+            filter,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -271,7 +344,7 @@ mod tests {
         let long = format!("p:libc:{}", "x".repeat(200));
         let n = default_name(&p(&long));
         assert!(n.len() <= MAX_DEFAULT_NAME);
-        ftrace_common::lifecycle::dynevent::check_event_name(&n).unwrap();
+        crate::lifecycle::dynevent::check_event_name(&n).unwrap();
     }
 
     proptest! {
@@ -281,7 +354,7 @@ mod tests {
                 prop_assert!(!d.location.target.is_empty() && !d.location.symbol.is_empty());
                 prop_assert!(!d.location.target.contains('\n') && !d.location.symbol.contains('\n'));
                 let n = default_name(&d);
-                prop_assert!(ftrace_common::lifecycle::dynevent::check_event_name(&n).is_ok(), "{}", n);
+                prop_assert!(crate::lifecycle::dynevent::check_event_name(&n).is_ok(), "{}", n);
             }
         }
 
