@@ -248,7 +248,10 @@ impl Running {
 /// A file of text, mode 0644, removed on drop.
 fn text_file() -> tempfile::NamedTempFile {
     use std::os::unix::fs::PermissionsExt;
-    let f = tempfile::Builder::new().prefix("contract-text").tempfile().unwrap();
+    let f = tempfile::Builder::new()
+        .prefix("contract-text")
+        .tempfile()
+        .unwrap();
     std::fs::write(f.path(), "just text\n").unwrap();
     std::fs::set_permissions(f.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
     f
