@@ -164,24 +164,6 @@ fn top_level() -> BTreeMap<String, String> {
 }
 
 #[test]
-fn help_ends_with_examples_and_keeps_perf_tools_letters() {
-    let f = run("funccount", &["--help"]);
-    assert_eq!(f.code(), 0);
-    assert!(f.stdout.trim_end().ends_with("# JSON"), "{}", f.stdout);
-    for opt in [
-        "-d, --duration <SECS>",
-        "-i, --interval <SECS>",
-        "-t, --top <NUM>",
-        "-T, --timestamp",
-        "-p, --pid <PID>",
-        "-r, --regexp",
-        "--method <METHOD>",
-    ] {
-        assert!(f.stdout.contains(opt), "{opt}");
-    }
-}
-
-#[test]
 fn refuses_in_one_line_where_the_function_tracer_is_unusable() {
     require!(support::is_root(), "needs root");
     let Some(tfs) = support::tracefs() else {

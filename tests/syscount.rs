@@ -48,22 +48,6 @@ fn count_workload(workload: &[&str], args: &[&str]) -> (Finished, u64) {
 }
 
 #[test]
-fn help_ends_with_examples_and_keeps_perf_tools_letters() {
-    let f = run("syscount", &["--help"]);
-    assert_eq!(f.code(), 0);
-    assert!(f.stdout.trim_end().ends_with("# JSON"), "{}", f.stdout);
-    for opt in [
-        "-c, --syscalls",
-        "-v, --verbose",
-        "-t, --top <NUM>",
-        "-p, --pid <PID>",
-        "-d, --duration <SECS>",
-    ] {
-        assert!(f.stdout.contains(opt), "{opt}");
-    }
-}
-
-#[test]
 fn list_names_the_known_calls() {
     let f = run("syscount", &["-l"]);
     assert_eq!(f.code(), 0, "{}", f.stderr);
@@ -613,4 +597,48 @@ fn hist_trigger_leaves_nothing() {
     assert!(f.stderr.contains("(counted in the kernel)"), "{}", f.stderr);
     assert_eq!((top("sys_enter"), top("sys_exit")), before);
     support::assert_nothing_left(f.pid);
+}
+
+#[test]
+fn write_then_trace_cmd_report_and_read_count_the_same_calls() {
+    require_tracing!(RawSyscalls, Instances);
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("calls.dat");
+    let path = file.to_str().unwrap();
+    let wl = support::workload_bin();
+    let n = 5_000u64;
+    let f = run(
+        "syscount",
+        &["-w", path, wl.to_str().unwrap(), "getppid", &n.to_string()],
+    );
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(f.stderr.contains("wrote "), "{}", f.stderr);
+    let r = run("syscount", &["-c", "--read", path]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(
+        by_syscall(&r.stdout).get("getppid"),
+        Some(&n),
+        "{}",
+        r.stdout
+    );
+    // Latency from the same file: both events were recorded.
+    let l = run("syscount", &["-cL", "--read", path]);
+    assert_eq!(
+        by_syscall(&l.stdout).get("getppid"),
+        Some(&n),
+        "{}",
+        l.stdout
+    );
+    if let Some(text) = support::trace_cmd_report(&file) {
+        let nr = format!("NR {} ", libc::SYS_getppid);
+        let enter = text
+            .lines()
+            .filter(|l| l.contains("sys_enter:") && l.contains(&nr))
+            .count();
+        let exit = text
+            .lines()
+            .filter(|l| l.contains("sys_exit:") && l.contains(&nr))
+            .count();
+        assert_eq!((enter, exit), (n as usize, n as usize));
+    }
 }

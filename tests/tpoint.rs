@@ -305,3 +305,54 @@ fn the_readmes_first_command_prints_events() {
     );
     support::assert_nothing_left(f.pid);
 }
+
+#[test]
+fn write_records_every_event_for_trace_cmd_and_read() {
+    require_tracing!(SyscallTracepoints, Instances);
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("getppid.dat");
+    let path = file.to_str().unwrap();
+    let n = 20_000;
+    let (f, made) = trace_getppid(n, &["-w", path]);
+    assert_eq!(made, n);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert_eq!(f.stdout, "", "nothing is printed while writing");
+    assert!(
+        f.stderr.contains(&format!("wrote {n} events")),
+        "{}",
+        f.stderr
+    );
+    // Our reader: the same lines a live run prints.
+    let r = run("tpoint", &["--read", path]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(r.count("sys_enter_getppid: __syscall_nr="), n as usize);
+    assert_eq!(r.count("ftt-workload-"), n as usize, "names from the file");
+    let one = run("tpoint", &["--read", path, "-M", "1", EV]);
+    assert_eq!(one.stdout.lines().count(), 1, "{}", one.stdout);
+    // trace-cmd's.
+    if let Some(text) = support::trace_cmd_report(&file) {
+        assert_eq!(
+            support::count_lines(&text, "sys_enter_getppid:"),
+            n as usize
+        );
+        assert_eq!(support::count_lines(&text, "ftt-workload-"), n as usize);
+    }
+    support::assert_nothing_left(f.pid);
+}
+
+#[test]
+fn read_refuses_bad_files_clearly() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("bad.dat");
+    std::fs::write(&p, b"\x17\x08\x44tracing6\0\0\x08\0\x10\0\0header_page\0").unwrap();
+    let f = run("tpoint", &["--read", p.to_str().unwrap()]);
+    assert_eq!(f.code(), 2, "{}", f.stderr);
+    assert!(
+        f.stderr.contains("bad.dat") && f.stderr.contains("offset"),
+        "{}",
+        f.stderr
+    );
+    let w = run("tpoint", &["-w", "/nonexistent-dir/x.dat", EV]);
+    assert_ne!(w.code(), 0);
+    assert!(w.stderr.contains("/nonexistent-dir/x.dat"), "{}", w.stderr);
+}

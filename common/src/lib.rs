@@ -7,11 +7,13 @@
 //!    |
 //!   probes     kprobe/uprobe definitions, fetch arguments
 //!    |
-//!   lifecycle  what a run creates and undoes: instance, probes, triggers, top level
+//!   lifecycle  what a run creates and undoes: instance, probes, triggers, top level;
+//!              who is tracing (survey)
 //!    |
 //!   buffer     formats, sub-buffers, the per-CPU reader, stacks
 //!    |
-//!   kernel     tracefs files, features, error_log, functions, /proc, syscalls
+//!   kernel     tracefs files, features, config, lockdown, each tool's needs,
+//!              error_log, functions, /proc, syscalls
 //!    |
 //!   sym        symbols: ELF, kallsyms, ld.so.cache, maps
 //!    |

@@ -96,6 +96,23 @@ macro_rules! require {
     };
 }
 
+/// Makes the command run as user and group nobody (65534), without
+/// supplementary groups.
+pub fn as_nobody(c: &mut Command) {
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(c, || {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(65534) != 0
+                || libc::setuid(65534) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Whether we run as root.
 pub fn is_root() -> bool {
     // SAFETY: no preconditions.
@@ -323,6 +340,11 @@ impl ToolRun {
         self.finish(Duration::from_secs(60))
     }
 
+    /// Whether the tool has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Time since start.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
@@ -509,4 +531,26 @@ pub fn top_level_snapshot(events: &[&str]) -> BTreeMap<String, String> {
         map.insert(f, text);
     }
     map
+}
+
+/// `trace-cmd report FILE`: its stdout, or `None` (after saying why) where
+/// trace-cmd is not installed. Its stderr must be empty: every file we
+/// write reads without a warning.
+pub fn trace_cmd_report(file: &Path) -> Option<String> {
+    let out = match Command::new("trace-cmd").arg("report").arg(file).output() {
+        Ok(o) => o,
+        Err(_) => {
+            skip("trace-cmd is not installed: the trace-cmd half of the check");
+            return None;
+        }
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "trace-cmd report failed: {err}");
+    assert!(err.trim().is_empty(), "trace-cmd report warned: {err}");
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Lines of `text` containing `pat`.
+pub fn count_lines(text: &str, pat: &str) -> usize {
+    text.lines().filter(|l| l.contains(pat)).count()
 }

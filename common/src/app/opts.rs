@@ -7,7 +7,13 @@
 //! `docs/option-letters.md`.
 
 use crate::app::cli::{parse_pid, parse_secs};
+use crate::app::status::TracingLine;
+use crate::buffer::tracedat::read::TraceDat;
+use crate::buffer::tracedat::write::{Meta, Recorder};
 use crate::kernel::proc::Task;
+use crate::lifecycle::instance::Instance;
+use crate::Result;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// `-p PID` and `-L TID`: the task a run is limited to.
@@ -146,6 +152,94 @@ pub struct ProbeOpts {
     pub filter: Option<String>,
 }
 
+/// `-w FILE`: record into a trace.dat file instead of showing events.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WriteOpt {
+    /// Record the events into FILE, a trace.dat file (trace-cmd's format,
+    /// version 6), instead of showing them: the kernel's sub-buffers are
+    /// copied whole, nothing is decoded. Look at it later, on any machine,
+    /// with --read FILE, `trace-cmd report FILE` or KernelShark. The file's
+    /// own writes are I/O too: keep it off a disk you trace.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: Option<PathBuf>,
+}
+
+/// A recording in progress (see [`WriteOpt::start`]).
+pub struct Recording {
+    /// The recorder, for [`crate::app::stream::StreamOpts::recorder`].
+    pub recorder: Recorder,
+    tool: String,
+    kallsyms: bool,
+}
+
+impl WriteOpt {
+    /// With `-w FILE`: creates FILE now (a path that cannot be written
+    /// fails before anything is traced) and a recorder over the
+    /// instance's CPUs. `kallsyms`: the events hold kernel addresses.
+    pub fn start(&self, tool: &str, inst: &Instance, kallsyms: bool) -> Result<Option<Recording>> {
+        let Some(path) = &self.write else {
+            return Ok(None);
+        };
+        let layout =
+            crate::buffer::ringbuf::PageLayout::parse(&inst.tracefs().read("events/header_page")?)?;
+        Ok(Some(Recording {
+            recorder: Recorder::create(path, &inst.cpus(), layout)?,
+            tool: tool.to_string(),
+            kallsyms,
+        }))
+    }
+
+    /// The tracing line, saying where events go.
+    pub fn line(&self, line: TracingLine) -> TracingLine {
+        match &self.write {
+            Some(p) => line.how(format!("writing {}", p.display())),
+            None => line,
+        }
+    }
+}
+
+impl Recording {
+    /// Writes the file (while the instance still exists) and says so.
+    pub fn finish(self, inst: &Instance) -> Result<()> {
+        let meta = Meta {
+            tracefs: inst.tracefs().root().to_path_buf(),
+            buffer: inst.dir().to_path_buf(),
+            kallsyms: self.kallsyms,
+            writer: format!("ftrace-tools {} {}", self.tool, env!("CARGO_PKG_VERSION")),
+        };
+        let w = self.recorder.finish(&meta)?;
+        eprintln!(
+            "{}: wrote {} events ({} sub-buffers) to {} ({:.1} MB): see it with {} --read {}, trace-cmd report or KernelShark",
+            self.tool,
+            w.events,
+            w.pages,
+            w.path.display(),
+            w.bytes as f64 / 1e6,
+            self.tool,
+            w.path.display()
+        );
+        Ok(())
+    }
+}
+
+/// `--read FILE`: events from a trace.dat file instead of this machine.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ReadOpt {
+    /// Read the events from FILE instead of tracing: a trace.dat file
+    /// written by --write or by `trace-cmd record` (versions 6 and 7,
+    /// uncompressed, zstd or zlib), from this machine or another. Needs
+    /// neither root nor tracefs; names and symbols come from the file.
+    #[arg(long = "read", value_name = "FILE", conflicts_with = "write")]
+    pub read: Option<PathBuf>,
+}
+
+impl ReadOpt {
+    /// The file, opened and parsed, with `--read FILE`.
+    pub fn open(&self) -> Result<Option<TraceDat>> {
+        self.read.as_deref().map(TraceDat::open).transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,7 +257,7 @@ mod tests {
         max: MaxEventsOpt,
     }
 
-    fn parse(v: &[&str]) -> Result<Args, clap::Error> {
+    fn parse(v: &[&str]) -> std::result::Result<Args, clap::Error> {
         Args::try_parse_from(std::iter::once("t").chain(v.iter().copied()))
     }
 

@@ -14,13 +14,14 @@
 //! - the output flushed at the end of each round of reads, and a closed
 //!   output ending the run.
 
-use crate::app::opts::EventOpts;
+use crate::app::opts::{EventOpts, Recording};
 use crate::app::output::Output;
 use crate::app::status::TracingLine;
-use crate::app::stream::{stream, Sink, StreamOpts, Summary};
+use crate::app::stream::{replay, stream, Sink, StreamOpts, Summary};
 use crate::buffer::format::{EventFormat, Field};
 use crate::buffer::printfmt::{self, Kernel, KernelStrings};
 use crate::buffer::reader::Event;
+use crate::buffer::tracedat::read::TraceDat;
 use crate::kernel::proc::{CommCache, Task};
 use crate::lifecycle::instance::Instance;
 use crate::probes::tool::ProbeEvents;
@@ -118,6 +119,10 @@ pub struct PrinterOpts {
     /// `sched:sched_process_exec`, enabled to rename tasks (see
     /// [`follow_execs`]).
     pub execs: Option<Execs>,
+    /// The line's head as the kernel's `trace` prints it, with its flags
+    /// column ([`line_head`]; tpoint); without it, `comm-pid [cpu] secs:`
+    /// (the probe tools, whose text is their own).
+    pub irq_info: bool,
 }
 
 /// With `on` (`-s`), turns on the stack records of `kind` in the instance
@@ -182,6 +187,8 @@ pub struct Run {
     pub duration: Option<Duration>,
     /// The task it is limited to (`-p`/`-L`): the run ends when it exits.
     pub task: Option<Task>,
+    /// `-w FILE`: record instead of printing (see [`crate::app::opts::WriteOpt`]).
+    pub recording: Option<Recording>,
 }
 
 impl EventOpts {
@@ -199,6 +206,7 @@ impl EventOpts {
             headers: self.headers.headers,
             duration: self.duration.duration,
             task: self.task.task(),
+            recording: None,
         }
     }
 }
@@ -240,8 +248,16 @@ impl<T: Events> EventPrinter<T> {
 
     /// Column headers of ftrace's text shape (not in JSON).
     pub fn headers(&mut self) {
-        if !self.opts.json {
+        if self.opts.json {
+            return;
+        }
+        if self.opts.irq_info {
             headers(&mut self.out);
+        } else {
+            self.out
+                .line("#            TASK-PID     CPU#   TIMESTAMP  FUNCTION");
+            self.out
+                .line("#               | |         |       |         |");
         }
     }
 
@@ -249,24 +265,55 @@ impl<T: Events> EventPrinter<T> {
     /// headers, if asked), and streams until the run ends. The caller
     /// finishes ([`crate::app::status::finish`]), after printing what it
     /// collected.
-    pub fn trace(&mut self, inst: &Instance, run: Run) -> Result<Summary> {
+    ///
+    /// With a recording ([`Run::recording`]) the events go to its file
+    /// instead, written before this returns.
+    pub fn trace(&mut self, inst: &Instance, mut run: Run) -> Result<Summary> {
         let mut reader = inst.reader()?;
         inst.start()?;
         run.line.print();
-        if run.headers {
+        if run.headers && run.recording.is_none() {
             self.headers();
         }
         let ordered = !self.opts.collect;
-        stream(
+        let summary = stream(
             &mut reader,
             self,
             StreamOpts {
                 duration: run.duration,
                 ordered,
                 task: run.task,
+                recorder: run.recording.as_mut().map(|r| &mut r.recorder),
                 ..StreamOpts::default()
             },
-        )
+        )?;
+        drop(reader);
+        if let Some(r) = run.recording {
+            r.finish(inst)?;
+        }
+        Ok(summary)
+    }
+
+    /// `--read FILE`: prints the file's events as [`EventPrinter::trace`]
+    /// prints a run's, with the file's names and kernel symbols.
+    pub fn replay(&mut self, file: &TraceDat, headers: bool) -> Result<Summary> {
+        self.comms = CommCache::offline(file.cmdlines.clone());
+        self.syms.kernel =
+            KernelSyms::from_table(crate::sym::kallsyms::KernelSymbols::parse(&file.kallsyms));
+        self.syms.strings = KernelStrings::parse(&file.printk);
+        if let Some(u) = &file.uname {
+            self.kernel = Kernel::from_uname(u);
+        }
+        if self.opts.stacks.is_none() {
+            self.opts.stacks = file
+                .format("ftrace", "kernel_stack")
+                .map(|f| (f, StackKind::Kernel));
+        }
+        self.own = None;
+        if headers {
+            self.headers();
+        }
+        replay(file, self, None)
     }
 
     fn stack(&mut self, ev: &Event) -> Flow {
@@ -316,7 +363,18 @@ impl<T: Events> EventPrinter<T> {
             return self.out.json(&serde_json::Value::Object(obj));
         }
         self.line.clear();
-        line_head(&mut self.line, comm, ev, self.kernel);
+        if self.opts.irq_info {
+            line_head(&mut self.line, comm, ev, self.kernel);
+        } else {
+            let _ = write!(
+                self.line,
+                "{comm:>16}-{:<7} [{:03}] {}.{:06}: ",
+                ev.pid,
+                ev.cpu,
+                ev.ts / 1_000_000_000,
+                (ev.ts % 1_000_000_000) / 1000,
+            );
+        }
         self.events.line(which, ev, &mut self.syms, &mut self.line);
         self.out.line(&self.line)
     }

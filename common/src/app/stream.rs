@@ -11,6 +11,8 @@
 
 use crate::app::signals;
 use crate::buffer::reader::{Event, Item, ReadStats, Reader, POLL_INTERVAL};
+use crate::buffer::tracedat::read::TraceDat;
+use crate::buffer::tracedat::write::Recorder;
 use crate::kernel::proc::Task;
 use crate::{Flow, Result};
 use std::time::{Duration, Instant};
@@ -55,6 +57,9 @@ pub struct StreamOpts<'a> {
     pub task: Option<Task>,
     /// Also stop when this says so (e.g. a traced command exited).
     pub stop_when: Option<&'a mut dyn FnMut() -> bool>,
+    /// Record the sub-buffers into a trace.dat file instead of handing
+    /// events to the sink (`--write`): the sink is not called at all.
+    pub recorder: Option<&'a mut Recorder>,
 }
 
 /// Why a [`stream`] ended.
@@ -233,7 +238,9 @@ pub fn run(
 
     loop {
         let round_start = now_mono_ns();
-        if let Some(r) = reader.as_deref_mut() {
+        if let (Some(r), Some(rec)) = (reader.as_deref_mut(), opts.recorder.as_deref_mut()) {
+            rec.pump(r)?;
+        } else if let Some(r) = reader.as_deref_mut() {
             let (_, flow) =
                 r.drain(&mut |item| handle(item, ordered, &mut merge, &mut summary.events, sink))?;
             if flow == Flow::Stop {
@@ -257,13 +264,14 @@ pub fn run(
                 }
             }
         }
-        if sink.round_end() == Flow::Stop {
+        let recording = opts.recorder.is_some();
+        if !recording && sink.round_end() == Flow::Stop {
             stopped = true;
             summary.ended = End::Sink;
             break;
         }
         let now = Instant::now();
-        if let (Some(t), Some(every)) = (next_tick, opts.tick) {
+        if let (Some(t), Some(every), false) = (next_tick, opts.tick, recording) {
             if now >= t {
                 next_tick = Some(t + every);
                 // The last interval ends with the run: the sink's final
@@ -322,6 +330,14 @@ pub fn run(
     // signal, for a moment at most: the run must end within a second of
     // the signal; what is left after that is counted and said, not shown.
     reader.stop_recording()?;
+    if let Some(rec) = opts.recorder {
+        // Everything recorded goes in the file, however long it takes.
+        while rec.pump(reader)? > 0 {}
+        summary.events = rec.events;
+        summary.lost_per_cpu = reader.lost_per_cpu();
+        summary.read = reader.stats;
+        return Ok(summary);
+    }
     if !stopped {
         let show_until = (summary.ended == End::Signal).then(|| Instant::now() + FINAL_SHOW);
         loop {
@@ -354,5 +370,73 @@ pub fn run(
     }
     summary.lost_per_cpu = reader.lost_per_cpu();
     summary.read = reader.stats;
+    Ok(summary)
+}
+
+/// The read loop over a trace.dat file (`--read`): every event of the file
+/// to the sink in time order, lost-event marks where the sub-buffers have
+/// them, [`Sink::round_end`] every few thousand events, and
+/// [`Sink::tick`] each time the events' time stamps pass another `tick`
+/// (interval summaries follow the recording's time, not the reader's).
+pub fn replay(file: &TraceDat, sink: &mut dyn Sink, tick: Option<Duration>) -> Result<Summary> {
+    let mut summary = Summary {
+        ended: End::Asked,
+        ..Summary::default()
+    };
+    let every = tick.map(|t| t.as_nanos().max(1) as u64);
+    let mut next_tick: Option<u64> = None;
+    let mut in_round = 0u32;
+    let mut flagged = 0u64;
+    let mut unknown = 0u64;
+    let mut events = 0u64;
+    let (_, flow) = file.events(&mut |item| {
+        let f = match item {
+            Item::Lost(cpu, c) => {
+                match c {
+                    Some(n) => flagged += n,
+                    None => unknown += 1,
+                }
+                sink.lost(cpu, c)
+            }
+            Item::Event(ev) => {
+                if let Some(every) = every {
+                    let due = next_tick.get_or_insert(ev.ts.saturating_add(every));
+                    while ev.ts >= *due {
+                        *due = due.saturating_add(every);
+                        if sink.tick() == Flow::Stop {
+                            return Flow::Stop;
+                        }
+                    }
+                }
+                events += 1;
+                sink.event(&ev)
+            }
+        };
+        if f == Flow::Stop {
+            return Flow::Stop;
+        }
+        in_round += 1;
+        if in_round >= 4096 {
+            in_round = 0;
+            if signals::stop_requested() {
+                return Flow::Stop;
+            }
+            return sink.round_end();
+        }
+        Flow::Continue
+    })?;
+    summary.events = events;
+    if flow == Flow::Stop {
+        summary.ended = if signals::stop_requested() {
+            End::Signal
+        } else {
+            End::Sink
+        };
+    }
+    let _ = sink.round_end();
+    summary.lost_per_cpu = file.lost_per_cpu();
+    summary.read.events = events;
+    summary.read.flagged_lost = flagged;
+    summary.read.unknown_lost = unknown;
     Ok(summary)
 }

@@ -188,9 +188,12 @@ pub fn parse_field_line(line: &str) -> Option<Field> {
         }
         None => (decl, None),
     };
+    // (A byte index past the whole character: format text from a file may
+    // hold any bytes.)
     let name_start = decl_no_arr
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .map(|p| p + 1)
+        .char_indices()
+        .rfind(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+        .map(|(p, c)| p + c.len_utf8())
         .unwrap_or(0);
     let name = decl_no_arr[name_start..].to_string();
     if name.is_empty() {

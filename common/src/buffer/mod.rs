@@ -8,3 +8,4 @@ pub mod printfmt;
 pub mod reader;
 pub mod ringbuf;
 pub mod stack;
+pub mod tracedat;

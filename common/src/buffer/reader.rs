@@ -187,35 +187,18 @@ impl<'i> Reader<'i> {
                 };
                 let cpu = self.cpus[i].cpu;
                 self.stats.pages += 1;
-                let Ok(mut page) = Page::parse(self.layout, &self.page[..len]) else {
+                let Ok(lost) = Page::parse(self.layout, &self.page[..len]).map(|p| p.lost) else {
                     self.stats.bad_pages += 1;
                     continue;
                 };
-                match page.lost {
-                    Lost::None => {}
-                    Lost::Count(c) => {
-                        self.stats.flagged_lost += c;
-                        self.cpus[i].reported_lost += c;
-                        if f(Item::Lost(cpu, Some(c))) == Flow::Stop {
-                            return Ok((n, Flow::Stop));
-                        }
-                    }
-                    Lost::Unknown => {
-                        // A full sub-buffer has no room for the count: take
-                        // it from the kernel's per-CPU stats instead.
-                        self.stats.unknown_lost += 1;
-                        let total = lost_from_stats(&self.stats_text(cpu));
-                        let cb = &mut self.cpus[i];
-                        let count = total.checked_sub(cb.reported_lost).filter(|d| *d > 0);
-                        cb.reported_lost = cb.reported_lost.max(total);
-                        if let Some(d) = count {
-                            self.stats.flagged_lost += d;
-                        }
-                        if f(Item::Lost(cpu, count)) == Flow::Stop {
-                            return Ok((n, Flow::Stop));
-                        }
+                if let Some(count) = self.note_lost(i, lost) {
+                    if f(Item::Lost(cpu, count)) == Flow::Stop {
+                        return Ok((n, Flow::Stop));
                     }
                 }
+                let Ok(mut page) = Page::parse(self.layout, &self.page[..len]) else {
+                    continue;
+                };
                 for rec in page.by_ref() {
                     last_ts = Some(rec.ts);
                     let Some(ev) = Event::from_record(cpu, rec.ts, rec.data) else {
@@ -238,6 +221,59 @@ impl<'i> Reader<'i> {
             }
         }
         Ok((n, Flow::Continue))
+    }
+
+    /// Counts the events a sub-buffer of CPU index `i` says were lost
+    /// before it: `None` if none were, `Some(None)` if some were and
+    /// nobody can tell how many.
+    fn note_lost(&mut self, i: usize, lost: Lost) -> Option<Option<u64>> {
+        match lost {
+            Lost::None => None,
+            Lost::Count(c) => {
+                self.stats.flagged_lost += c;
+                self.cpus[i].reported_lost += c;
+                Some(Some(c))
+            }
+            Lost::Unknown => {
+                // A full sub-buffer has no room for the count: take it
+                // from the kernel's per-CPU stats instead.
+                self.stats.unknown_lost += 1;
+                let total = lost_from_stats(&self.stats_text(self.cpus[i].cpu));
+                let cb = &mut self.cpus[i];
+                let count = total.checked_sub(cb.reported_lost).filter(|d| *d > 0);
+                cb.reported_lost = cb.reported_lost.max(total);
+                if let Some(d) = count {
+                    self.stats.flagged_lost += d;
+                }
+                Some(count)
+            }
+        }
+    }
+
+    /// Like [`Reader::drain`], for a recorder: hands each whole sub-buffer,
+    /// as the kernel gave it, to `f` with its CPU, without looking at the
+    /// events (lost-event flags are counted as `drain` counts them).
+    /// Returns the number of sub-buffers.
+    pub fn drain_pages(&mut self, f: &mut dyn FnMut(u32, &[u8])) -> Result<u64> {
+        let mut n = 0u64;
+        for i in 0..self.cpus.len() {
+            for _ in 0..256 {
+                let Some(len) = self.read_page(i)? else {
+                    break;
+                };
+                n += 1;
+                self.stats.pages += 1;
+                match Page::parse(self.layout, &self.page[..len]) {
+                    Ok(p) => {
+                        let lost = p.lost;
+                        self.note_lost(i, lost);
+                    }
+                    Err(_) => self.stats.bad_pages += 1,
+                }
+                f(self.cpus[i].cpu, &self.page[..len]);
+            }
+        }
+        Ok(n)
     }
 
     /// Waits until some CPU has data, or `timeout` passes, or a signal.

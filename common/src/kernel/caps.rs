@@ -10,66 +10,141 @@ use std::fs::File;
 use std::io::Read;
 
 /// A tracing feature the tools may need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Feature {
+    /// Tracing instances (`instances/`).
+    Instances,
+    /// The binary per-CPU buffers (`per_cpu/cpuN/trace_pipe_raw`).
+    TracePipeRaw,
+    /// The kernel's reasons for rejected commands (`error_log`).
+    ErrorLog,
     /// `kprobe_events` (kprobes and kretprobes).
     KprobeEvents,
     /// `uprobe_events` (uprobes and uretprobes).
     UprobeEvents,
+    /// `dynamic_events`, the one file of every kind of dynamic event.
+    DynamicEvents,
+    /// fprobe events (`f:` in `dynamic_events`).
+    FprobeEvents,
+    /// Event probes (`e:` in `dynamic_events`).
+    EprobeEvents,
+    /// Probe arguments by name, from BTF (`p:open do_sys_open filename`).
+    BtfArgs,
+    /// `$argN` in kernel return probes.
+    ReturnProbeArgs,
     /// The function tracer, really usable (not only listed).
     FunctionTracer,
     /// The function_graph tracer.
     FunctionGraph,
+    /// function_graph in an instance of its own (not only at the top level).
+    GraphInInstances,
+    /// Return values in function_graph's exit events.
+    GraphRetval,
     /// The function profiler (`function_profile_enabled`).
     FunctionProfiler,
     /// Hist triggers (`events/*/*/hist`).
     HistTriggers,
+    /// Synthetic events (`synthetic_events`).
+    SyntheticEvents,
+    /// Kernel stack traces on events (`options/stacktrace`).
+    KernelStacks,
+    /// User stack traces on events (`options/userstacktrace`).
+    UserStacks,
     /// `syscalls:sys_enter_*` / `sys_exit_*` tracepoints.
     SyscallTracepoints,
     /// `raw_syscalls:sys_enter` / `sys_exit`.
     RawSyscalls,
     /// `block:*` tracepoints.
     BlockTracepoints,
-    /// Tracing instances (`instances/`).
-    Instances,
-    /// Kernel stack traces on events (`options/stacktrace`).
-    KernelStacks,
-    /// User stack traces on events (`options/userstacktrace`).
-    UserStacks,
 }
 
 impl Feature {
     /// Every feature, in the order reports list them.
-    pub const ALL: [Feature; 12] = [
+    pub const ALL: [Feature; 22] = [
+        Feature::Instances,
+        Feature::TracePipeRaw,
+        Feature::ErrorLog,
         Feature::KprobeEvents,
         Feature::UprobeEvents,
+        Feature::DynamicEvents,
+        Feature::FprobeEvents,
+        Feature::EprobeEvents,
+        Feature::BtfArgs,
+        Feature::ReturnProbeArgs,
         Feature::FunctionTracer,
         Feature::FunctionGraph,
+        Feature::GraphInInstances,
+        Feature::GraphRetval,
         Feature::FunctionProfiler,
         Feature::HistTriggers,
+        Feature::SyntheticEvents,
+        Feature::KernelStacks,
+        Feature::UserStacks,
         Feature::SyscallTracepoints,
         Feature::RawSyscalls,
         Feature::BlockTracepoints,
-        Feature::Instances,
-        Feature::KernelStacks,
-        Feature::UserStacks,
     ];
 
     /// A short name for reports (`kprobe-events`, ...).
     pub fn name(self) -> &'static str {
         match self {
+            Feature::Instances => "instances",
+            Feature::TracePipeRaw => "trace-pipe-raw",
+            Feature::ErrorLog => "error-log",
             Feature::KprobeEvents => "kprobe-events",
             Feature::UprobeEvents => "uprobe-events",
+            Feature::DynamicEvents => "dynamic-events",
+            Feature::FprobeEvents => "fprobe-events",
+            Feature::EprobeEvents => "eprobe-events",
+            Feature::BtfArgs => "btf-args",
+            Feature::ReturnProbeArgs => "return-probe-args",
             Feature::FunctionTracer => "function-tracer",
             Feature::FunctionGraph => "function-graph",
+            Feature::GraphInInstances => "function-graph-in-instances",
+            Feature::GraphRetval => "function-graph-retval",
             Feature::FunctionProfiler => "function-profiler",
             Feature::HistTriggers => "hist-triggers",
+            Feature::SyntheticEvents => "synthetic-events",
+            Feature::KernelStacks => "kernel-stacks",
+            Feature::UserStacks => "user-stacks",
             Feature::SyscallTracepoints => "syscall-tracepoints",
             Feature::RawSyscalls => "raw-syscalls",
             Feature::BlockTracepoints => "block-tracepoints",
-            Feature::Instances => "instances",
-            Feature::KernelStacks => "kernel-stacks",
-            Feature::UserStacks => "user-stacks",
+        }
+    }
+
+    /// The kernel options behind the feature, outermost first: with the
+    /// kernel's config at hand, the first one not set is the reason.
+    pub fn options(self) -> &'static [&'static str] {
+        match self {
+            Feature::Instances | Feature::TracePipeRaw | Feature::ErrorLog => &["CONFIG_TRACING"],
+            Feature::KprobeEvents => &["CONFIG_KPROBES", "CONFIG_KPROBE_EVENTS"],
+            Feature::UprobeEvents => &["CONFIG_UPROBES", "CONFIG_UPROBE_EVENTS"],
+            Feature::DynamicEvents => &["CONFIG_DYNAMIC_EVENTS"],
+            Feature::FprobeEvents => &["CONFIG_FPROBE", "CONFIG_FPROBE_EVENTS"],
+            Feature::EprobeEvents => &["CONFIG_EPROBE_EVENTS"],
+            Feature::BtfArgs => &["CONFIG_DEBUG_INFO_BTF", "CONFIG_PROBE_EVENTS_BTF_ARGS"],
+            Feature::ReturnProbeArgs => &[
+                "CONFIG_HAVE_FUNCTION_ARG_ACCESS_API",
+                "CONFIG_KPROBES",
+                "CONFIG_KPROBE_EVENTS",
+            ],
+            Feature::FunctionTracer => &["CONFIG_FUNCTION_TRACER", "CONFIG_DYNAMIC_FTRACE"],
+            Feature::FunctionGraph | Feature::GraphInInstances => {
+                &["CONFIG_FUNCTION_TRACER", "CONFIG_FUNCTION_GRAPH_TRACER"]
+            }
+            Feature::GraphRetval => &[
+                "CONFIG_FUNCTION_TRACER",
+                "CONFIG_FUNCTION_GRAPH_TRACER",
+                "CONFIG_FUNCTION_GRAPH_RETVAL",
+            ],
+            Feature::FunctionProfiler => &["CONFIG_FUNCTION_TRACER", "CONFIG_FUNCTION_PROFILER"],
+            Feature::HistTriggers => &["CONFIG_HIST_TRIGGERS"],
+            Feature::SyntheticEvents => &["CONFIG_SYNTH_EVENTS"],
+            Feature::KernelStacks => &["CONFIG_STACKTRACE"],
+            Feature::UserStacks => &["CONFIG_USER_STACKTRACE_SUPPORT"],
+            Feature::SyscallTracepoints | Feature::RawSyscalls => &["CONFIG_FTRACE_SYSCALLS"],
+            Feature::BlockTracepoints => &["CONFIG_BLOCK", "CONFIG_TRACEPOINTS"],
         }
     }
 }
@@ -94,91 +169,223 @@ fn no(what: &str, option: &str) -> Support {
     Support::No(format!("this kernel has no {what} ({option})"))
 }
 
+fn yes_if(has: bool, what: &str, option: &str) -> Support {
+    if has {
+        Support::Yes
+    } else {
+        no(what, option)
+    }
+}
+
+/// Whether the tracefs README (the kernel's own summary of what it
+/// accepts) has a line containing `text`.
+fn readme_has(tfs: &Tracefs, text: &str) -> bool {
+    tfs.read("README")
+        .map(|r| r.contains(text))
+        .unwrap_or(false)
+}
+
 /// Checks one feature of the kernel behind `tfs`.
 pub fn check(tfs: &Tracefs, feature: Feature) -> Support {
     match feature {
-        Feature::KprobeEvents => {
-            if tfs.exists("kprobe_events") {
-                Support::Yes
-            } else {
-                no("kprobe events", "CONFIG_KPROBE_EVENTS")
-            }
+        Feature::Instances => yes_if(
+            tfs.exists("instances"),
+            "tracing instances",
+            "CONFIG_TRACING, kernel 3.10 or later",
+        ),
+        Feature::TracePipeRaw => yes_if(
+            tfs.exists("per_cpu/cpu0/trace_pipe_raw"),
+            "binary per-CPU buffers (per_cpu/cpuN/trace_pipe_raw)",
+            "CONFIG_TRACING",
+        ),
+        Feature::ErrorLog => yes_if(
+            tfs.exists("error_log"),
+            "error_log: a rejected probe or filter comes without the kernel's reason",
+            "Linux 5.4 or later",
+        ),
+        Feature::KprobeEvents => yes_if(
+            tfs.exists("kprobe_events"),
+            "kprobe events",
+            "CONFIG_KPROBE_EVENTS",
+        ),
+        Feature::UprobeEvents => yes_if(
+            tfs.exists("uprobe_events"),
+            "uprobe events",
+            "CONFIG_UPROBE_EVENTS",
+        ),
+        Feature::DynamicEvents => yes_if(
+            tfs.exists("dynamic_events"),
+            "dynamic_events file",
+            "CONFIG_DYNAMIC_EVENTS, Linux 5.0 or later",
+        ),
+        Feature::FprobeEvents => yes_if(
+            tfs.exists("dynamic_events") && readme_has(tfs, "f[:[<group>/][<event>]] <func-name>"),
+            "fprobe events",
+            "CONFIG_FPROBE_EVENTS, Linux 6.4 or later",
+        ),
+        Feature::EprobeEvents => eprobes(tfs),
+        Feature::BtfArgs => {
+            let probes = tfs.exists("kprobe_events") || check(tfs, Feature::FprobeEvents).is_yes();
+            yes_if(
+                probes && readme_has(tfs, "<argname>"),
+                "probe arguments by name from BTF",
+                "CONFIG_PROBE_EVENTS_BTF_ARGS with kprobe or fprobe events, Linux 6.6 or later",
+            )
         }
-        Feature::UprobeEvents => {
-            if tfs.exists("uprobe_events") {
-                Support::Yes
-            } else {
-                no("uprobe events", "CONFIG_UPROBE_EVENTS")
-            }
-        }
-        Feature::FunctionTracer => function_tracer(tfs),
-        Feature::FunctionGraph => match function_tracer(tfs) {
-            Support::Yes if tracer_listed(tfs, "function_graph") => Support::Yes,
-            Support::Yes => no("function_graph tracer", "CONFIG_FUNCTION_GRAPH_TRACER"),
-            Support::No(why) => Support::No(format!("{why}; function_graph needs it")),
-        },
-        Feature::FunctionProfiler => {
-            if tfs.exists("function_profile_enabled") {
-                Support::Yes
-            } else {
-                no("function profiler", "CONFIG_FUNCTION_PROFILER")
-            }
-        }
-        Feature::HistTriggers => {
-            let has = ["sched/sched_switch/hist", "raw_syscalls/sys_enter/hist"]
-                .iter()
-                .any(|p| tfs.exists(format!("events/{p}")));
-            if has {
-                Support::Yes
-            } else {
-                no("hist triggers", "CONFIG_HIST_TRIGGERS")
-            }
-        }
-        Feature::SyscallTracepoints => {
-            if tfs.exists("events/syscalls/sys_enter_getppid") {
-                Support::Yes
-            } else {
-                no("syscall tracepoints", "CONFIG_FTRACE_SYSCALLS")
-            }
-        }
-        Feature::RawSyscalls => {
-            if tfs.exists("events/raw_syscalls/sys_enter") {
-                Support::Yes
-            } else {
-                no("raw_syscalls tracepoints", "CONFIG_FTRACE_SYSCALLS")
-            }
-        }
-        Feature::BlockTracepoints => {
-            if tfs.exists("events/block/block_rq_complete") {
-                Support::Yes
-            } else {
-                no("block tracepoints", "CONFIG_BLOCK")
-            }
-        }
-        Feature::Instances => {
-            if tfs.exists("instances") {
-                Support::Yes
-            } else {
-                no("tracing instances", "CONFIG_TRACING, kernel 3.10 or later")
-            }
-        }
-        Feature::KernelStacks => {
-            if tfs.exists("options/stacktrace") {
-                Support::Yes
-            } else {
-                no("kernel stack traces for events", "CONFIG_STACKTRACE")
-            }
-        }
-        Feature::UserStacks => {
-            if tfs.exists("options/userstacktrace") {
-                Support::Yes
-            } else {
+        Feature::ReturnProbeArgs => {
+            if !readme_has(tfs, "return probes support: $retval, $arg<N>") {
                 no(
-                    "user stack traces for events",
-                    "CONFIG_USER_STACKTRACE_SUPPORT",
+                    "$argN in return probes",
+                    "Linux 6.10 or later, CONFIG_HAVE_FUNCTION_ARG_ACCESS_API",
+                )
+            } else if tfs.exists("kprobe_events") || check(tfs, Feature::FprobeEvents).is_yes() {
+                Support::Yes
+            } else {
+                Support::No(
+                    "this kernel takes $argN in return probes, but has no kprobe or fprobe \
+                     events to use it in (CONFIG_KPROBE_EVENTS, CONFIG_FPROBE_EVENTS)"
+                        .into(),
                 )
             }
         }
+        Feature::FunctionTracer => function_tracer(tfs),
+        Feature::FunctionGraph if !tracer_listed(tfs, "function_graph") => {
+            no("function_graph tracer", "CONFIG_FUNCTION_GRAPH_TRACER")
+        }
+        Feature::FunctionGraph => match function_tracer(tfs) {
+            Support::Yes => Support::Yes,
+            Support::No(why) => Support::No(format!("{why}; function_graph needs it")),
+        },
+        Feature::GraphInInstances => graph_in_instances(tfs),
+        Feature::GraphRetval => match check(tfs, Feature::FunctionGraph) {
+            Support::Yes => {
+                let fmt = tfs
+                    .read("events/ftrace/funcgraph_exit/format")
+                    .unwrap_or_default();
+                yes_if(
+                    fmt.contains(" retval;"),
+                    "return values in function_graph's exit events",
+                    "Linux 6.5 or later, CONFIG_FUNCTION_GRAPH_RETVAL",
+                )
+            }
+            no => no,
+        },
+        Feature::FunctionProfiler => yes_if(
+            tfs.exists("function_profile_enabled"),
+            "function profiler",
+            "CONFIG_FUNCTION_PROFILER",
+        ),
+        Feature::HistTriggers => yes_if(
+            ["sched/sched_switch/hist", "raw_syscalls/sys_enter/hist"]
+                .iter()
+                .any(|p| tfs.exists(format!("events/{p}"))),
+            "hist triggers",
+            "CONFIG_HIST_TRIGGERS",
+        ),
+        Feature::SyntheticEvents => yes_if(
+            tfs.exists("synthetic_events"),
+            "synthetic events",
+            "CONFIG_SYNTH_EVENTS",
+        ),
+        Feature::KernelStacks => yes_if(
+            tfs.exists("options/stacktrace"),
+            "kernel stack traces for events",
+            "CONFIG_STACKTRACE",
+        ),
+        Feature::UserStacks => yes_if(
+            tfs.exists("options/userstacktrace"),
+            "user stack traces for events",
+            "CONFIG_USER_STACKTRACE_SUPPORT",
+        ),
+        Feature::SyscallTracepoints => yes_if(
+            tfs.exists("events/syscalls/sys_enter_getppid"),
+            "syscall tracepoints",
+            "CONFIG_FTRACE_SYSCALLS",
+        ),
+        Feature::RawSyscalls => yes_if(
+            tfs.exists("events/raw_syscalls/sys_enter"),
+            "raw_syscalls tracepoints",
+            "CONFIG_FTRACE_SYSCALLS",
+        ),
+        Feature::BlockTracepoints => yes_if(
+            tfs.exists("events/block/block_rq_complete"),
+            "block tracepoints",
+            "CONFIG_BLOCK",
+        ),
+    }
+}
+
+/// Event probes leave no file of their own, and the README lists them on
+/// every kernel: an `e:` event in `dynamic_events` proves them; else the
+/// kernel's config says, where it has the option (Linux 6.14 or so made
+/// them optional; from 5.15 they came with dynamic events); else the
+/// kernel's BTF, which names `struct trace_eprobe` only where they were
+/// built.
+fn eprobes(tfs: &Tracefs) -> Support {
+    let Ok(events) = tfs.read("dynamic_events") else {
+        return no("event probes", "CONFIG_EPROBE_EVENTS, needs dynamic_events");
+    };
+    if events.lines().any(|l| l.starts_with("e:")) {
+        return Support::Yes;
+    }
+    let cfg = crate::kernel::config::KernelConfig::load();
+    if let Some(c) = cfg.as_ref().filter(|c| c.knows("CONFIG_EPROBE_EVENTS")) {
+        return yes_if(
+            c.is_set("CONFIG_EPROBE_EVENTS"),
+            "event probes",
+            "CONFIG_EPROBE_EVENTS",
+        );
+    }
+    if let Ok(btf) = std::fs::read("/sys/kernel/btf/vmlinux") {
+        return yes_if(
+            memchr::memmem::find(&btf, b"\0trace_eprobe\0").is_some(),
+            "event probes",
+            "CONFIG_EPROBE_EVENTS",
+        );
+    }
+    let release = crate::kernel::config::release();
+    let version = crate::kernel::config::version(&release).unwrap_or((0, 0));
+    let probes = tfs.exists("kprobe_events") || tfs.exists("uprobe_events");
+    if version < (5, 15) {
+        no("event probes", "Linux 5.15 or later")
+    } else if cfg.is_some() && probes {
+        // A config without the option predates it: event probes were
+        // built with kprobe and uprobe events then.
+        Support::Yes
+    } else {
+        Support::No(
+            "event probes cannot be seen on this kernel without its config or BTF; \
+             assume none (CONFIG_EPROBE_EVENTS)"
+                .into(),
+        )
+    }
+}
+
+/// function_graph in an instance: an existing instance's tracers say; with
+/// no instance to look in (making one would change the kernel's state),
+/// the kernel's version does (Linux 6.11 and later).
+fn graph_in_instances(tfs: &Tracefs) -> Support {
+    if let Support::No(why) = check(tfs, Feature::FunctionGraph) {
+        return Support::No(why);
+    }
+    let first = std::fs::read_dir(tfs.path("instances"))
+        .ok()
+        .and_then(|mut rd| rd.find_map(|e| e.ok()));
+    let has = match first {
+        Some(e) => std::fs::read_to_string(e.path().join("available_tracers"))
+            .map(|t| t.split_whitespace().any(|t| t == "function_graph"))
+            .unwrap_or(false),
+        None => crate::kernel::config::version(&crate::kernel::config::release())
+            .is_some_and(|v| v >= (6, 11)),
+    };
+    if has {
+        Support::Yes
+    } else {
+        Support::No(
+            "this kernel runs function_graph only at the top level, not in an instance \
+             (Linux 6.11 or later)"
+                .into(),
+        )
     }
 }
 
@@ -186,9 +393,18 @@ pub fn check(tfs: &Tracefs, feature: Feature) -> Support {
 pub fn require(tfs: &Tracefs, feature: Feature) -> Result<()> {
     match check(tfs, feature) {
         Support::Yes => Ok(()),
-        Support::No(why) => Err(Error::unsupported(why)),
+        Support::No(why) => Err(unsupported(why)),
     }
 }
+
+/// The error for a missing feature: the reason, then where to look for
+/// the rest.
+pub fn unsupported(why: impl std::fmt::Display) -> Error {
+    Error::unsupported(format!("{why}; for the whole picture, run {STATUS_TOOL}"))
+}
+
+/// The tool that reports everything this kernel can trace.
+pub const STATUS_TOOL: &str = "ftrace-status";
 
 fn tracer_listed(tfs: &Tracefs, name: &str) -> bool {
     tfs.read("available_tracers")
@@ -249,7 +465,7 @@ mod tests {
             require(&tfs, Feature::KprobeEvents)
                 .unwrap_err()
                 .to_string(),
-            "this kernel has no kprobe events (CONFIG_KPROBE_EVENTS)"
+            "this kernel has no kprobe events (CONFIG_KPROBE_EVENTS); for the whole picture, run ftrace-status"
         );
         assert!(check(&tfs, Feature::UprobeEvents).is_yes());
         assert!(check(&tfs, Feature::SyscallTracepoints).is_yes());

@@ -140,6 +140,8 @@ pub struct CommCache {
     saved: Option<HashMap<i32, String>>,
     saved_at: Option<std::time::Instant>,
     saved_path: Option<std::path::PathBuf>,
+    /// Names from elsewhere (a trace.dat file): never this machine's.
+    offline: bool,
 }
 
 impl CommCache {
@@ -147,6 +149,16 @@ impl CommCache {
     pub fn new(saved_cmdlines: Option<std::path::PathBuf>) -> CommCache {
         CommCache {
             saved_path: saved_cmdlines,
+            ..CommCache::default()
+        }
+    }
+
+    /// Names of another machine (a trace.dat file's cmdlines): a PID they
+    /// do not name is `<...>`, never looked up here.
+    pub fn offline(names: HashMap<i32, String>) -> CommCache {
+        CommCache {
+            names,
+            offline: true,
             ..CommCache::default()
         }
     }
@@ -161,6 +173,8 @@ impl CommCache {
         if !self.names.contains_key(&pid) {
             let name = if pid == 0 {
                 Some("<idle>".to_string())
+            } else if self.offline {
+                None
             } else {
                 comm(pid as u32).or_else(|| self.lookup_saved(pid))
             };

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 /// The environment variable that overrides where tracefs is.
 pub const TRACEFS_ENV: &str = "FTRACE_TOOLS_TRACEFS";
 
-const DEFAULT_MOUNT: &str = "/sys/kernel/tracing";
+/// Where the suite mounts tracefs when it is not mounted.
+pub const DEFAULT_MOUNT: &str = "/sys/kernel/tracing";
 const DEBUGFS_MOUNT: &str = "/sys/kernel/debug";
 
 /// A handle on the tracefs mount. Cheap to clone.
@@ -128,27 +129,9 @@ impl Tracefs {
 
     /// Finds tracefs, mounting it if needed. Needs root.
     pub fn open() -> Result<Tracefs> {
-        if let Some(p) = std::env::var_os(TRACEFS_ENV) {
-            let root = PathBuf::from(p);
-            if !root.join("events").is_dir() {
-                return Err(Error::usage(format!(
-                    "{TRACEFS_ENV}={} is not a tracefs directory (it has no events/)",
-                    root.display()
-                )));
-            }
-            return Ok(Tracefs { root });
-        }
-        if !is_root() {
-            return Err(Error::new(
-                ErrorKind::Permission,
-                "tracing needs root: tracefs can only be changed by root (try sudo)",
-            ));
-        }
-        let info = fs::read_to_string("/proc/self/mountinfo")
-            .ctx("read", Path::new("/proc/self/mountinfo"))?;
-        let mounts = parse_mountinfo(&info);
-        if let Some(root) = find_mounted(&mounts) {
-            return Ok(Tracefs { root });
+        let (found, mounts) = Tracefs::look()?;
+        if let Some(tfs) = found {
+            return Ok(tfs);
         }
         // Not mounted: mount it where the kernel documents it.
         let default = Path::new(DEFAULT_MOUNT);
@@ -177,6 +160,36 @@ impl Tracefs {
             "cannot find or mount tracefs: mount -t tracefs nodev {DEFAULT_MOUNT} failed ({first_err}); \
              does this kernel have CONFIG_FTRACE and CONFIG_TRACING?"
         )))
+    }
+
+    /// Finds tracefs where it is mounted, without mounting it: `None` when
+    /// it is not mounted. Needs root, as [`Tracefs::open`].
+    pub fn find() -> Result<Option<Tracefs>> {
+        Ok(Tracefs::look()?.0)
+    }
+
+    /// The override, else the mounted tracefs, with the mounts read.
+    fn look() -> Result<(Option<Tracefs>, Vec<Mount>)> {
+        if let Some(p) = std::env::var_os(TRACEFS_ENV) {
+            let root = PathBuf::from(p);
+            if !root.join("events").is_dir() {
+                return Err(Error::usage(format!(
+                    "{TRACEFS_ENV}={} is not a tracefs directory (it has no events/)",
+                    root.display()
+                )));
+            }
+            return Ok((Some(Tracefs { root }), Vec::new()));
+        }
+        if !is_root() {
+            return Err(Error::new(
+                ErrorKind::Permission,
+                "tracing needs root: tracefs can only be changed by root (try sudo)",
+            ));
+        }
+        let info = fs::read_to_string("/proc/self/mountinfo")
+            .ctx("read", Path::new("/proc/self/mountinfo"))?;
+        let mounts = parse_mountinfo(&info);
+        Ok((find_mounted(&mounts).map(|root| Tracefs { root }), mounts))
     }
 
     /// The directory tracefs is mounted on.

@@ -9,5 +9,6 @@ pub mod dynevent;
 pub mod instance;
 pub mod lock;
 pub mod owner;
+pub mod survey;
 pub mod sweep;
 pub mod toplevel;

@@ -239,6 +239,7 @@ const PENDING: &str = "\u{1}pending";
 struct Record {
     tool: String,
     pid: u32,
+    owner: Option<Owner>,
     saved: Vec<Saved>,
 }
 
@@ -253,6 +254,10 @@ fn record_text(tool: &str, owner: &Owner, saved: &[Saved]) -> String {
 fn parse_record(text: &str) -> Option<Record> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     let pid = v["owner"][0].as_u64()? as u32;
+    let owner = match (v["owner"][1].as_u64(), v["owner"][2].as_u64()) {
+        (Some(start), Some(pidns)) => Some(Owner { pid, start, pidns }),
+        _ => None,
+    };
     let tool = v["tool"].as_str().unwrap_or("ftrace-tools").to_string();
     let mut saved = Vec::new();
     for s in v["saved"].as_array()? {
@@ -263,7 +268,12 @@ fn parse_record(text: &str) -> Option<Record> {
             ours: s["ours"].as_str()?.to_string(),
         });
     }
-    Some(Record { tool, pid, saved })
+    Some(Record {
+        tool,
+        pid,
+        owner,
+        saved,
+    })
 }
 
 /// Puts back the settings a record lists, newest first; with
@@ -319,6 +329,76 @@ pub fn recover_stale(tfs: &Tracefs) -> Option<String> {
         return None;
     }
     recover(tfs, &mut lock).ok().flatten()
+}
+
+/// A run of ours at the top level, as its record in the lock file shows
+/// it, read without taking the lock (taking it, even briefly, could make
+/// a run of ours that starts meanwhile refuse).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Use {
+    /// The tool (`funcgraph`, `funccount`).
+    pub tool: String,
+    /// Its PID.
+    pub pid: u32,
+    /// Whether it still runs; if not, it was killed before it could put
+    /// the settings back.
+    pub live: bool,
+    /// The top-level files it changed.
+    pub files: Vec<UseFile>,
+}
+
+/// One file a run of ours changed at the top level.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UseFile {
+    /// The file, relative to tracefs.
+    pub file: String,
+    /// Whether it still holds what the run wrote (for a killed run: what
+    /// reset-ftrace would put back).
+    pub holds_ours: bool,
+}
+
+impl Use {
+    /// The files that still hold what the run wrote.
+    pub fn holding(&self) -> Vec<&str> {
+        self.files
+            .iter()
+            .filter(|f| f.holds_ours)
+            .map(|f| f.file.as_str())
+            .collect()
+    }
+}
+
+/// The run of ours that holds the top level, or the one killed while it
+/// held it and whose changes are not undone yet; `None` if neither.
+pub fn in_use(tfs: &Tracefs) -> Option<Use> {
+    let path = crate::lifecycle::lock::lock_dir().join(LOCK_NAME);
+    let rec = parse_record(&std::fs::read_to_string(path).ok()?)?;
+    let live = rec
+        .owner
+        .map(|o| o.liveness() != crate::lifecycle::owner::Liveness::Dead)
+        .unwrap_or(false);
+    let files: Vec<UseFile> = rec
+        .saved
+        .iter()
+        .map(|s| {
+            let now = current(tfs, &s.file, s.kind).unwrap_or_default();
+            UseFile {
+                file: s.file.clone(),
+                holds_ours: (now == s.ours || s.ours == PENDING) && now != s.original,
+            }
+        })
+        .collect();
+    // A killed run whose settings were all put back (or changed since by
+    // someone else) left nothing to undo.
+    if !live && !files.iter().any(|f| f.holds_ours) {
+        return None;
+    }
+    Some(Use {
+        tool: rec.tool,
+        pid: rec.pid,
+        live,
+        files,
+    })
 }
 
 /// Why the top level cannot be taken now.
@@ -542,6 +622,10 @@ mod tests {
             t.set("set_graph_function", Kind::Functions, "vfs_read\nvfs_write")
                 .unwrap();
             assert_eq!(tfs.read("current_tracer").unwrap(), "function_graph");
+            let u = in_use(&tfs).unwrap();
+            assert!(u.live && u.tool == "funcgraph" && u.pid == std::process::id());
+            assert_eq!(u.files.len(), 3);
+            assert!(u.files.iter().all(|f| f.holds_ours), "{u:?}");
             // A second run is refused while this one holds it, and told who.
             let held = TopLevel::acquire(&tfs, "funccount").unwrap().err().unwrap();
             assert_eq!(
@@ -552,6 +636,7 @@ mod tests {
         assert_eq!(tfs.read("current_tracer").unwrap(), "nop");
         assert_eq!(tfs.read("tracing_thresh").unwrap(), "0");
         assert_eq!(tfs.read("set_graph_function").unwrap(), "");
+        assert_eq!(in_use(&tfs), None);
 
         // Someone else's tracer is seen.
         std::fs::write(tfs.path("current_tracer"), "function\n").unwrap();
@@ -565,9 +650,25 @@ mod tests {
             .unwrap();
         t.set("tracing_thresh", Kind::Plain, "5").unwrap();
         std::fs::write(tfs.path("tracing_thresh"), "7\n").unwrap();
+        // As a killed run leaves it: the record of an owner that is gone.
+        let dead = Owner {
+            start: t.owner.start + 1,
+            ..t.owner
+        };
+        t.lock
+            .write(&record_text("funccount", &dead, &t.saved))
+            .unwrap();
         t.lock.unlock();
         t.saved.clear();
         drop(t);
+        let u = in_use(&tfs).unwrap();
+        assert!(!u.live && u.tool == "funccount", "{u:?}");
+        let held: Vec<(&str, bool)> = u
+            .files
+            .iter()
+            .map(|f| (f.file.as_str(), f.holds_ours))
+            .collect();
+        assert_eq!(held, [("current_tracer", true), ("tracing_thresh", false)]);
         let msg = recover_stale(&tfs).unwrap();
         assert!(msg.contains("left by funccount PID"), "{msg}");
         assert!(msg.contains("current_tracer"), "{msg}");
@@ -575,6 +676,7 @@ mod tests {
         assert_eq!(tfs.read("current_tracer").unwrap(), "nop");
         assert_eq!(tfs.read("tracing_thresh").unwrap(), "7\n");
         assert_eq!(recover_stale(&tfs), None);
+        assert_eq!(in_use(&tfs), None);
     }
 
     #[test]
@@ -627,6 +729,7 @@ mod tests {
         }];
         let r = parse_record(&record_text("funcgraph", &o, &s)).unwrap();
         assert_eq!((r.tool.as_str(), r.pid, r.saved), ("funcgraph", 5, s));
+        assert_eq!(r.owner, Some(o));
         assert!(parse_record("").is_none());
         assert!(parse_record("{\"owner\":1}").is_none());
     }

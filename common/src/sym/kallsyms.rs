@@ -129,6 +129,14 @@ impl KernelSymbols {
         s
     }
 
+    /// The symbols' names, in address order (a module's without it).
+    pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.entries.iter().filter_map(|e| {
+            self.names
+                .get(e.name_start as usize..(e.name_start + e.name_len) as usize)
+        })
+    }
+
     /// Number of symbols.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -210,8 +218,8 @@ impl KernelSyms {
         }
     }
 
-    /// Over a table already read (tests, captured kallsyms).
-    pub fn with_table(table: KernelSymbols) -> KernelSyms {
+    /// Over a table already loaded (a trace.dat file's kallsyms).
+    pub fn from_table(table: KernelSymbols) -> KernelSyms {
         KernelSyms {
             table: Some(table),
             ..KernelSyms::on_demand()
@@ -322,6 +330,9 @@ bad line
     fn lookups() {
         let k = KernelSymbols::parse(SAMPLE);
         assert_eq!(k.len(), 7);
+        assert_eq!(k.names().count(), 7);
+        assert_eq!(k.names().next(), Some("_stext"));
+        assert!(k.names().any(|n| n == "ext4_read"));
         assert_eq!(k.symbolize(0xffffffff81000000), "_stext+0x0");
         assert_eq!(k.symbolize(0xffffffff81000510), "startup_64_late+0x10");
         assert_eq!(k.symbolize(0xffffffff81001abc), "do_one_initcall+0xabc");

@@ -46,7 +46,8 @@ use ftrace_common::app::signals;
 use ftrace_common::app::status::TracingLine;
 use ftrace_common::app::stream::{self, End, Sink, StreamOpts, Summary};
 use ftrace_common::buffer::reader::{Event, Item};
-use ftrace_common::kernel::caps::{self, Feature};
+use ftrace_common::kernel::caps::Feature;
+use ftrace_common::kernel::needs;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::dynevent::ProbeGroup;
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
@@ -111,16 +112,19 @@ fn options(args: &Args) -> Result<Vec<Spec>> {
 /// Checks: what the kernel must have, the task, and what the patterns
 /// match (not too much, without -F).
 fn checks(tfs: &Tracefs, args: &Args, specs: &[Spec]) -> Result<Plan> {
+    needs::FUNCCOUNT.require(tfs)?;
     if specs.iter().any(|s| matches!(s, Spec::Kernel { .. })) {
-        caps::require(tfs, Feature::FunctionTracer)?;
+        needs::FUNCCOUNT.require_optional(tfs, Feature::FunctionTracer)?;
         match args.method {
-            MethodArg::Profiler => caps::require(tfs, Feature::FunctionProfiler)?,
-            MethodArg::Kprobe => caps::require(tfs, Feature::KprobeEvents)?,
+            MethodArg::Profiler => {
+                needs::FUNCCOUNT.require_optional(tfs, Feature::FunctionProfiler)?
+            }
+            MethodArg::Kprobe => needs::FUNCCOUNT.require_optional(tfs, Feature::KprobeEvents)?,
             _ => {}
         }
     }
     if specs.iter().any(|s| matches!(s, Spec::User { .. })) {
-        caps::require(tfs, Feature::UprobeEvents)?;
+        needs::FUNCCOUNT.require_optional(tfs, Feature::UprobeEvents)?;
     }
     let task = args.task.task();
     if let Some(t) = task {

@@ -1,7 +1,9 @@
 //! funcgraph's command line: its options, help and examples.
 
 use clap::Parser;
-use ftrace_common::app::opts::{BufferOpt, DurationOpt, HeadersOpt, JsonOpt, TaskOpts};
+use ftrace_common::app::opts::{
+    BufferOpt, DurationOpt, HeadersOpt, JsonOpt, ReadOpt, TaskOpts, WriteOpt,
+};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -17,7 +19,10 @@ Examples:
   funcgraph -x 'security_*' do_sys_openat2   # hide these calls' graphs
   funcgraph --threshold 1000 vfs_read        # graphs of calls over 1 ms
   funcgraph --retval do_sys_openat2 # return values (Linux 6.5+, CONFIG_FUNCTION_GRAPH_RETVAL)
-  funcgraph -j -d 5 vfs_read        # one JSON object per graph";
+  funcgraph -j -d 5 vfs_read        # one JSON object per graph
+  funcgraph -w open.dat -d 5 do_sys_openat2  # record into a trace.dat file
+  funcgraph --read open.dat -m 3    # its graphs, three levels deep (any machine)
+  funcgraph --read trace.dat        # trace-cmd record -p function_graph's file";
 
 const LONG_ABOUT: &str = "\
 Trace the graphs of kernel function calls below the given functions (names or globs of \
@@ -71,6 +76,15 @@ tools by default), the kernel leaves that buffer at 7 KiB: funcgraph then gives 
 KiB for the run. --retval needs a kernel that records return values (Linux 6.5 or later \
 built with CONFIG_FUNCTION_GRAPH_RETVAL); elsewhere funcgraph refuses it and says why.
 
+Recording (-w FILE): the records are copied into a trace.dat file, with /proc/kallsyms \
+for the function names, and the whole graphs are kept: -m, -x, -C, --threshold, --retval \
+and the output options apply when the file is read, and are refused with -w (sched_switch \
+events are recorded as well, for a later -C). --read FILE builds the graphs from the \
+file's records with the file's symbols and task names: ours, or trace-cmd record -p \
+function_graph's; with no function given, every call at the outermost level of the \
+file's records starts a graph (as trace-cmd report shows them), with functions, only \
+the graphs of those.
+
 Requirements: root, tracefs (mounted if needed), a usable function tracer with \
 CONFIG_FUNCTION_GRAPH_TRACER and CONFIG_DYNAMIC_FTRACE; function_graph in an instance \
 needs Linux 6.11 or later (earlier kernels: the top level, as above).
@@ -91,7 +105,7 @@ patches every traceable function, and patches it back.";
     version,
     about = "Trace kernel function-call graphs, with durations",
     long_about = LONG_ABOUT,
-    override_usage = "funcgraph [-aCDhHPtT] [-m maxdepth] [-p PID] [-L TID] [-d secs] [-x FUNC]... [--threshold US] [--retval] [-j] [-F] [-b KB] funcstring...",
+    override_usage = "funcgraph [-aCDhHPtT] [-m maxdepth] [-p PID] [-L TID] [-d secs] [-x FUNC]... [--threshold US] [--retval] [-j] [-F] [-b KB] [-w FILE] funcstring...\n       funcgraph --read FILE [-aCDhHPtT] [-m maxdepth] [-x FUNC]... [--threshold US] [--retval] [-j] [funcstring...]",
     after_help = EXAMPLES
 )]
 pub struct Args {
@@ -143,8 +157,13 @@ pub struct Args {
     pub force: bool,
     #[command(flatten)]
     pub buffer: BufferOpt,
-    /// The functions to graph: names or globs of traceable kernel functions.
-    #[arg(value_name = "FUNCSTRING", required = true)]
+    #[command(flatten)]
+    pub write: WriteOpt,
+    #[command(flatten)]
+    pub read: ReadOpt,
+    /// The functions to graph: names or globs of traceable kernel functions
+    /// (with --read: of the file's; none: every graph in the file).
+    #[arg(value_name = "FUNCSTRING", required_unless_present = "read")]
     pub funcs: Vec<String>,
 }
 

@@ -13,6 +13,8 @@ pub struct Funcs {
     names: Vec<String>,
     flags: Vec<FuncFlags>,
     roots: HashSet<String>,
+    /// Every function is a root (a file read with no function given).
+    every_root: bool,
     excluded: HashSet<String>,
 }
 
@@ -26,8 +28,16 @@ impl Funcs {
             names: Vec::new(),
             flags: Vec::new(),
             roots,
+            every_root: false,
             excluded,
         }
+    }
+
+    /// Every function a root: each call at the outermost level of a
+    /// task's records starts a graph.
+    pub fn every_root(mut self) -> Funcs {
+        self.every_root = true;
+        self
     }
 
     /// The number of the function at `addr`.
@@ -46,7 +56,7 @@ impl Funcs {
             None => (String::new(), format!("{addr:#x}")),
         };
         let flags = FuncFlags {
-            root: self.roots.contains(&name),
+            root: self.every_root || self.roots.contains(&name),
             excluded: self.excluded.contains(&name),
         };
         let id = self.names.len() as FuncId;
@@ -96,5 +106,15 @@ mod tests {
         assert_eq!(f.name(c), "ovl_permission [overlay]");
         assert_eq!(f.name(d), "0x10");
         assert_eq!(f.flags(d), FuncFlags::default());
+        let mut all = Funcs::new(
+            KernelSymbols::parse("ffffffff81000100 t getname\n"),
+            HashSet::new(),
+            ["getname".to_string()].into(),
+        )
+        .every_root();
+        let g = all.id(0xffffffff81000100);
+        let h = all.id(0x10);
+        assert!(all.flags(g).root && all.flags(g).excluded);
+        assert!(all.flags(h).root);
     }
 }

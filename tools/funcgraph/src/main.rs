@@ -35,6 +35,7 @@ mod cli;
 mod decode;
 mod emit;
 mod fast;
+mod file;
 mod funcs;
 mod graph;
 mod graphfilter;
@@ -54,12 +55,12 @@ use ftrace_common::app::output::Output;
 use ftrace_common::app::signals;
 use ftrace_common::app::status::{self, TracingLine};
 use ftrace_common::app::stream::{stream, StreamOpts, Summary};
-use ftrace_common::base::glob::Glob;
+use ftrace_common::base::glob::{self, Glob};
 use ftrace_common::buffer::format::EventFormat;
-use ftrace_common::kernel::caps;
 use ftrace_common::kernel::functions::FunctionList;
 use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
+use ftrace_common::kernel::{caps, needs};
 use ftrace_common::lifecycle::instance;
 use ftrace_common::lifecycle::sweep;
 use ftrace_common::sym::kallsyms::KernelSymbols;
@@ -70,6 +71,7 @@ use place::{Place, Placed};
 use render::{Columns, Text};
 use sink::{GraphSink, NameTable, Printer};
 use std::collections::HashSet;
+use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -78,6 +80,10 @@ fn main() -> ExitCode {
 
 fn funcgraph(args: Args) -> Result<()> {
     let cols = columns(&args);
+    if let Some(file) = args.read.open()? {
+        return file::read(&args, cols, &file);
+    }
+    options(&args)?;
     let tfs = Tracefs::open()?;
     let checked = checks(&tfs, &args)?;
     sweep::sweep_dead(&tfs);
@@ -85,13 +91,15 @@ fn funcgraph(args: Args) -> Result<()> {
     // stops), then the top level or the shared graph filter.
     let placed = place::setup(&tfs, &args, &checked.list)?;
     let mut sink = setup(&tfs, &args, cols, checked, &placed)?;
+    // With -w: the file's addresses need the symbols.
+    let mut rec = args.write.start("funcgraph", &placed.inst, true)?;
     let mut reader = placed.inst.reader()?;
     signals::check()?;
     placed.inst.start()?;
     for n in &placed.notes {
         eprintln!("funcgraph: note: {n}");
     }
-    tracing_line(&args, placed.place()).print();
+    args.write.line(tracing_line(&args, placed.place())).print();
     let summary = stream(
         &mut reader,
         &mut sink,
@@ -99,10 +107,38 @@ fn funcgraph(args: Args) -> Result<()> {
             duration: args.duration.duration,
             ordered: true,
             task: args.task.task(),
+            recorder: rec.as_mut().map(|r| &mut r.recorder),
             ..StreamOpts::default()
         },
     )?;
+    if let Some(r) = rec {
+        drop(reader);
+        r.finish(&placed.inst)?;
+    }
     finish(&mut sink, &summary, &args)
+}
+
+/// Options: with -w the whole graphs are recorded; what shapes or cuts
+/// the graphs shown is for --read.
+fn options(args: &Args) -> Result<()> {
+    let shaping = args.all
+        || args.on_cpu
+        || args.no_duration
+        || args.headers.headers
+        || args.proc
+        || args.timestamps
+        || args.tails
+        || args.max_depth.is_some()
+        || !args.exclude.is_empty()
+        || args.threshold.is_some()
+        || args.retval
+        || args.json.json;
+    if args.write.write.is_some() && shaping {
+        return Err(Error::usage(
+            "with -w the whole graphs are recorded: -m, -x, -C, --threshold, --retval and the output options (-aDHPtTj) apply when they are shown: give them to --read FILE",
+        ));
+    }
+    Ok(())
 }
 
 /// Options: the columns of the text output (-a is -HPt).
@@ -128,7 +164,7 @@ struct Checked {
 /// Checks: function_graph, the patterns, the task, --retval; nothing is
 /// changed yet.
 fn checks(tfs: &Tracefs, args: &Args) -> Result<Checked> {
-    caps::require(tfs, caps::Feature::FunctionGraph)?;
+    needs::FUNCGRAPH.require(tfs)?;
     for p in args.funcs.iter().chain(args.exclude.iter()) {
         check_pattern(p)?;
     }
@@ -136,14 +172,12 @@ fn checks(tfs: &Tracefs, args: &Args) -> Result<Checked> {
         t.require_exists()?;
     }
     let list = FunctionList::load(tfs)?;
-    let roots = match_functions(&list, &args.funcs, "the function")?;
-    let excluded = match_functions(&list, &args.exclude, "the exclusion")?;
+    let roots = match_functions(&list, &args.funcs, "the function", None)?;
+    let excluded = match_functions(&list, &args.exclude, "the exclusion", None)?;
     let entry_fmt = EventFormat::parse(&tfs.read("events/ftrace/funcgraph_entry/format")?)?;
     let exit_fmt = EventFormat::parse(&tfs.read("events/ftrace/funcgraph_exit/format")?)?;
-    if args.retval && exit_fmt.field("retval").is_none() {
-        return Err(Error::unsupported(
-            "this kernel does not record return values of function_graph calls (its funcgraph_exit event has no retval field: that needs Linux 6.5 or later built with CONFIG_FUNCTION_GRAPH_RETVAL)",
-        ));
+    if args.retval {
+        needs::FUNCGRAPH.require_optional(tfs, caps::Feature::GraphRetval)?;
     }
     Ok(Checked {
         list,
@@ -168,17 +202,32 @@ fn check_pattern(p: &str) -> Result<()> {
     Ok(())
 }
 
-/// The function names `patterns` match, each pattern matching something.
+/// The function names `patterns` match, each pattern matching something:
+/// in the traceable functions, or in the symbols of a file being read.
 fn match_functions(
     list: &FunctionList,
     patterns: &[String],
     what: &str,
+    file: Option<&Path>,
 ) -> Result<HashSet<String>> {
     let mut names = HashSet::new();
     for p in patterns {
         check_pattern(p)?;
         let g = Glob::new(p)?;
-        let found = list.require_matching(p, &format!("{what} "), |n| g.matches(n))?;
+        let found = match file {
+            None => list.require_matching(p, &format!("{what} "), |n| g.matches(n))?,
+            Some(f) => match list.matching(|n| g.matches(n)) {
+                v if v.is_empty() => {
+                    return Err(Error::usage(format!(
+                        "no function in the symbols of {} matches {what} '{p}' ({} symbols){}",
+                        f.display(),
+                        list.len(),
+                        glob::hint(&list.suggestions(p, 4))
+                    )))
+                }
+                v => v,
+            },
+        };
         names.extend(found.into_iter().map(|f| f.name.clone()));
     }
     Ok(names)
@@ -210,21 +259,48 @@ fn setup(
         .read("trace_clock")
         .map(|c| c.contains(&format!("[{}]", instance::CLOCK)))
         .unwrap_or(false);
+    // Where the kernel takes switched-out time off (the top level's
+    // sleep-time), its times must be kept.
+    let global_ts = mono && !(placed.place() == Place::TopLevel && args.on_cpu);
+    let names = NameTable {
+        funcs: Funcs::new(checked.ksyms, checked.roots, checked.excluded),
+        comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
+    };
+    let ncpus = inst.cpus().len();
+    Ok(graph_sink(
+        args,
+        cols,
+        dec,
+        (placed.switch_events, global_ts),
+        names,
+        ncpus,
+    ))
+}
+
+/// The sink over a decoder and the names: the graph builder (`times`:
+/// on-CPU time from sched_switch records, and one clock for all CPUs),
+/// the emitter and the printer, headers printed.
+fn graph_sink(
+    args: &Args,
+    cols: Columns,
+    dec: Decoder,
+    times: (bool, bool),
+    names: NameTable,
+    ncpus: usize,
+) -> GraphSink {
     let mut out = Output::new();
     if (args.headers.headers || args.all) && !args.json.json {
         for h in render::header(cols) {
             out.line(&h);
         }
     }
-    Ok(GraphSink {
+    GraphSink {
         dec,
         retval: args.retval,
         builder: Builder::new(Config {
             max_depth: args.max_depth,
-            on_cpu: placed.switch_events,
-            // Where the kernel takes switched-out time off (the top level's
-            // sleep-time), its times must be kept.
-            global_ts: mono && !(placed.place() == Place::TopLevel && args.on_cpu),
+            on_cpu: times.0,
+            global_ts: times.1,
         }),
         emitter: Emitter::new(EmitConfig {
             threshold: args.threshold,
@@ -235,15 +311,12 @@ fn setup(
         outs: Vec::new(),
         printer: Printer {
             out,
-            text: Text::new(cols, inst.cpus().len()),
-            names: NameTable {
-                funcs: Funcs::new(checked.ksyms, checked.roots, checked.excluded),
-                comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
-            },
+            text: Text::new(cols, ncpus),
+            names,
             json: args.json.json,
             buf: String::new(),
         },
-    })
+    }
 }
 
 /// `Tracing "vfs_read" for PID 7 (function_graph in a private instance). Ctrl-C to end.`
@@ -285,9 +358,9 @@ mod tests {
             assert_eq!(check_pattern(bad).unwrap_err().exit_code(), 2, "{bad:?}");
         }
         let list = FunctionList::parse("vfs_read\nvfs_write\n__ftrace_invalid_address___1\n");
-        let m = match_functions(&list, &["vfs_*".into()], "the function").unwrap();
+        let m = match_functions(&list, &["vfs_*".into()], "the function", None).unwrap();
         assert_eq!(m.len(), 2);
-        let e = match_functions(&list, &["vfs_raed".into()], "the function").unwrap_err();
+        let e = match_functions(&list, &["vfs_raed".into()], "the function", None).unwrap_err();
         assert!(e.message().contains("did you mean vfs_read"), "{e}");
     }
 

@@ -160,7 +160,8 @@ fn in_instance(tfs: &Tracefs, args: &Args, list: &FunctionList, inst: Instance) 
     let mut p = Placed {
         inst,
         held: Held::GraphFilter(g),
-        switch_events: args.on_cpu && !sleep_time_off,
+        // Recording, they go in the file for a later --read -C.
+        switch_events: (args.on_cpu || args.write.write.is_some()) && !sleep_time_off,
         notes,
     };
     match args.task.task() {
@@ -261,9 +262,16 @@ fn at_top_level(tfs: &Tracefs, args: &Args) -> Result<Placed> {
     if tfs.exists("options/sleep-time") && now("options/sleep-time", Kind::Plain)? != sleep {
         t.set("options/sleep-time", Kind::Plain, sleep)?;
     }
-    let exec_enable = "events/sched/sched_process_exec/enable";
-    if tfs.exists(exec_enable) && now(exec_enable, Kind::Plain)? != "1" {
-        t.set(exec_enable, Kind::Plain, "1")?;
+    let mut events = vec!["sched_process_exec"];
+    if args.write.write.is_some() {
+        // In the file, for a later --read -C.
+        events.push("sched_switch");
+    }
+    for ev in events {
+        let enable = format!("events/sched/{ev}/enable");
+        if tfs.exists(&enable) && now(&enable, Kind::Plain)? != "1" {
+            t.set(&enable, Kind::Plain, "1")?;
+        }
     }
     signals::check()?;
     t.set("current_tracer", Kind::Plain, "function_graph").map_err(|e| {

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use ftrace_common::app::cli;
-use ftrace_common::app::opts::{BufferOpt, JsonOpt};
+use ftrace_common::app::opts::{BufferOpt, JsonOpt, ReadOpt, WriteOpt};
 use std::time::Duration;
 
 pub const AFTER_HELP: &str = "\
@@ -26,7 +26,9 @@ Examples:
   iosnoop -m 10              # I/O slower than 10 ms
   iosnoop --hist -D          # latency histogram per disk
   iosnoop --hist --interval 1  # a histogram every second
-  iosnoop --json 10          # JSON lines for 10 seconds";
+  iosnoop --json 10          # JSON lines for 10 seconds
+  iosnoop -w io.dat 10       # record 10 seconds into a trace.dat file
+  iosnoop --read io.dat      # pair and show them later, here or elsewhere";
 
 pub const LONG_ABOUT: &str = "\
 Trace block device I/O, one line per I/O with its latency, in perf-tools' columns. \
@@ -118,6 +120,10 @@ pub struct Args {
     pub legacy_events: bool,
     #[command(flatten)]
     pub buffer: BufferOpt,
+    #[command(flatten)]
+    pub write: WriteOpt,
+    #[command(flatten)]
+    pub read: ReadOpt,
     /// Trace for this many seconds, then end (output streams meanwhile).
     #[arg(value_name = "DURATION", value_parser = cli::parse_secs)]
     pub duration: Option<Duration>,

@@ -33,10 +33,11 @@ use cli::Args;
 use ftrace_common::app::cli as app_cli;
 use ftrace_common::app::output::Output;
 use ftrace_common::app::status::TracingLine;
-use ftrace_common::app::stream::{stream, StreamOpts, Summary};
+use ftrace_common::app::stream::{replay, stream, StreamOpts, Summary};
+use ftrace_common::buffer::tracedat::read::TraceDat;
 use ftrace_common::kernel::proc::Task;
 use ftrace_common::kernel::tracefs::Tracefs;
-use ftrace_common::kernel::{caps, proc};
+use ftrace_common::kernel::{needs, proc};
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
 use ftrace_common::lifecycle::sweep;
 use ftrace_common::{Error, Result};
@@ -51,6 +52,9 @@ fn main() -> ExitCode {
 
 fn iosnoop(args: Args) -> Result<()> {
     let (filters, table) = options(&args)?;
+    if let Some(file) = args.read.open()? {
+        return read(&args, filters, &file);
+    }
     let tfs = Tracefs::open()?;
     let plan = checks(&tfs, &args, &filters)?;
     sweep::sweep_dead(&tfs);
@@ -102,8 +106,16 @@ struct Plan {
 }
 
 fn plan(tfs: &Tracefs, legacy: bool) -> Result<Plan> {
-    caps::require(tfs, caps::Feature::BlockTracepoints)?;
-    let has = |e: &str| tfs.exists(format!("events/block/{e}/format"));
+    needs::IOSNOOP.require(tfs)?;
+    plan_with(
+        &|e: &str| tfs.exists(format!("events/block/{e}/format")),
+        legacy,
+    )
+}
+
+/// The plan for the block events `has` says exist (this kernel's, or a
+/// file's).
+fn plan_with(has: &dyn Fn(&str) -> bool, legacy: bool) -> Result<Plan> {
     let (mut events, partial, label) = if !legacy && has("block_io_start") && has("block_io_done") {
         (
             vec![
@@ -182,7 +194,7 @@ fn setup(
     )?;
     // The submitter's process ID (-p, JSON) outlives short-lived threads
     // only in the kernel's saved_tgids, which record-tgid fills.
-    let want_tgids = args.pid.is_some() || args.json.json;
+    let want_tgids = args.pid.is_some() || args.json.json || args.write.write.is_some();
     let saved_tgids =
         (want_tgids && tfs.exists("saved_tgids") && inst.set_option("record-tgid", true).is_ok())
             .then(|| tfs.path("saved_tgids"));
@@ -197,6 +209,19 @@ fn setup(
     for (ev, _, _) in &plan.events {
         inst.enable_event("block", ev)?;
     }
+    let snoop = new_snoop(args, plan, filters, table, decs, saved_tgids);
+    Ok((inst, snoop))
+}
+
+/// The sink, over the decoders of the plan's events.
+fn new_snoop(
+    args: &Args,
+    plan: &Plan,
+    filters: Filters,
+    table: DevTable,
+    decs: Vec<Dec>,
+    saved_tgids: Option<std::path::PathBuf>,
+) -> Snoop {
     let mut snoop = Snoop {
         decs,
         partial: plan.partial_completions,
@@ -222,13 +247,54 @@ fn setup(
         last_expire: Instant::now(),
         lost_pending: 0,
         lost_warned: None,
+        offline: false,
+        last_ts: 0,
     };
-    if let Some(p) = args.pid {
+    if let (Some(p), None) = (args.pid, &args.read.read) {
         for t in proc::threads(p).unwrap_or_default() {
             snoop.tgids.insert(t as i32, Some(p));
         }
     }
-    Ok((inst, snoop))
+    snoop
+}
+
+/// `--read FILE`: a file's block events paired into I/Os and shown as a
+/// run shows them (disks as MAJ,MIN: names are the recording machine's).
+fn read(args: &Args, filters: Filters, file: &TraceDat) -> Result<()> {
+    if args.duration.is_some() || args.buffer.buffer_kb.is_some() {
+        return Err(Error::usage(
+            "a duration and -b set up tracing: not with --read",
+        ));
+    }
+    let plan = plan_with(
+        &|e: &str| file.format("block", e).is_some(),
+        args.legacy_events,
+    )?;
+    let mut decs = Vec::new();
+    for (ev, role, _) in &plan.events {
+        decs.push(Dec::new(
+            &file.format("block", ev).expect("planned"),
+            *role,
+        )?);
+    }
+    let mut snoop = new_snoop(
+        args,
+        &plan,
+        filters,
+        DevTable::from_proc_partitions(""),
+        decs,
+        None,
+    );
+    snoop.offline = true;
+    snoop.devs.offline = true;
+    for (&t, &g) in &file.tgids {
+        snoop.tgids.insert(t, Some(g));
+    }
+    if !args.hist && !args.json.json {
+        snoop.header();
+    }
+    let summary = replay(file, &mut snoop, args.interval)?;
+    summarize(snoop, &summary, args, &plan)
 }
 
 /// The kernel filter for `-d`: the disk, and for bio events (which may
@@ -261,8 +327,9 @@ fn trace(inst: &Instance, snoop: &mut Snoop, args: &Args) -> Result<Summary> {
     } else if let Some(n) = &args.name {
         line = line.scope(format!(" issued by process name \"{n}\""));
     }
-    line.print();
-    if !args.hist && !args.json.json {
+    let mut rec = args.write.start("iosnoop", inst, false)?;
+    args.write.line(line).print();
+    if !args.hist && !args.json.json && rec.is_none() {
         snoop.header();
     }
     let task = args.pid.map(Task::Process);
@@ -277,7 +344,7 @@ fn trace(inst: &Instance, snoop: &mut Snoop, args: &Args) -> Result<Summary> {
         }
         false
     };
-    stream(
+    let summary = stream(
         &mut reader,
         snoop,
         StreamOpts {
@@ -285,14 +352,23 @@ fn trace(inst: &Instance, snoop: &mut Snoop, args: &Args) -> Result<Summary> {
             ordered: true,
             tick: args.interval,
             stop_when: Some(&mut ended),
+            recorder: rec.as_mut().map(|r| &mut r.recorder),
             ..StreamOpts::default()
         },
-    )
+    )?;
+    if let Some(r) = rec {
+        drop(reader);
+        r.finish(inst)?;
+    }
+    Ok(summary)
 }
 
 /// Summary: the histogram, and what could not be shown.
 fn summarize(mut snoop: Snoop, summary: &Summary, args: &Args, plan: &Plan) -> Result<()> {
-    if snoop.hist.is_some() && (args.interval.is_none() || snoop.hist_has_data()) {
+    if snoop.hist.is_some()
+        && args.write.write.is_none()
+        && (args.interval.is_none() || snoop.hist_has_data())
+    {
         snoop.print_hist();
     }
     snoop.out.finish()?;

@@ -61,6 +61,8 @@ pub struct Devs {
     table: DevTable,
     disk: HashMap<u32, u32>,
     tried: HashSet<u32>,
+    /// Devices of another machine (--read): this one's table is not theirs.
+    pub offline: bool,
 }
 
 impl Devs {
@@ -70,6 +72,7 @@ impl Devs {
             table,
             disk,
             tried: HashSet::new(),
+            offline: false,
         }
     }
 
@@ -77,7 +80,7 @@ impl Devs {
         if let Some(&d) = self.disk.get(&dev) {
             return d;
         }
-        if self.tried.insert(dev) {
+        if !self.offline && self.tried.insert(dev) {
             *self = Devs {
                 tried: std::mem::take(&mut self.tried),
                 ..Devs::new(DevTable::load())
@@ -181,6 +184,10 @@ pub struct Snoop {
     pub last_expire: Instant,
     pub lost_pending: u64,
     pub lost_warned: Option<Instant>,
+    /// Reading a file (--read): "now" is its last event's time, and its
+    /// tasks are not this machine's.
+    pub offline: bool,
+    pub last_ts: u64,
 }
 
 fn ms(ns: u64) -> f64 {
@@ -218,7 +225,11 @@ impl Snoop {
         if let Some(&t) = self.tgids.get(&tid) {
             return t;
         }
-        let mut t = proc::tgid(tid as u32);
+        let mut t = if self.offline {
+            None
+        } else {
+            proc::tgid(tid as u32)
+        };
         if t.is_none() {
             if let Some(path) = &self.saved_tgids {
                 let due = self
@@ -441,8 +452,19 @@ then is not shown (use a larger --buffer-kb, a filter, or --hist)",
     }
 }
 
+impl Snoop {
+    fn now(&self) -> u64 {
+        if self.offline {
+            self.last_ts
+        } else {
+            now_mono_ns()
+        }
+    }
+}
+
 impl Sink for Snoop {
     fn event(&mut self, ev: &Event) -> Flow {
+        self.last_ts = ev.ts;
         let Some(i) = self.decs.iter().position(|d| d.id == ev.id) else {
             return Flow::Continue;
         };
@@ -467,7 +489,7 @@ impl Sink for Snoop {
     }
 
     fn lost(&mut self, cpu: u32, count: Option<u64>) -> Flow {
-        self.tracker.lost(now_mono_ns());
+        self.tracker.lost(self.now());
         self.lost_pending += count.unwrap_or(1).max(1);
         if self.json && self.out.lost_marker(cpu, count, true) == Flow::Stop {
             return Flow::Stop;
@@ -478,7 +500,7 @@ impl Sink for Snoop {
 
     fn round_end(&mut self) -> Flow {
         if self.last_expire.elapsed() >= Duration::from_secs(1) {
-            self.tracker.expire(now_mono_ns());
+            self.tracker.expire(self.now());
             self.last_expire = Instant::now();
             self.warn_lost(false);
         }

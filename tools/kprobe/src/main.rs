@@ -42,9 +42,9 @@ use cli::Args;
 use ftrace_common::app::printer::{self, EventPrinter, PrinterOpts, StackKind};
 use ftrace_common::app::status::{self, Timing, TracingLine};
 use ftrace_common::app::{cli as app_cli, signals};
-use ftrace_common::kernel::caps;
 use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
+use ftrace_common::kernel::{caps, needs};
 use ftrace_common::lifecycle::dynevent::ProbeGroup;
 use ftrace_common::lifecycle::instance::Instance;
 use ftrace_common::probes::tool::{self as probetool, AddrStyle, ProbeEvents, ProbeOut};
@@ -94,13 +94,12 @@ fn aggregate(args: &Args) -> bool {
 
 /// Checks: kprobes, instances, the task, stacks, and every function.
 fn checks(tfs: &Tracefs, args: &Args, planned: &[Planned]) -> Result<()> {
-    caps::require(tfs, caps::Feature::KprobeEvents)?;
-    caps::require(tfs, caps::Feature::Instances)?;
+    needs::KPROBE.require(tfs)?;
     if let Some(t) = args.ev.task.task() {
         t.require_exists()?;
     }
     if args.stacks.stacks {
-        caps::require(tfs, caps::Feature::KernelStacks)?;
+        needs::KPROBE.require_optional(tfs, caps::Feature::KernelStacks)?;
     }
     let funcs = Functions::load(tfs.read("available_filter_functions").ok());
     for p in planned {

@@ -15,8 +15,8 @@
 
 use clap::Parser;
 use ftrace_common::app::cli;
-use ftrace_common::kernel::caps;
 use ftrace_common::kernel::tracefs::Tracefs;
+use ftrace_common::kernel::{caps, needs};
 use ftrace_common::lifecycle::owner::Liveness;
 use ftrace_common::lifecycle::sweep::{sweep, Outcome, Scope};
 use ftrace_common::lifecycle::toplevel;
@@ -68,6 +68,7 @@ fn main() -> ExitCode {
 
 fn reset(args: Args) -> Result<()> {
     let tfs = Tracefs::open()?;
+    needs::RESET_FTRACE.require(&tfs)?;
     if args.features {
         print!("{}", caps::report(&tfs));
         return Ok(());

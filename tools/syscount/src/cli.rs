@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use ftrace_common::app::cli;
-use ftrace_common::app::opts::{BufferOpt, DurationOpt, JsonOpt, SummaryOpts};
+use ftrace_common::app::opts::{BufferOpt, DurationOpt, JsonOpt, ReadOpt, SummaryOpts, WriteOpt};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -19,7 +19,9 @@ Examples:
   syscount --hist read,nanosleep -p 923
                                 # latency histograms of two calls
   syscount -l                   # list the system calls this table knows
-  syscount -c --json -d 1       # JSON";
+  syscount -c --json -d 1       # JSON
+  syscount -w calls.dat -d 10   # record 10 seconds into a trace.dat file
+  syscount -cL --read calls.dat # count them later, here or elsewhere";
 
 /// Count system calls, by process or by system call.
 #[derive(Debug, Parser)]
@@ -110,6 +112,10 @@ pub struct Args {
     pub count_in: CountIn,
     #[command(flatten)]
     pub buffer: BufferOpt,
+    #[command(flatten)]
+    pub write: WriteOpt,
+    #[command(flatten)]
+    pub read: ReadOpt,
     /// A command to run and trace, with its arguments.
     #[arg(
         value_name = "COMMAND",

@@ -136,6 +136,9 @@ pub struct Counter<'t> {
     pub last_seen: i32,
     /// Processes already checked for being 32-bit programs.
     pub checked_32bit: std::collections::HashSet<i32>,
+    /// Counting a file's events (--read): its processes are not here to
+    /// check.
+    pub offline: bool,
 }
 
 impl Counter<'_> {
@@ -193,7 +196,7 @@ impl Counter<'_> {
         self.last_seen = 0;
         for tid in tids {
             let tgid = self.tasks.tgid(tid);
-            if !self.checked_32bit.insert(tgid) {
+            if self.offline || !self.checked_32bit.insert(tgid) {
                 continue;
             }
             if cfg!(target_pointer_width = "64") && tasks::is_32bit(tgid) == Some(true) {

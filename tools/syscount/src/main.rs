@@ -33,6 +33,7 @@ mod agg;
 mod child;
 mod cli;
 mod count;
+mod file;
 mod hist;
 mod plan;
 mod report;
@@ -49,7 +50,7 @@ use ftrace_common::app::status::{self, TracingLine};
 use ftrace_common::app::stream::{stream, StreamOpts};
 use ftrace_common::kernel::proc::Task;
 use ftrace_common::kernel::tracefs::Tracefs;
-use ftrace_common::kernel::{caps, proc};
+use ftrace_common::kernel::{caps, needs, proc};
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
 use ftrace_common::lifecycle::sweep;
 use ftrace_common::{Error, Result};
@@ -83,6 +84,10 @@ fn syscount(args: Args) -> Result<Option<u8>> {
         plan::list(&plan.table)?;
         return Ok(None);
     }
+    if let Some(f) = args.read.open()? {
+        file::count(&args, &plan, &f)?;
+        return Ok(None);
+    }
     let tfs = Tracefs::open()?;
     let in_kernel = checks(&tfs, &args)?;
     sweep::sweep_dead(&tfs);
@@ -101,8 +106,7 @@ fn syscount(args: Args) -> Result<Option<u8>> {
 
 /// Checks: the events, the task; where to count.
 fn checks(tfs: &Tracefs, args: &Args) -> Result<bool> {
-    caps::require(tfs, caps::Feature::RawSyscalls)?;
-    caps::require(tfs, caps::Feature::Instances)?;
+    needs::SYSCOUNT.require(tfs)?;
     if let Some(p) = args.pid {
         proc::require_exists(p)?;
         if let Some(tgid) = proc::tgid(p) {
@@ -116,14 +120,14 @@ fn checks(tfs: &Tracefs, args: &Args) -> Result<bool> {
     if let Some(t) = args.tid {
         proc::require_exists(t)?;
     }
-    let hist_ok = caps::check(tfs, caps::Feature::HistTriggers);
-    let latency = args.latency || !args.hist.is_empty();
+    let hist_ok = needs::SYSCOUNT.has(tfs, caps::Feature::HistTriggers);
+    let latency = args.latency || !args.hist.is_empty() || args.write.write.is_some();
     Ok(match args.count_in {
         CountIn::Buffer => false,
         CountIn::Auto => hist_ok.is_yes() && !latency,
         CountIn::Kernel => match hist_ok {
             caps::Support::Yes => true,
-            caps::Support::No(why) => return Err(Error::unsupported(why)),
+            caps::Support::No(why) => return Err(caps::unsupported(why)),
         },
     })
 }
@@ -183,7 +187,7 @@ fn setup(
                 .buffer_kb
                 .or((!in_kernel).then(|| plan::default_buffer_kb(proc::online_cpus()))),
             kernel_buffer: in_kernel,
-            keep_clock: !plan.latency,
+            keep_clock: !plan.latency && args.write.write.is_none(),
             ..InstanceOptions::default()
         },
     )?;
@@ -196,13 +200,16 @@ fn setup(
     } else if let Some(c) = child {
         inst.set_event_pids(&[c.pid()], true)?;
     }
-    let (dec, trigger) = plan::arm(
+    let (mut dec, trigger) = plan::arm(
         &mut inst,
         plan,
         in_kernel,
         need_tasks(args, plan),
         count_at_enter(plan),
     )?;
+    if args.write.write.is_some() {
+        file::record_all(&mut inst, &mut dec, need_tasks(args, plan))?;
+    }
     Ok((Armed { inst, trigger }, dec, tasks))
 }
 
@@ -226,7 +233,10 @@ fn count(
         // After the start: tasks created from now on come as events.
         tasks.snapshot();
     }
-    tracing_line(args, plan, child.is_some(), trigger.is_some()).print();
+    let mut rec = args.write.start("syscount", inst, false)?;
+    args.write
+        .line(tracing_line(args, plan, child.is_some(), trigger.is_some()))
+        .print();
     if let Some(c) = child.as_mut() {
         c.release()?;
     }
@@ -245,8 +255,14 @@ fn count(
             tick: args.summary.interval,
             task: Task::from_ids(args.pid, args.tid),
             stop_when: Some(&mut command_ended),
+            recorder: rec.as_mut().map(|r| &mut r.recorder),
         },
     )?;
+    if let Some(r) = rec {
+        drop(reader);
+        r.finish(inst)?;
+        return status::finish("syscount", &mut counter.report.out, &summary, "");
+    }
     if let Some(e) = counter.error.take() {
         return Err(e);
     }
@@ -321,6 +337,7 @@ fn new_counter<'t>(
         seen: IdMap::default(),
         last_seen: 0,
         checked_32bit: Default::default(),
+        offline: false,
     }
 }
 

@@ -67,6 +67,11 @@ pub fn plan(args: &Args) -> Result<Plan> {
         (false, false) => By::Comm,
         (false, true) => By::Pid,
     };
+    if args.write.write.is_some() && args.count_in == CountIn::Kernel {
+        return Err(Error::usage(
+            "--count-in kernel records nothing to write: -w reads the trace buffer",
+        ));
+    }
     if latency && args.count_in == CountIn::Kernel {
         return Err(Error::usage(
             "--count-in kernel cannot measure latency (-L, --hist): it needs the trace buffer",

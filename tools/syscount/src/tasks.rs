@@ -26,6 +26,8 @@ pub struct Tasks {
     info: IdMap<i32, Info>,
     saved_path: Option<PathBuf>,
     saved: Option<IdMap<i32, String>>,
+    /// Tasks of another machine (a trace.dat file): never looked up here.
+    offline: bool,
 }
 
 impl Tasks {
@@ -36,7 +38,22 @@ impl Tasks {
             info: IdMap::default(),
             saved_path: saved_cmdlines,
             saved: None,
+            offline: false,
         }
+    }
+
+    /// The tasks of a trace.dat file: its names and threads' processes.
+    pub fn offline(
+        names: &std::collections::HashMap<i32, String>,
+        tgids: &std::collections::HashMap<i32, u32>,
+    ) -> Tasks {
+        let mut t = Tasks::new(None);
+        t.offline = true;
+        t.saved = Some(names.iter().map(|(p, c)| (*p, c.clone())).collect());
+        for (&tid, &tgid) in tgids {
+            t.info.entry(tid).or_default().tgid = Some(tgid as i32);
+        }
+        t
     }
 
     /// Records the process of existing tasks (from `/proc/PID/task`).
@@ -106,7 +123,7 @@ impl Tasks {
         if let Some(t) = self.info.get(&tid).and_then(|i| i.tgid) {
             return t;
         }
-        match read_tgid(tid) {
+        match read_tgid(tid).filter(|_| !self.offline) {
             Some(t) => {
                 self.info.entry(tid).or_default().tgid = Some(t);
                 t
@@ -119,7 +136,7 @@ impl Tasks {
     pub fn resolve(&mut self, tid: i32) -> (i32, String) {
         let tgid = self.tgid(tid);
         let info = self.info.entry(tid).or_default();
-        if !info.exited {
+        if !info.exited && !self.offline {
             if let Some(c) = read_comm(tid) {
                 info.comm = Some(c);
             }

@@ -2,7 +2,8 @@
 //! prints them.
 //!
 //! USAGE: tpoint [-hHsvj] [--fields] [-d secs] [-p PID] [-L TID] [-M N]
-//!               [-b KB] {-l [glob] | tracepoint[,tracepoint...] [filter]}
+//!               [-b KB] [-w FILE] {-l [glob] | tracepoint[,tracepoint...]
+//!               [filter] | --read FILE [tracepoint]}
 //!
 //! Events are read from the binary per-CPU buffers of a private ftrace
 //! instance and printed as the kernel's own `trace` file shows them
@@ -24,15 +25,16 @@ mod select;
 use clap::Parser;
 use events::{Tracepoint, Tracepoints};
 use ftrace_common::app::cli;
-use ftrace_common::app::opts::{EventOpts, KernelStacksOpt};
+use ftrace_common::app::opts::{EventOpts, KernelStacksOpt, ReadOpt, WriteOpt};
 use ftrace_common::app::output::Output;
 use ftrace_common::app::printer::{self, EventPrinter, PrinterOpts, StackKind};
 use ftrace_common::app::status;
 use ftrace_common::base::glob::Glob;
 use ftrace_common::buffer::printfmt::Kernel;
-use ftrace_common::kernel::caps;
+use ftrace_common::buffer::tracedat::read::TraceDat;
 use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
+use ftrace_common::kernel::{caps, needs};
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
 use ftrace_common::lifecycle::sweep;
 use ftrace_common::sym::kallsyms::KernelSyms;
@@ -54,7 +56,9 @@ Examples:
   tpoint --fields kmem:kmalloc                # each field as name=value
   tpoint -s sched:sched_process_exec          # execs, with kernel stacks
   tpoint -v block:block_rq_complete           # show the fields and exit
-  tpoint --json -d 5 sched:sched_process_fork # JSON lines";
+  tpoint --json -d 5 sched:sched_process_fork # JSON lines
+  tpoint -w out.dat sched:sched_switch        # record into a trace.dat file
+  tpoint --read out.dat                       # print it (here or elsewhere)";
 
 const LONG_ABOUT: &str = "\
 Trace kernel tracepoints and print each event as the kernel's own trace file shows it: \
@@ -96,6 +100,10 @@ struct Args {
     ev: EventOpts,
     #[command(flatten)]
     stacks: KernelStacksOpt,
+    #[command(flatten)]
+    write: WriteOpt,
+    #[command(flatten)]
+    read: ReadOpt,
     /// Show the tracepoints' formats (their fields) and exit.
     #[arg(short = 'v', long = "view")]
     view: bool,
@@ -107,7 +115,8 @@ struct Args {
     fields: bool,
     /// The tracepoints: SYSTEM:EVENT (e.g. syscalls:sys_enter_openat), a
     /// glob ('sched:*') or a comma-separated list; with -l, an optional
-    /// glob.
+    /// glob; with --read, the events to print (default: every event of
+    /// the file).
     #[arg(value_name = "TRACEPOINT")]
     tracepoint: Option<String>,
     /// An event filter in the kernel's syntax, e.g. 'count > 1024'.
@@ -122,6 +131,9 @@ fn main() -> ExitCode {
 }
 
 fn tpoint(args: Args) -> Result<()> {
+    if let Some(file) = args.read.open()? {
+        return read(&args, &file);
+    }
     let tfs = Tracefs::open()?;
     if args.list {
         return list(&tfs, args.tracepoint.as_deref());
@@ -146,17 +158,23 @@ fn options(tfs: &Tracefs, args: &Args) -> Result<Vec<(String, String)>> {
             "no tracepoint given (see tpoint -h, or tpoint -l to list them)",
         ));
     };
+    if args.write.write.is_some() && (args.ev.max.max_events.is_some() || args.ev.json.json) {
+        return Err(Error::usage(
+            "-M and -j shape what is printed; with -w nothing is (end with -d or Ctrl-C)",
+        ));
+    }
     let available = tfs.read("available_events").unwrap_or_default();
     select::select(tp, &available)
 }
 
 /// Checks: the task and stacks exist here.
 fn checks(tfs: &Tracefs, args: &Args) -> Result<()> {
+    needs::TPOINT.require(tfs)?;
     if let Some(t) = args.ev.task.task() {
         t.require_exists()?;
     }
     if args.stacks.stacks {
-        caps::require(tfs, caps::Feature::KernelStacks)?;
+        needs::TPOINT.require_optional(tfs, caps::Feature::KernelStacks)?;
     }
     Ok(())
 }
@@ -176,7 +194,8 @@ fn setup(
         "tpoint",
         &InstanceOptions {
             buffer_kb: args.ev.buffer.buffer_kb,
-            trace_self: true,
+            // Recording, the kernel keeps our events (our writes) out.
+            trace_self: args.write.write.is_none(),
             ..InstanceOptions::default()
         },
     )?;
@@ -205,6 +224,7 @@ fn setup(
             max_events: args.ev.max.max_events,
             skip_own: args.ev.task.task().is_none(),
             stacks,
+            irq_info: true,
             ..PrinterOpts::default()
         },
     );
@@ -255,7 +275,59 @@ fn trace(inst: &Instance, mut printer: EventPrinter<Tracepoints>, args: &Args) -
             args.tracepoint.as_deref().unwrap_or_default()
         ),
     };
-    let summary = printer.trace(inst, args.ev.run(args.ev.tracing_line(what)))?;
+    let mut run = args.ev.run(args.write.line(args.ev.tracing_line(what)));
+    run.recording = args.write.start("tpoint", inst, args.stacks.stacks)?;
+    let summary = printer.trace(inst, run)?;
+    status::finish("tpoint", &mut printer.out, &summary, "")
+}
+
+/// `--read FILE [TRACEPOINT]`: the file's events (or those named), printed
+/// as a run prints them, as the recording kernel printed them.
+fn read(args: &Args, file: &TraceDat) -> Result<()> {
+    let e = &args.ev;
+    if e.task.task().is_some() || e.duration.duration.is_some() || e.buffer.buffer_kb.is_some() {
+        return Err(Error::usage(
+            "-p, -L, -d and -b set up tracing: not with --read",
+        ));
+    }
+    if args.filter.is_some() || args.list || args.view {
+        return Err(Error::usage(
+            "a filter, -l and -v need tracing: not with --read",
+        ));
+    }
+    let mut formats: Vec<_> = file
+        .formats()
+        .into_iter()
+        .filter(|(s, _)| s != "ftrace")
+        .collect();
+    if let Some(tp) = args.tracepoint.as_deref() {
+        let names: Vec<String> = formats
+            .iter()
+            .map(|(s, f)| format!("{s}:{}", f.name))
+            .collect();
+        let chosen = select::select(tp, &names.join("\n"))
+            .map_err(|e| Error::usage(format!("{}: {e}", file.path().display())))?;
+        formats.retain(|(s, f)| chosen.iter().any(|(cs, cn)| cs == s && *cn == f.name));
+    }
+    formats.sort_by_key(|(_, f)| f.id);
+    let kernel = file
+        .uname
+        .as_deref()
+        .map(Kernel::from_uname)
+        .unwrap_or_else(Kernel::this);
+    let list = formats
+        .into_iter()
+        .map(|(s, f)| Tracepoint::new(&s, f, kernel))
+        .collect();
+    let opts = PrinterOpts {
+        json: e.json.json,
+        max_events: e.max.max_events,
+        irq_info: true,
+        ..PrinterOpts::default()
+    };
+    let events = Tracepoints::new(list, args.fields);
+    let mut printer = EventPrinter::new(events, CommCache::default(), opts);
+    let summary = printer.replay(file, e.headers.headers)?;
     status::finish("tpoint", &mut printer.out, &summary, "")
 }
 

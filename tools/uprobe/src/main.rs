@@ -42,9 +42,9 @@ use ftrace_common::app::printer::{self, EventPrinter, PrinterOpts, StackKind};
 use ftrace_common::app::signals;
 use ftrace_common::app::status::{self, Timing, TracingLine};
 use ftrace_common::base::glob::Glob;
-use ftrace_common::kernel::caps;
 use ftrace_common::kernel::proc::{CommCache, Task};
 use ftrace_common::kernel::tracefs::Tracefs;
+use ftrace_common::kernel::{caps, needs};
 use ftrace_common::lifecycle::dynevent::ProbeGroup;
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
 use ftrace_common::probes::tool::{self as probetool, AddrStyle, ProbeEvents, ProbeOut};
@@ -104,13 +104,13 @@ fn checks(
     args: &Args,
     defs: Vec<(Definition, Option<String>)>,
 ) -> Result<Vec<Planned>> {
-    caps::require(tfs, caps::Feature::UprobeEvents)?;
+    needs::UPROBE.require(tfs)?;
     let task = args.ev.task.task();
     if let Some(t) = task {
         t.require_exists()?;
     }
     if args.stacks.stacks {
-        caps::require(tfs, caps::Feature::UserStacks)?;
+        needs::UPROBE.require_optional(tfs, caps::Feature::UserStacks)?;
     }
     let pid = task.map(|t| t.process());
     let planned = plan::plan(defs, pid, args.force)?;

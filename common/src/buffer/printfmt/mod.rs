@@ -76,6 +76,16 @@ impl Kernel {
         })
     }
 
+    /// The kernel a trace.dat file was recorded on, from its UNAME option
+    /// (`Linux HOST RELEASE MACHINE`, as trace-cmd writes it); its HZ is
+    /// not known.
+    pub fn from_uname(uname: &str) -> Kernel {
+        Kernel {
+            version: Kernel::parse_release(uname.split_whitespace().nth(2).unwrap_or("")),
+            hz: None,
+        }
+    }
+
     /// `6.12.95+deb12-amd64` -> (6, 12); unreadable parts are 0.
     pub fn parse_release(release: &str) -> (u32, u32) {
         let mut it = release

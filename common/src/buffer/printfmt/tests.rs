@@ -90,7 +90,7 @@ impl<'f> Rec<'f> {
 }
 
 fn syms() -> KernelSyms {
-    KernelSyms::with_table(KernelSymbols::parse(
+    KernelSyms::from_table(KernelSymbols::parse(
         "ffffffff81000000 T _stext\n\
          ffffffff81100000 T tick_nohz_handler\n\
          ffffffff81100100 T hrtimer_wakeup\n\
