@@ -194,6 +194,9 @@ struct Compared {
     masked: usize,
     unpaired: usize,
     differ: usize,
+    /// Of those that differ, how many only in the need-resched column:
+    /// the flag set between the two instances' writes of the event.
+    resched_only: usize,
     /// The first few differences, shown.
     shown: Vec<String>,
 }
@@ -224,34 +227,53 @@ fn compare(
             while first < a.len() && (used[first] || a[first].ts + tol < y.ts) {
                 first += 1;
             }
-            // The same event: same task and name, about the same time; of
-            // several, the one printed the same, else the nearest in time.
-            let mut best: Option<usize> = None;
+            // The same event: same task and name, about the same time,
+            // printed the same (flags aside, which a race may change
+            // between the two writes). Where none is, the nearest in time
+            // is shown but left for its own twin: a record only one of the
+            // two buffers holds must not shift every later pairing.
+            let (mut same, mut text_only, mut near): (Option<usize>, Option<usize>, Option<usize>) =
+                (None, None, None);
             let mut k = first;
             while k < a.len() && a[k].ts <= y.ts + tol {
                 let x = a[k];
                 if !used[k] && x.pid == y.pid && x.name() == y.name() {
-                    if x.flags == y.flags && same_text(x, y, mask_all) {
-                        best = Some(k);
-                        break;
+                    if same_text(x, y, mask_all) {
+                        if x.flags == y.flags {
+                            same = Some(k);
+                            break;
+                        }
+                        text_only = text_only.or(Some(k));
                     }
-                    if best.is_none_or(|b| a[b].ts.abs_diff(y.ts) > x.ts.abs_diff(y.ts)) {
-                        best = Some(k);
+                    if near.is_none_or(|b| a[b].ts.abs_diff(y.ts) > x.ts.abs_diff(y.ts)) {
+                        near = Some(k);
                     }
                 }
                 k += 1;
             }
-            let Some(k) = best else {
+            let paired = same.or(text_only);
+            let Some(k) = paired.or(near) else {
                 c.unpaired += 1;
                 continue;
             };
-            used[k] = true;
+            if paired.is_some() {
+                used[k] = true;
+            }
             let x = a[k];
             if mask_all || y.text.contains("(____ptrval____)") {
                 c.masked += 1;
             }
             if x.flags != y.flags || !same_text(x, y, mask_all) {
                 c.differ += 1;
+                let others = |f: &str| {
+                    f.chars()
+                        .enumerate()
+                        .filter(|(i, _)| *i != 1)
+                        .collect::<Vec<_>>()
+                };
+                if paired.is_some() && others(&x.flags) == others(&y.flags) {
+                    c.resched_only += 1;
+                }
                 if c.shown.len() < 30 {
                     c.shown.push(format!(
                         "cpu {cpu} pid {} at {} µs:\n  kernel: {} {}\n  ours:   {} {}",
@@ -419,12 +441,13 @@ fn side_by_side(systems: &[&str], follow: bool, secs: &str) {
         exact.differ
     );
     println!(
-        "  tpoint printed {}: {} events of {} types paired with the kernel's ({} unpaired), {} recorded differently by the two instances",
+        "  tpoint printed {}: {} events of {} types paired with the kernel's ({} unpaired), {} recorded differently by the two instances ({} only in the need-resched flag)",
         n(&ours),
         tp.events,
         tp.types.len(),
         tp.unpaired,
-        tp.differ
+        tp.differ,
+        tp.resched_only
     );
     println!("  fallbacks (name=value, not compared): {fallbacks:?}");
     for (name, k) in &exact.types {
