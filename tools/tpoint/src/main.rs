@@ -83,8 +83,8 @@ needs CONFIG_STACKTRACE; %pS symbols need a readable /proc/kallsyms.
 Overhead: recording an event costs the kernel well under a microsecond, paid whether or \
 not -p or the filter keep it. Printing costs far more: a busy tracepoint (sched, \
 syscalls without a filter) can make millions of lines a second, more than one CPU can \
-print (rendering the kernel's text costs about as much as name=value); lost events are \
-then reported. Filter, limit the run (-d, -M), or count with syscount or funccount instead.";
+print; lost events are then reported. Filter, limit the run (-d, -M), or count with \
+syscount or funccount instead.";
 
 /// Trace kernel tracepoints and print each event as the kernel does.
 #[derive(Debug, Parser)]
