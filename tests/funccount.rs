@@ -179,7 +179,10 @@ fn refuses_in_one_line_where_the_function_tracer_is_unusable() {
     let f = run("funccount", &["vfs_read"]);
     assert_eq!(f.code(), 2, "{}", f.stderr);
     assert_eq!(f.stderr.lines().count(), 1, "{}", f.stderr);
-    assert_eq!(f.stderr.trim_end(), format!("funccount: {why}"));
+    assert_eq!(
+        f.stderr.trim_end(),
+        format!("funccount: {why}; for the whole picture, run ftrace-status")
+    );
     assert!(f.stderr.contains("function tracer"), "{}", f.stderr);
     assert!(f.stdout.is_empty());
     support::assert_nothing_left(f.pid);

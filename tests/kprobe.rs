@@ -101,7 +101,7 @@ fn refuses_clearly_without_kprobe_events() {
     assert_eq!(f.code(), 2);
     assert_eq!(
         f.stderr,
-        "kprobe: this kernel has no kprobe events (CONFIG_KPROBE_EVENTS)\n"
+        "kprobe: this kernel has no kprobe events (CONFIG_KPROBE_EVENTS); for the whole picture, run ftrace-status\n"
     );
     assert_eq!(f.stdout, "");
     support::assert_nothing_left(f.pid);
@@ -144,6 +144,45 @@ fn string_argument_with_a_filter_counts_exactly() {
         "{}",
         f.stderr
     );
+}
+
+#[test]
+fn write_then_read_and_trace_cmd_report_show_every_open() {
+    require_tracing!(KprobeEvents, Instances);
+    let func = open_func();
+    let path = unique_path("write", true);
+    let n = 40;
+    let w = Workload::waiting(&["open", &path, &n.to_string()]);
+    let wpid = w.pid().to_string();
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("open.dat");
+    let out = file.to_str().unwrap();
+    let def = format!("p:{func} f=+0(%si):string");
+    let filter = format!("common_pid == {wpid}");
+    let f = trace_around(&["-w", out, &def, &filter], vec![(w, n)]);
+    assert_eq!(f.stdout, "", "nothing is printed while writing");
+    let carrying = format!("f=\"{path}\"");
+    // Read back, here: the lines a live run prints, symbols from the file.
+    let r = run("kprobe", &["--read", out]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    let lines: Vec<&str> = event_lines(&r, &func)
+        .into_iter()
+        .filter(|l| l.ends_with(&carrying))
+        .collect();
+    assert_eq!(lines.len(), n as usize, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        lines.iter().all(|l| l.contains(&format!("({func}+0x0/0x"))),
+        "{lines:?}"
+    );
+    // trace-cmd's report of the same file.
+    if let Some(text) = support::trace_cmd_report(&file) {
+        let seen = text
+            .lines()
+            .filter(|l| l.contains(&format!("{func}:")) && l.trim_end().ends_with(&carrying))
+            .count();
+        assert_eq!(seen, n as usize, "{text}");
+    }
+    let _ = std::fs::remove_file(path);
 }
 
 #[test]

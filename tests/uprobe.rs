@@ -113,6 +113,53 @@ fn return_probe_gives_every_return_value() {
 }
 
 #[test]
+fn write_records_every_call_for_trace_cmd_and_read() {
+    require_tracing!(UprobeEvents, Instances);
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("calls.dat");
+    let path = file.to_str().unwrap();
+    let n = 3_000;
+    let e = wl_def('p', "ftt_in", "x=%di:u64");
+    let r = wl_def('r', "ftt_out", "rv=$retval:s32");
+    let (f, made) = trace_calls(n, &["-w", path, "-e", &e, "-e", &r]);
+    assert_eq!(made, n);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert_eq!(f.stdout, "", "nothing is printed while writing");
+    assert!(
+        f.stderr.contains(&format!("wrote {} events", 2 * n)),
+        "{}",
+        f.stderr
+    );
+    clean(&f);
+    // Read back: the lines a live run prints, arguments and all.
+    let back = run("uprobe", &["--read", path]);
+    assert_eq!(back.code(), 0, "{}", back.stderr);
+    let ins = events(&back, "ftt_in");
+    let outs = events(&back, "ftt_out");
+    assert_eq!((ins.len(), outs.len()), (n as usize, n as usize));
+    for (i, (a, b)) in ins.iter().zip(&outs).enumerate() {
+        assert_eq!(arg(a, "x"), Some(i.to_string().as_str()), "{a}");
+        assert_eq!(arg(b, "rv"), Some((i + 1).to_string().as_str()), "{b}");
+    }
+    assert!(outs[0].contains(" <- 0x"), "{}", outs[0]);
+    // trace-cmd reads the same file: every event, with its arguments.
+    if let Some(text) = support::trace_cmd_report(&file) {
+        assert_eq!(support::count_lines(&text, "ftt_in:"), n as usize);
+        assert_eq!(support::count_lines(&text, "ftt_out:"), n as usize);
+        let first = text
+            .lines()
+            .filter(|l| l.contains("ftt_in:") && l.trim_end().ends_with(" x=0"))
+            .count();
+        assert_eq!(first, 1, "the argument of the first call");
+    }
+    // Options that set up tracing, or a file without probes, are refused.
+    let bad = run("uprobe", &["--read", path, "-d", "1"]);
+    assert_eq!(bad.code(), 2, "{}", bad.stderr);
+    let both = run("uprobe", &["-w", path, "-j", &e]);
+    assert_eq!(both.code(), 2, "{}", both.stderr);
+}
+
+#[test]
 fn entry_and_return_in_one_run_with_typed_args() {
     require_tracing!(UprobeEvents, Instances);
     let n = 300;

@@ -24,7 +24,7 @@ use crate::buffer::reader::Event;
 use crate::buffer::tracedat::read::TraceDat;
 use crate::kernel::proc::{CommCache, Task};
 use crate::lifecycle::instance::Instance;
-use crate::probes::tool::ProbeEvents;
+use crate::probes::tool::{AddrStyle, ProbeEvents, ProbeOut};
 use crate::sym::kallsyms::KernelSyms;
 use crate::sym::symbolize::{Frame, UserSymbols};
 use crate::{Flow, Result};
@@ -197,6 +197,29 @@ impl EventOpts {
         TracingLine::new(what)
             .task(self.task.task())
             .duration(self.duration.duration)
+    }
+
+    /// With `--read`: refuses the options that set up tracing.
+    pub fn refuse_when_reading(&self) -> Result<()> {
+        if self.task.task().is_some()
+            || self.duration.duration.is_some()
+            || self.buffer.buffer_kb.is_some()
+        {
+            return Err(crate::Error::usage(
+                "-p, -L, -d and -b set up tracing: not with --read",
+            ));
+        }
+        Ok(())
+    }
+
+    /// With `-w FILE`: refuses `-M` and `-j`, which shape what is printed.
+    pub fn refuse_when_writing(&self) -> Result<()> {
+        if self.max.max_events.is_some() || self.json.json {
+            return Err(crate::Error::usage(
+                "-M and -j shape what is printed; with -w nothing is (end with -d or Ctrl-C)",
+            ));
+        }
+        Ok(())
     }
 
     /// The run these options ask for, once set up.
@@ -446,6 +469,34 @@ impl Events for ProbeEvents {
     ) {
         self.write_json(which, ev.data, &mut syms.kernel, obj);
     }
+}
+
+/// `--read FILE` of the probe tools: the kprobe and uprobe events of a
+/// file (written with -w, or by `trace-cmd record`), printed as a run
+/// prints them, with the file's symbols and task names.
+pub fn read_probes(tool: &str, ev: &EventOpts, file: &TraceDat, style: AddrStyle) -> Result<()> {
+    ev.refuse_when_reading()?;
+    let mut formats = file.formats();
+    formats.sort_by_key(|(_, f)| f.id);
+    let probes: Vec<ProbeOut> = formats
+        .iter()
+        .filter_map(|(_, f)| ProbeOut::from_format(f))
+        .collect();
+    if probes.is_empty() {
+        return Err(crate::Error::usage(format!(
+            "{} holds no kprobe or uprobe events (tpoint --read shows any event)",
+            file.path().display()
+        )));
+    }
+    let opts = PrinterOpts {
+        json: ev.json.json,
+        max_events: ev.max.max_events,
+        ..PrinterOpts::default()
+    };
+    let mut printer =
+        EventPrinter::new(ProbeEvents::new(probes, style), CommCache::default(), opts);
+    let summary = printer.replay(file, ev.headers.headers)?;
+    crate::app::status::finish(tool, &mut printer.out, &summary, "")
 }
 
 /// User stack frames as `func+0xoff (file)`, or `0xaddr [unknown]`. Maps

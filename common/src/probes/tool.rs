@@ -182,6 +182,20 @@ impl ProbeOut {
         })
     }
 
+    /// The probe of a kprobe or uprobe event format, its kind told by its
+    /// address fields (for events read from a file); `None` for other
+    /// events.
+    pub fn from_format(fmt: &EventFormat) -> Option<ProbeOut> {
+        let kind = if fmt.field("__probe_ip").is_some() {
+            Kind::Entry
+        } else if fmt.field("__probe_func").is_some() && fmt.field("__probe_ret_ip").is_some() {
+            Kind::Return
+        } else {
+            return None;
+        };
+        ProbeOut::new(fmt.name.clone(), kind, fmt).ok()
+    }
+
     /// ` NAME=VALUE` for each argument.
     pub fn write_args(&self, line: &mut String, data: &[u8]) {
         for f in &self.args {

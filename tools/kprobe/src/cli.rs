@@ -1,7 +1,7 @@
 //! kprobe's command line: its options, help and examples.
 
 use clap::Parser;
-use ftrace_common::app::opts::{EventOpts, KernelStacksOpt, ProbeOpts};
+use ftrace_common::app::opts::{EventOpts, KernelStacksOpt, ProbeOpts, ReadOpt, WriteOpt};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -28,7 +28,10 @@ Examples:
   kprobe --hist '$retval' r:vfs_read     # histogram of read() sizes
   kprobe -v 'p:do_sys_open +0(%si):string'
                                          # show the event format and exit
-  kprobe --json -M 10 p:do_sys_openat2   # 10 events as JSON lines";
+  kprobe --json -M 10 p:do_sys_openat2   # 10 events as JSON lines
+  kprobe -w open.dat -d 10 'p:do_sys_open +0(%si):string'
+                                         # record into a trace.dat file
+  kprobe --read open.dat                 # print it (here or elsewhere)";
 
 /// Trace kernel function calls and returns (kprobes).
 #[derive(Debug, Parser)]
@@ -88,6 +91,10 @@ pub struct Args {
     pub definition: Option<String>,
     #[command(flatten)]
     pub probe: ProbeOpts,
+    #[command(flatten)]
+    pub write: WriteOpt,
+    #[command(flatten)]
+    pub read: ReadOpt,
 }
 
 ftrace_common::cli_tests!(Args);

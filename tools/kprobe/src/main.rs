@@ -49,7 +49,7 @@ use ftrace_common::lifecycle::dynevent::ProbeGroup;
 use ftrace_common::lifecycle::instance::Instance;
 use ftrace_common::probes::tool::{self as probetool, AddrStyle, ProbeEvents, ProbeOut};
 use ftrace_common::sym::kallsyms::KernelSyms;
-use ftrace_common::Result;
+use ftrace_common::{Error, Result};
 use funcs::Functions;
 use plan::Planned;
 use std::process::ExitCode;
@@ -60,6 +60,27 @@ fn main() -> ExitCode {
 
 fn kprobe(args: Args) -> Result<()> {
     let timing = Timing::new();
+    if let Some(file) = args.read.open()? {
+        if args.definition.is_some() || !args.probe.probes.is_empty() || args.probe.view {
+            return Err(Error::usage(
+                "--read prints the file's probe events: no definition, -e or -v with it",
+            ));
+        }
+        if aggregate(&args) {
+            return Err(Error::usage(
+                "-C and --hist count while tracing: not with --read",
+            ));
+        }
+        return printer::read_probes("kprobe", &args.ev, &file, AddrStyle::Kernel);
+    }
+    if args.write.write.is_some() {
+        args.ev.refuse_when_writing()?;
+        if aggregate(&args) {
+            return Err(Error::usage(
+                "-C and --hist count instead of recording: not with -w",
+            ));
+        }
+    }
     let planned = plan::plan(plan::definitions(&args)?, args.hist.as_deref())?;
     // Kernel symbols print the events' addresses; reading and sorting
     // them takes a while (seconds in a slow VM): do it meanwhile.
@@ -163,8 +184,9 @@ fn trace(
     line: TracingLine,
 ) -> Result<()> {
     let aggregate = aggregate(args);
-    let mut run = args.ev.run(line);
+    let mut run = args.ev.run(args.write.line(line));
     run.headers &= !aggregate;
+    run.recording = args.write.start("kprobe", inst, true)?;
     let summary = printer.trace(inst, run)?;
     if aggregate {
         let plain_count = args.count && args.by.is_none();

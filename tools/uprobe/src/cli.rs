@@ -1,7 +1,7 @@
 //! uprobe's command line: its options, help and examples.
 
 use clap::Parser;
-use ftrace_common::app::opts::{EventOpts, ProbeOpts, UserStacksOpt};
+use ftrace_common::app::opts::{EventOpts, ProbeOpts, ReadOpt, UserStacksOpt, WriteOpt};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -22,7 +22,10 @@ Examples:
   uprobe -s p:libc:abort                 # with symbolized user stacks
   uprobe -v 'p:libc:open +0(%di):string' # show the event format and exit
   uprobe -l libssl 'SSL_*'               # list functions of a library
-  uprobe --json -d 5 p:bash:readline     # JSON lines for 5 seconds";
+  uprobe --json -d 5 p:bash:readline     # JSON lines for 5 seconds
+  uprobe -w ssl.dat -d 60 'p:libssl:SSL_write +0(%si):string'
+                                         # record a minute into a trace.dat file
+  uprobe --read ssl.dat                  # print it (here or elsewhere)";
 
 pub const LONG_ABOUT: &str = "\
 Trace user-space function calls and returns with uprobes, printing one line per event, \
@@ -92,6 +95,10 @@ pub struct Args {
     pub definition: Option<String>,
     #[command(flatten)]
     pub probe: ProbeOpts,
+    #[command(flatten)]
+    pub write: WriteOpt,
+    #[command(flatten)]
+    pub read: ReadOpt,
 }
 
 ftrace_common::cli_tests!(Args);

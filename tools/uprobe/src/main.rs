@@ -68,6 +68,17 @@ fn uprobe(args: Args) -> Result<()> {
         }
         return list(target, args.definition.as_deref(), args.ev.task.task());
     }
+    if let Some(file) = args.read.open()? {
+        if args.definition.is_some() || !args.probe.probes.is_empty() || args.probe.view {
+            return Err(Error::usage(
+                "--read prints the file's probe events: no definition, -e or -v with it",
+            ));
+        }
+        return printer::read_probes("uprobe", &args.ev, &file, AddrStyle::Hex);
+    }
+    if args.write.write.is_some() {
+        args.ev.refuse_when_writing()?;
+    }
     let defs = plan::definitions(&args)?;
     let tfs = Tracefs::open()?;
     let planned = checks(&tfs, &args, defs)?;
@@ -214,7 +225,9 @@ fn trace(
     args: &Args,
     line: TracingLine,
 ) -> Result<()> {
-    let summary = printer.trace(inst, args.ev.run(line))?;
+    let mut run = args.ev.run(args.write.line(line));
+    run.recording = args.write.start("uprobe", inst, false)?;
+    let summary = printer.trace(inst, run)?;
     status::finish("uprobe", &mut printer.out, &summary, "")
 }
 
