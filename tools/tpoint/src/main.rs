@@ -30,7 +30,7 @@ use ftrace_common::app::output::Output;
 use ftrace_common::app::printer::{self, EventPrinter, PrinterOpts, StackKind};
 use ftrace_common::app::status;
 use ftrace_common::base::glob::Glob;
-use ftrace_common::buffer::printfmt::Kernel;
+use ftrace_common::buffer::printfmt::{Kernel, KernelStrings};
 use ftrace_common::buffer::tracedat::read::TraceDat;
 use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
@@ -231,6 +231,7 @@ fn setup(
     if symbols || args.stacks.stacks {
         printer.syms.kernel = KernelSyms::in_background();
     }
+    printer.syms.strings = KernelStrings::from_file(tfs.path("printk_formats"));
     Ok((inst, printer))
 }
 

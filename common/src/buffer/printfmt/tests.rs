@@ -425,6 +425,14 @@ fn strings_from_records_stay_on_one_line() {
 }
 
 #[test]
+fn the_kernel_of_a_trace_dat_file() {
+    let k = Kernel::from_uname("Linux box 6.12.95+deb12-amd64 x86_64");
+    assert_eq!(k.version, (6, 12));
+    assert_eq!(Kernel::from_uname("").version, (0, 0));
+    assert_eq!(Kernel::parse_release("6.18.0-rc3"), (6, 18));
+}
+
+#[test]
 fn kernel_strings_by_address() {
     let mut k = KernelStrings::parse(
         "0xffffffff82a5c1f0 : \"Start context switch\"\n0xffffffff82a5c200 : \"a\\tb\\n\"\nnonsense\n",
