@@ -49,15 +49,18 @@ fn spawn_workload(secs: f64) -> Child {
         .expect("ftt-workload (build with cargo build --release)")
 }
 
-/// Reads the recorder's stream to its end, sending on `tx` when a line
-/// holds one of `ready`.
-fn watch(r: impl Read + Send + 'static, ready: &'static [&'static str], tx: mpsc::Sender<()>) {
+/// Reads the recorder's stream to its end, sending `true` on `tx` when a
+/// line holds one of `ready`, and each other line's text.
+fn watch(
+    r: impl Read + Send + 'static,
+    ready: &'static [&'static str],
+    tx: mpsc::Sender<Option<String>>,
+) {
     std::thread::spawn(move || {
         for line in BufReader::new(r).lines() {
             let Ok(line) = line else { break };
-            if ready.iter().any(|r| line.contains(r)) {
-                let _ = tx.send(());
-            }
+            let is_ready = ready.iter().any(|r| line.contains(r));
+            let _ = tx.send(if is_ready { None } else { Some(line) });
         }
     });
 }
@@ -72,14 +75,18 @@ fn reap(child: &Child) -> f64 {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
+/// How a recorder shows it is recording.
+enum Ready {
+    /// It prints a line holding one of these (unbuffered: tpoint's stderr).
+    Says(&'static [&'static str]),
+    /// This tracefs file reads "1" (trace-cmd's "Hit Ctrl^C" goes to a
+    /// buffered stdout when piped, so the event's enable file is watched).
+    Enabled(PathBuf),
+}
+
 /// Runs a recorder made by `start` (given the child's PID) around the
 /// workload; `None` if it could not start.
-fn record(
-    secs: f64,
-    file: &Path,
-    ready: &'static [&'static str],
-    start: &dyn Fn(u32) -> Command,
-) -> Option<Figures> {
+fn record(secs: f64, file: &Path, ready: Ready, start: &dyn Fn(u32) -> Command) -> Option<Figures> {
     let mut w = spawn_workload(secs);
     let mut cmd = start(w.id());
     let spawned = cmd
@@ -88,6 +95,7 @@ fn record(
         .stderr(Stdio::piped())
         .spawn();
     let Ok(mut r) = spawned else {
+        eprintln!("{cmd:?}: cannot start");
         let _ = w.kill();
         let _ = w.wait();
         return None;
@@ -95,10 +103,36 @@ fn record(
     let out = r.stdout.take().unwrap();
     let err = r.stderr.take().unwrap();
     // Either stream may carry the ready line.
+    let lines: &'static [&'static str] = match &ready {
+        Ready::Says(l) => l,
+        Ready::Enabled(_) => &[],
+    };
     let (tx, rx) = mpsc::channel();
-    watch(out, ready, tx.clone());
-    watch(err, ready, tx);
-    if rx.recv_timeout(Duration::from_secs(120)).is_err() {
+    watch(out, lines, tx.clone());
+    watch(err, lines, tx);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut said = String::new();
+    let started = loop {
+        if let Ready::Enabled(f) = &ready {
+            if std::fs::read_to_string(f).is_ok_and(|t| t.trim() == "1") {
+                break true;
+            }
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(None) => break true,
+            Ok(Some(line)) => {
+                said.push_str(&line);
+                said.push('\n');
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break false,
+        }
+    };
+    if !started {
+        eprintln!("{}", said.trim_end());
         let _ = w.kill();
         let _ = w.wait();
         let _ = r.kill();
@@ -120,17 +154,33 @@ fn record(
     unsafe { libc::kill(r.id() as i32, libc::SIGINT) };
     let cpu = reap(&r);
     let pid = w.id() as i32;
-    let dat = TraceDat::open(file).ok()?;
+    let dat = match TraceDat::open(file) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            return None;
+        }
+    };
+    // The child's getppid calls: raw_syscalls:sys_enter with id 110.
+    let fmt = dat.format("raw_syscalls", "sys_enter")?;
+    let nr = fmt.field("id")?.clone();
     let mut recorded = 0u64;
     let mut marked = 0u64;
     dat.events(&mut |it| {
         match it {
-            Item::Event(ev) if ev.pid == pid => recorded += 1,
+            Item::Event(ev)
+                if ev.pid == pid
+                    && ev.id == fmt.id
+                    && nr.u64(ev.data) == Some(libc::SYS_getppid as u64) =>
+            {
+                recorded += 1
+            }
             Item::Lost(_, n) => marked += n.unwrap_or(0),
             _ => {}
         }
         Flow::Continue
     })
+    .map_err(|e| eprintln!("{e}"))
     .ok()?;
     let stats: u64 = dat.lost_per_cpu().iter().map(|(_, n)| n).sum();
     Some(Figures {
@@ -177,32 +227,30 @@ fn main() {
         .unwrap_or(2.0);
     let dir = Scratch(std::env::temp_dir().join(format!("bench-tracedat-{}", std::process::id())));
     std::fs::create_dir_all(dir.path()).unwrap();
-    let tc = |tag: &str| {
+    let tc = |tag: &str, extra: &'static [&'static str]| {
         let file = dir.path().join(format!("trace-cmd-{tag}.dat"));
         let f = file.clone();
-        let r = record(
-            secs,
-            &file,
-            &["Hit Ctrl^C", "Ctrl^C to stop"],
-            &move |pid| {
-                let mut c = Command::new("trace-cmd");
-                c.args(["record", "-e", "raw_syscalls:sys_enter", "-P"])
-                    .arg(pid.to_string())
-                    .arg("-o")
-                    .arg(&f);
-                c
-            },
-        );
+        let enable = Path::new("/sys/kernel/tracing/events/raw_syscalls/sys_enter/enable");
+        let r = record(secs, &file, Ready::Enabled(enable.into()), &move |pid| {
+            let mut c = Command::new("trace-cmd");
+            c.arg("record")
+                .args(extra)
+                .args(["-e", "raw_syscalls:sys_enter", "-P"])
+                .arg(pid.to_string())
+                .arg("-o")
+                .arg(&f);
+            c
+        });
         match &r {
             Some(fig) => print(&format!("trace-cmd record ({tag})"), fig),
             None => println!("trace-cmd record: cannot record here (not installed, or refused)"),
         }
         r
     };
-    let first = tc("1");
+    let first = tc("1", &[]);
     let file = dir.path().join("tpoint.dat");
     let f = file.clone();
-    let ours = record(secs, &file, &["Tracing"], &move |pid| {
+    let ours = record(secs, &file, Ready::Says(&["Tracing"]), &move |pid| {
         let mut c = Command::new(bin("tpoint"));
         c.args(["-p", &pid.to_string(), "-w"])
             .arg(&f)
@@ -213,16 +261,29 @@ fn main() {
         Some(fig) => print("tpoint -w", fig),
         None => println!("tpoint -w: did not start (root and tracefs needed)"),
     }
-    let second = if first.is_some() { tc("2") } else { None };
+    let second = if first.is_some() { tc("2", &[]) } else { None };
+    // trace-cmd 3's default file is version 7, zstd-compressed where it
+    // was built with libzstd: the size of an uncompressed one, as ours.
+    let v6 = if first.is_some() {
+        tc("3, v6", &["--file-version", "6"])
+    } else {
+        None
+    };
     if let (Some(o), Some(a), Some(b)) = (&ours, &first, &second) {
-        let tc_lost = a.lost.min(b.lost);
+        let tc_lost = format!("{} and {}", a.lost, b.lost);
         let tc_cpu = (a.cpu + b.cpu) / 2.0;
         println!(
-            "tpoint -w against trace-cmd: lost {} vs {} (at best), CPU {:.2}x, file size {:.2}x",
+            "tpoint -w against trace-cmd: lost {} vs {}, CPU {:.2}x, file size {:.2}x (of its compressed files){}",
             o.lost,
             tc_lost,
             o.cpu / tc_cpu.max(1e-9),
-            o.bytes as f64 / ((a.bytes + b.bytes) as f64 / 2.0).max(1.0)
+            o.bytes as f64 / ((a.bytes + b.bytes) as f64 / 2.0).max(1.0),
+            v6.as_ref()
+                .map(|c| format!(
+                    ", {:.2}x (of its version 6 file)",
+                    o.bytes as f64 / c.bytes.max(1) as f64
+                ))
+                .unwrap_or_default()
         );
     }
 }
