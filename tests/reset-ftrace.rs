@@ -80,7 +80,7 @@ fn sigkill_leftovers_are_swept_but_live_runs_never_are() {
     live_w.go();
     assert_eq!(live_w.wait(), 1000);
     let f = live.stop();
-    assert_eq!(f.count("sys_enter_getppid:"), 1000, "{}", f.stderr);
+    assert_eq!(f.count(": sys_getppid()"), 1000, "{}", f.stderr);
     support::assert_nothing_left(f.pid);
 }
 

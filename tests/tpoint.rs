@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 use support::{run, Finished, ToolRun, Workload};
 
 const EV: &str = "syscalls:sys_enter_getppid";
+/// A getppid entry as the kernel prints it (`... 1234.567890: sys_getppid()`).
+const LINE: &str = ": sys_getppid()";
 
 /// Traces `n` getppid calls of one workload process with tpoint -p;
 /// `extra` are options, `filter` the optional filter.
@@ -33,12 +35,7 @@ fn exact_count_for_one_process() {
     let (f, made) = trace_getppid(n, &[]);
     assert_eq!(made, n);
     assert_eq!(f.code(), 0, "{}", f.stderr);
-    assert_eq!(
-        f.count("sys_enter_getppid:"),
-        n as usize,
-        "stderr: {}",
-        f.stderr
-    );
+    assert_eq!(f.count(LINE), n as usize, "stderr: {}", f.stderr);
     assert!(!f.stderr.contains("LOST"), "{}", f.stderr);
     support::assert_nothing_left(f.pid);
 }
@@ -55,7 +52,7 @@ fn four_runs_at_once_count_only_their_own_and_leave_the_top_level_alone() {
     for (h, n) in handles.into_iter().zip(counts) {
         let (f, made) = h.join().unwrap();
         assert_eq!(made, n);
-        assert_eq!(f.count("sys_enter_getppid:"), n as usize, "{}", f.stderr);
+        assert_eq!(f.count(LINE), n as usize, "{}", f.stderr);
         support::assert_nothing_left(f.pid);
     }
     assert_eq!(support::top_level_snapshot(&[EV]), before);
@@ -78,14 +75,41 @@ fn json_lines_carry_every_field() {
     }
 }
 
+/// The kernel's line: `comm-pid [cpu] flags timestamp: text`, its
+/// text from the event's print fmt; `--fields` prints name=value.
+#[test]
+fn lines_as_the_kernel_prints_them_or_by_field() {
+    require_tracing!(SyscallTracepoints, Instances);
+    let (f, _) = trace_getppid(3, &[]);
+    let re = regex::Regex::new(
+        r"^ *ftt-workload-\d+ +\[\d{3}\] [.dDbNnpLlBXhsHzZ0-9a-f]{5} +\d+\.\d{6}: sys_getppid\(\)$",
+    )
+    .unwrap();
+    let lines: Vec<&str> = f.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", f.stdout);
+    assert!(lines.iter().all(|l| re.is_match(l)), "{}", f.stdout);
+    let (f, _) = trace_getppid(3, &["--fields"]);
+    assert_eq!(
+        f.count(&format!(
+            "sys_enter_getppid: __syscall_nr={}",
+            libc::SYS_getppid
+        )),
+        3,
+        "{}",
+        f.stdout
+    );
+    let (f, _) = trace_getppid(1, &["-H"]);
+    assert!(f.stdout.contains("irqs-off/BH-disabled"), "{}", f.stdout);
+}
+
 #[test]
 fn filter_and_max_events() {
     require_tracing!(SyscallTracepoints, Instances);
     // A filter that matches nothing the workload does.
     let (f, _) = trace_getppid_filtered(50, &[], Some("common_pid == 1"));
-    assert_eq!(f.count("sys_enter_getppid:"), 0, "{}", f.stdout);
+    assert_eq!(f.count(LINE), 0, "{}", f.stdout);
     let (f, _) = trace_getppid_filtered(50, &[], Some("__syscall_nr >= 0"));
-    assert_eq!(f.count("sys_enter_getppid:"), 50, "{}", f.stdout);
+    assert_eq!(f.count(LINE), 50, "{}", f.stdout);
     let mut w = Workload::waiting(&["getppid", "500"]);
     let pid = w.pid().to_string();
     let mut t = ToolRun::start("tpoint", &["-M", "7", "-p", &pid, EV]);
@@ -94,7 +118,7 @@ fn filter_and_max_events() {
     w.wait();
     let f = t.finish(Duration::from_secs(30));
     assert_eq!(f.code(), 0);
-    assert_eq!(f.count("sys_enter_getppid:"), 7);
+    assert_eq!(f.count(LINE), 7);
     support::assert_nothing_left(f.pid);
 }
 
@@ -113,11 +137,11 @@ fn duration_ends_the_run_by_itself() {
 fn kernel_stacks_follow_events() {
     require_tracing!(SyscallTracepoints, Instances, KernelStacks);
     let (f, _) = trace_getppid(5, &["-s"]);
-    assert_eq!(f.count("sys_enter_getppid:"), 5, "{}", f.stdout);
+    assert_eq!(f.count(LINE), 5, "{}", f.stdout);
     assert!(f.count(" => ") >= 5, "{}", f.stdout);
     // With -M, the last event comes with its stack, and nothing after it.
     let (f, _) = trace_getppid(2000, &["-s", "-M", "3"]);
-    assert_eq!(f.count("sys_enter_getppid:"), 3, "{}", f.stdout);
+    assert_eq!(f.count(LINE), 3, "{}", f.stdout);
     let last = f.stdout.lines().last().unwrap_or("");
     assert!(last.starts_with(" => "), "{}", f.stdout);
 }
@@ -255,7 +279,7 @@ fn mounts_tracefs_itself_in_a_namespace_without_it() {
          echo go > /tmp/ftt-mount-go-$$
          wait %1
          kill -INT $tp; wait $tp
-         grep -c sys_enter_getppid: /tmp/ftt-mount-out-$$
+         grep -c 'sys_getppid()' /tmp/ftt-mount-out-$$
          grep ' tracefs ' /proc/self/mounts | head -1
          rm -f /tmp/ftt-mount-out-$$ /tmp/ftt-mount-go-$$",
         root = root.display(),
@@ -325,7 +349,9 @@ fn write_records_every_event_for_trace_cmd_and_read() {
     // Our reader: the same lines a live run prints.
     let r = run("tpoint", &["--read", path]);
     assert_eq!(r.code(), 0, "{}", r.stderr);
-    assert_eq!(r.count("sys_enter_getppid: __syscall_nr="), n as usize);
+    assert_eq!(r.count(LINE), n as usize);
+    let fields = run("tpoint", &["--read", path, "--fields"]);
+    assert_eq!(fields.count("sys_enter_getppid: __syscall_nr="), n as usize);
     assert_eq!(r.count("ftt-workload-"), n as usize, "names from the file");
     let one = run("tpoint", &["--read", path, "-M", "1", EV]);
     assert_eq!(one.stdout.lines().count(), 1, "{}", one.stdout);

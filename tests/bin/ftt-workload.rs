@@ -36,6 +36,13 @@
 //!   ftt-workload [--wait] nanosleep-mix N MS
 //!                                         N nanosleep()s of 0 ns, then one of MS
 //!                                         milliseconds; prints N + 1
+//!   ftt-workload [--wait] mix SECS DIR    a bit of everything, in rounds for SECS:
+//!                                         files in DIR (written, synced, read,
+//!                                         renamed, removed; direct I/O where DIR's
+//!                                         file system allows it), processes forked
+//!                                         and exec'd, signals, timers and sleeps,
+//!                                         memory mapped and touched, TCP and UDP
+//!                                         over loopback; prints the rounds made
 
 use std::time::{Duration, Instant};
 
@@ -301,10 +308,129 @@ fn main() {
             std::fs::write(&path, total.as_nanos().to_string()).expect("write the total");
             n
         }
+        "mix" => {
+            let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).expect("seconds");
+            let dir = std::path::PathBuf::from(args.get(2).expect("directory"));
+            mix(secs, &dir)
+        }
         other => {
             eprintln!("ftt-workload: unknown mode '{other}'");
             std::process::exit(2);
         }
     };
     println!("done {done}");
+}
+
+/// `mix`: rounds of file, block, process, signal, timer, memory and
+/// network activity, so that most subsystems' tracepoints fire.
+fn mix(secs: f64, dir: &std::path::Path) -> u64 {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    extern "C" fn on_usr1(_: libc::c_int) {}
+    // SAFETY: installs a handler that does nothing.
+    unsafe { libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t) };
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
+    let tcp_addr = tcp.local_addr().expect("address");
+    let server = std::thread::spawn(move || {
+        for s in tcp.incoming() {
+            let Ok(mut s) = s else { break };
+            let mut buf = [0u8; 64];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 || s.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let udp_addr = udp.local_addr().expect("address");
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let mut rounds = 0u64;
+    // O_DIRECT needs an aligned buffer: 4096 bytes at a 4096 boundary.
+    let mut raw = vec![0u8; 2 * 4096];
+    let off = raw.as_ptr().align_offset(4096);
+    while Instant::now() < end {
+        let path = dir.join(format!("ftt-mix-{}-{rounds}", std::process::id()));
+        let moved = path.with_extension("moved");
+        if let Ok(mut f) = std::fs::File::create(&path) {
+            let _ = f.write_all(&[b'x'; 8192]);
+            let _ = f.sync_all();
+        }
+        let _ = std::fs::read(&path);
+        let _ = std::fs::rename(&path, &moved);
+        if let Ok(f) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&moved)
+        {
+            let buf = &mut raw[off..off + 4096];
+            let _ = f.write_all_at(buf, 0);
+            let _ = f.read_exact_at(buf, 0);
+        }
+        let _ = std::fs::remove_file(&moved);
+        // A process that execs, one killed by a signal.
+        let _ = std::process::Command::new("/bin/true").status();
+        if let Ok(mut c) = std::process::Command::new("/bin/sleep").arg("10").spawn() {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+        // SAFETY: a signal to ourselves, handled above.
+        unsafe { libc::kill(std::process::id() as i32, libc::SIGUSR1) };
+        // Timers: sleeps, an interval timer, a timerfd.
+        std::thread::sleep(Duration::from_millis(2));
+        // SAFETY: plain libc calls on valid arguments.
+        unsafe {
+            let fd = libc::timerfd_create(libc::CLOCK_MONOTONIC, 0);
+            if fd >= 0 {
+                let t = libc::itimerspec {
+                    it_interval: libc::timespec {
+                        tv_sec: 0,
+                        tv_nsec: 0,
+                    },
+                    it_value: libc::timespec {
+                        tv_sec: 0,
+                        tv_nsec: 500_000,
+                    },
+                };
+                libc::timerfd_settime(fd, 0, &t, std::ptr::null_mut());
+                let mut n = 0u64;
+                libc::read(fd, (&mut n as *mut u64).cast(), 8);
+                libc::close(fd);
+            }
+        }
+        // Memory: pages mapped, touched and unmapped; a large allocation.
+        // SAFETY: an anonymous private mapping, written within its length.
+        unsafe {
+            let len = 64 * 4096;
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if p != libc::MAP_FAILED {
+                for i in (0..len).step_by(4096) {
+                    *(p as *mut u8).add(i) = 1;
+                }
+                libc::munmap(p, len);
+            }
+        }
+        std::hint::black_box(vec![1u8; 1 << 20]);
+        // Loopback: a TCP round trip on a new connection, a UDP datagram.
+        if let Ok(mut c) = std::net::TcpStream::connect(tcp_addr) {
+            let _ = c.write_all(b"ping");
+            let mut buf = [0u8; 4];
+            let _ = c.read_exact(&mut buf);
+        }
+        let _ = udp.send_to(b"ping", udp_addr);
+        let mut buf = [0u8; 16];
+        let _ = udp.recv_from(&mut buf);
+        rounds += 1;
+    }
+    drop(server);
+    rounds
 }

@@ -2,8 +2,9 @@
 //! (tpoint, kprobe, uprobe, ...): the tools supply only their formatting
 //! ([`Events`]); the printer does what they all must do alike:
 //!
-//! - the line's head in ftrace's text shape (`comm-pid [cpu] secs: name:`)
-//!   or the JSON object's common members;
+//! - the line's head as the kernel's `trace` prints it (`comm-pid [cpu]
+//!   flags secs: `, the flags column from the record's common fields) or
+//!   the JSON object's common members;
 //! - the stack record that follows an event (`-s`), kernel or user,
 //!   symbolized;
 //! - `-M N`: the run ends after the Nth event, once the round that holds
@@ -18,6 +19,7 @@ use crate::app::output::Output;
 use crate::app::status::TracingLine;
 use crate::app::stream::{replay, stream, Sink, StreamOpts, Summary};
 use crate::buffer::format::{EventFormat, Field};
+use crate::buffer::printfmt::{self, Kernel, KernelStrings};
 use crate::buffer::reader::Event;
 use crate::buffer::tracedat::read::TraceDat;
 use crate::kernel::proc::{CommCache, Task};
@@ -47,6 +49,15 @@ pub trait Events {
     /// space).
     fn text(&mut self, which: usize, ev: &Event, syms: &mut Symbols, line: &mut String);
 
+    /// Appends what follows the line's head (`... TIMESTAMP: `): by
+    /// default `name:` and [`Events::text`]. Tools whose events the kernel
+    /// prints without `name:` (system calls) write it all here.
+    fn line(&mut self, which: usize, ev: &Event, syms: &mut Symbols, line: &mut String) {
+        line.push_str(self.name(which));
+        line.push(':');
+        self.text(which, ev, syms, line);
+    }
+
     /// Adds the tool's members to the event's JSON object.
     fn json(
         &mut self,
@@ -68,6 +79,18 @@ pub struct Symbols {
     pub kernel: KernelSyms,
     /// User symbols, per process.
     pub user: UserSymbols,
+    /// Kernel strings known by address (`printk_formats`).
+    pub strings: KernelStrings,
+}
+
+impl Symbols {
+    /// What an event's text looks up outside its record.
+    pub fn lookups(&mut self) -> printfmt::Lookups<'_> {
+        printfmt::Lookups {
+            syms: &mut self.kernel,
+            strings: &mut self.strings,
+        }
+    }
 }
 
 /// Which stacks follow the events.
@@ -96,6 +119,10 @@ pub struct PrinterOpts {
     /// `sched:sched_process_exec`, enabled to rename tasks (see
     /// [`follow_execs`]).
     pub execs: Option<Execs>,
+    /// The line's head as the kernel's `trace` prints it, with its flags
+    /// column ([`line_head`]; tpoint); without it, `comm-pid [cpu] secs:`
+    /// (the probe tools, whose text is their own).
+    pub irq_info: bool,
 }
 
 /// With `on` (`-s`), turns on the stack records of `kind` in the instance
@@ -222,6 +249,7 @@ pub struct EventPrinter<T: Events> {
     own: Option<i32>,
     after_other: bool,
     line: String,
+    kernel: Kernel,
 }
 
 impl<T: Events> EventPrinter<T> {
@@ -237,13 +265,22 @@ impl<T: Events> EventPrinter<T> {
             opts,
             after_other: false,
             line: String::new(),
+            kernel: Kernel::this(),
         }
     }
 
     /// Column headers of ftrace's text shape (not in JSON).
     pub fn headers(&mut self) {
-        if !self.opts.json {
+        if self.opts.json {
+            return;
+        }
+        if self.opts.irq_info {
             headers(&mut self.out);
+        } else {
+            self.out
+                .line("#            TASK-PID     CPU#   TIMESTAMP  FUNCTION");
+            self.out
+                .line("#               | |         |       |         |");
         }
     }
 
@@ -286,6 +323,10 @@ impl<T: Events> EventPrinter<T> {
         self.comms = CommCache::offline(file.cmdlines.clone());
         self.syms.kernel =
             KernelSyms::from_table(crate::sym::kallsyms::KernelSymbols::parse(&file.kallsyms));
+        self.syms.strings = KernelStrings::parse(&file.printk);
+        if let Some(u) = &file.uname {
+            self.kernel = Kernel::from_uname(u);
+        }
         if self.opts.stacks.is_none() {
             self.opts.stacks = file
                 .format("ftrace", "kernel_stack")
@@ -345,16 +386,19 @@ impl<T: Events> EventPrinter<T> {
             return self.out.json(&serde_json::Value::Object(obj));
         }
         self.line.clear();
-        let _ = write!(
-            self.line,
-            "{comm:>16}-{:<7} [{:03}] {}.{:06}: {}:",
-            ev.pid,
-            ev.cpu,
-            ev.ts / 1_000_000_000,
-            (ev.ts % 1_000_000_000) / 1000,
-            self.events.name(which)
-        );
-        self.events.text(which, ev, &mut self.syms, &mut self.line);
+        if self.opts.irq_info {
+            line_head(&mut self.line, comm, ev, self.kernel);
+        } else {
+            let _ = write!(
+                self.line,
+                "{comm:>16}-{:<7} [{:03}] {}.{:06}: ",
+                ev.pid,
+                ev.cpu,
+                ev.ts / 1_000_000_000,
+                (ev.ts % 1_000_000_000) / 1000,
+            );
+        }
+        self.events.line(which, ev, &mut self.syms, &mut self.line);
         self.out.line(&self.line)
     }
 }
@@ -474,10 +518,40 @@ pub fn user_frames(users: &mut UserSymbols, tgid: u32, addrs: &[u64]) -> Vec<Str
         .collect()
 }
 
-/// `-H`: the column headers of ftrace's text shape.
+/// The head of an event's line as the kernel's `trace` prints it (with
+/// its default `irq-info` option): `comm-pid [cpu] flags secs.usecs: `.
+pub fn line_head(line: &mut String, comm: &str, ev: &Event, kernel: Kernel) {
+    let flags = ev.data.get(2).copied().unwrap_or(0);
+    let preempt = ev.data.get(3).copied().unwrap_or(0);
+    let info = printfmt::irq_info(flags, preempt, kernel);
+    // Microseconds rounded to the nearest, as the kernel's ns2usecs().
+    let us = ev.ts.saturating_add(500) / 1000;
+    let _ = write!(
+        line,
+        "{comm:>16}-{:<7} [{:03}] {} {:5}.{:06}: ",
+        ev.pid,
+        ev.cpu,
+        std::str::from_utf8(&info).unwrap_or("....."),
+        us / 1_000_000,
+        us % 1_000_000,
+    );
+}
+
+/// `-H`: the column headers of the kernel's `trace`, flags column
+/// explained.
 pub fn headers(out: &mut Output) {
-    out.line("#            TASK-PID     CPU#   TIMESTAMP  FUNCTION");
-    out.line("#               | |         |       |         |");
+    for l in [
+        "#                                _-----=> irqs-off/BH-disabled",
+        "#                               / _----=> need-resched",
+        "#                              | / _---=> hardirq/softirq",
+        "#                              || / _--=> preempt-depth",
+        "#                              ||| / _-=> migrate-disable",
+        "#                              |||| /     delay",
+        "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION",
+        "#              | |         |   |||||     |         |",
+    ] {
+        out.line(l);
+    }
 }
 
 /// `-M N` for a [`Sink`] whose events may each be followed by a stack

@@ -243,14 +243,22 @@ impl EventFormat {
         let mut fields = Vec::new();
         let mut print_fmt = String::new();
         let mut seen_blank = false;
-        for line in text.lines() {
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
             let t = line.trim();
             if let Some(v) = t.strip_prefix("name:") {
                 name = Some(v.trim().to_string());
             } else if let Some(v) = t.strip_prefix("ID:") {
                 id = v.trim().parse::<u16>().ok();
             } else if let Some(v) = t.strip_prefix("print fmt:") {
-                print_fmt = v.trim().to_string();
+                // The last entry; a format string with a newline in it
+                // (ext4's fast-commit stats) goes on over several lines.
+                print_fmt = v.trim_start().to_string();
+                for more in lines.by_ref() {
+                    print_fmt.push('\n');
+                    print_fmt.push_str(more);
+                }
+                print_fmt.truncate(print_fmt.trim_end().len());
             } else if t.starts_with("field:") {
                 let f = parse_field_line(t)
                     .ok_or_else(|| Error::usage(format!("bad field line in format: {t}")))?;

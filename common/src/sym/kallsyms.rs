@@ -197,7 +197,9 @@ impl KernelSymbols {
 pub struct KernelSyms {
     loading: Option<std::thread::JoinHandle<KernelSymbols>>,
     table: Option<KernelSymbols>,
-    cache: std::collections::HashMap<(u64, bool), String>,
+    /// Text per address and style (0: `%ps`, 1: `%pS`, 2: `%ps` with the
+    /// module).
+    cache: std::collections::HashMap<(u64, u8), String>,
 }
 
 impl Default for KernelSyms {
@@ -249,24 +251,34 @@ impl KernelSyms {
     /// The address as the kernel's `%pS` prints it (`func+0x1a/0x170
     /// [mod]`), or `%ps` without `with_offset` (`func`); `0x...` if unknown.
     pub fn get(&mut self, addr: u64, with_offset: bool) -> &str {
+        self.cached(addr, with_offset as u8)
+    }
+
+    /// The address as the kernel's `%ps` prints it in an event's text:
+    /// `func [mod]` (the module kept, unlike [`KernelSyms::get`]'s).
+    pub fn get_no_offset(&mut self, addr: u64) -> &str {
+        self.cached(addr, 2)
+    }
+
+    fn cached(&mut self, addr: u64, style: u8) -> &str {
         if self.cache.len() > 100_000 {
             self.cache.clear();
         }
         self.table();
         let k = self.table.as_ref().expect("loaded above");
-        self.cache.entry((addr, with_offset)).or_insert_with(|| {
+        self.cache.entry((addr, style)).or_insert_with(|| {
             let Some(l) = k.lookup(addr) else {
                 return format!("0x{addr:x}");
             };
             let mut s = l.function.to_string();
-            if with_offset {
+            if style == 1 {
                 s.push_str(&format!("+{:#x}", l.offset));
                 if let Some(size) = k.function_size(addr) {
                     s.push_str(&format!("/{size:#x}"));
                 }
-                if let Some(m) = l.module {
-                    s.push_str(&format!(" [{m}]"));
-                }
+            }
+            if let (Some(m), 1 | 2) = (l.module, style) {
+                s.push_str(&format!(" [{m}]"));
             }
             s
         })
@@ -291,6 +303,8 @@ mod tests {
             "do_one_initcall+0x10/0x1000"
         );
         assert_eq!(k.get(0xffffffff81001010, false), "do_one_initcall");
+        assert_eq!(k.get_no_offset(0xffffffffc0a00210), "ext4_read [ext4]");
+        assert_eq!(k.get(0xffffffffc0a00210, false), "ext4_read");
         assert_eq!(
             k.get(0xffffffffc0a00210, true),
             "ext4_read+0x10/0xffe00 [ext4]"

@@ -1,11 +1,14 @@
-//! tpoint - trace a kernel tracepoint, one event per line.
+//! tpoint - trace kernel tracepoints, one event per line, as the kernel
+//! prints them.
 //!
-//! USAGE: tpoint [-hHsvj] [-d secs] [-p PID] [-L TID] [-M N] [-b KB]
-//!               {-l [glob] | tracepoint [filter]}
+//! USAGE: tpoint [-hHsvj] [--fields] [-d secs] [-p PID] [-L TID] [-M N]
+//!               [-b KB] [-w FILE] {-l [glob] | tracepoint[,tracepoint...]
+//!               [filter] | --read FILE [tracepoint]}
 //!
 //! Events are read from the binary per-CPU buffers of a private ftrace
-//! instance and printed in the shape of ftrace's own text output
-//! (`comm-pid [cpu] timestamp: event: field=value ...`).
+//! instance and printed as the kernel's own `trace` file shows them
+//! (`comm-pid [cpu] flags timestamp: event: text`), each event's text
+//! rendered from its `print fmt`; `--fields` prints `name=value` instead.
 //!
 //! REQUIREMENTS: tracefs (mounted by tpoint if needed), instances, root.
 //! OVERHEAD: each event costs the kernel well under a microsecond to record;
@@ -16,21 +19,25 @@
 //! This is the smallest tool, and the template of a new one (see
 //! docs/adding-a-tool.md): options, checks, setup, stream, summary.
 
+mod events;
+mod select;
+
 use clap::Parser;
+use events::{Tracepoint, Tracepoints};
 use ftrace_common::app::cli;
 use ftrace_common::app::opts::{EventOpts, KernelStacksOpt, ReadOpt, WriteOpt};
 use ftrace_common::app::output::Output;
-use ftrace_common::app::printer::{self, EventPrinter, Events, PrinterOpts, StackKind, Symbols};
+use ftrace_common::app::printer::{self, EventPrinter, PrinterOpts, StackKind};
 use ftrace_common::app::status;
-use ftrace_common::base::glob::{self, Glob};
-use ftrace_common::buffer::format::{EventFormat, Value};
-use ftrace_common::buffer::reader::Event;
+use ftrace_common::base::glob::Glob;
+use ftrace_common::buffer::printfmt::{Kernel, KernelStrings};
 use ftrace_common::buffer::tracedat::read::TraceDat;
 use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::kernel::{caps, needs};
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
 use ftrace_common::lifecycle::sweep;
+use ftrace_common::sym::kallsyms::KernelSyms;
 use ftrace_common::{Error, Flow, Result};
 use std::process::ExitCode;
 
@@ -43,6 +50,10 @@ Examples:
   tpoint -H -d 1 block:block_rq_issue         # 1 second, with a header
   tpoint -p 1234 syscalls:sys_enter_read 'count > 1024'
                                               # big reads of PID 1234
+  tpoint 'sched:sched_wakeup*,sched:sched_switch'
+                                              # several tracepoints, one stream
+  tpoint -d 1 'timer:*'                       # every timer tracepoint
+  tpoint --fields kmem:kmalloc                # each field as name=value
   tpoint -s sched:sched_process_exec          # execs, with kernel stacks
   tpoint -v block:block_rq_complete           # show the fields and exit
   tpoint --json -d 5 sched:sched_process_fork # JSON lines
@@ -50,13 +61,24 @@ Examples:
   tpoint --read out.dat                       # print it (here or elsewhere)";
 
 const LONG_ABOUT: &str = "\
-Trace a kernel tracepoint and print each event, decoded by field name from ftrace's \
-binary buffers in a private instance. Lost events are always reported. The filter uses \
-the kernel's event filter syntax (see the kernel's events.rst), e.g. 'count > 1024' or \
-'comm ~ \"ba*\"'.
+Trace kernel tracepoints and print each event as the kernel's own trace file shows it: \
+task, PID, CPU, the flags column (irqs off, need-resched, hard/soft irq, preempt depth, \
+migrate-disable), time stamp, and the event's text rendered from its print fmt (the \
+kernel's TP_printk), read from ftrace's binary buffers in a private instance. Lost events \
+are always reported. TRACEPOINT is SYSTEM:EVENT, a glob ('sched:*') or a comma-separated \
+list of both ('sched:*,timer:hrtimer_*'), all in one stream. The filter uses the kernel's \
+event filter syntax (see the kernel's events.rst), e.g. 'count > 1024' or 'comm ~ \"ba*\"'; \
+with several tracepoints it applies to each that has its fields, the others are traced \
+unfiltered (as the kernel does with a filter on a whole system).
+
+Plain %p values print as the raw pointer (the kernel prints them hashed unless its \
+hash-ptr option is off). An event whose print fmt uses what only the kernel can evaluate \
+(a kernel function, an enum the format does not define) is printed as name=value, and \
+tpoint says so on stderr once. --fields prints every event that way; -j prints JSON with \
+every field typed.
 
 Requirements: root, tracefs (mounted if needed) with instances (Linux 4.4 or later); -s \
-needs CONFIG_STACKTRACE.
+needs CONFIG_STACKTRACE; %pS symbols need a readable /proc/kallsyms.
 
 Overhead: recording an event costs the kernel well under a microsecond, paid whether or \
 not -p or the filter keep it. Printing costs far more: a busy tracepoint (sched, \
@@ -64,12 +86,12 @@ syscalls without a filter) can make millions of lines a second, more than one CP
 print; lost events are then reported. Filter, limit the run (-d, -M), or count with \
 syscount or funccount instead.";
 
-/// Trace a kernel tracepoint and print each event.
+/// Trace kernel tracepoints and print each event as the kernel does.
 #[derive(Debug, Parser)]
 #[command(
     name = "tpoint",
     version,
-    about = "Trace a kernel tracepoint and print each event",
+    about = "Trace kernel tracepoints and print each event as the kernel does",
     long_about = LONG_ABOUT,
     after_help = EXAMPLES
 )]
@@ -82,15 +104,19 @@ struct Args {
     write: WriteOpt,
     #[command(flatten)]
     read: ReadOpt,
-    /// Show the tracepoint's format (its fields) and exit.
+    /// Show the tracepoints' formats (their fields) and exit.
     #[arg(short = 'v', long = "view")]
     view: bool,
     /// List tracepoints (matching the optional glob) and exit.
     #[arg(short = 'l', long = "list")]
     list: bool,
-    /// The tracepoint, as SYSTEM:EVENT (e.g. syscalls:sys_enter_openat);
-    /// with -l, an optional glob; with --read, the one event to print
-    /// (default: every event of the file).
+    /// Print each event's fields as name=value instead of the kernel's text.
+    #[arg(long = "fields")]
+    fields: bool,
+    /// The tracepoints: SYSTEM:EVENT (e.g. syscalls:sys_enter_openat), a
+    /// glob ('sched:*') or a comma-separated list; with -l, an optional
+    /// glob; with --read, the events to print (default: every event of
+    /// the file).
     #[arg(value_name = "TRACEPOINT")]
     tracepoint: Option<String>,
     /// An event filter in the kernel's syntax, e.g. 'count > 1024'.
@@ -112,18 +138,21 @@ fn tpoint(args: Args) -> Result<()> {
     if args.list {
         return list(&tfs, args.tracepoint.as_deref());
     }
-    let (sys, name) = options(&args)?;
-    checks(&tfs, &args, sys, name)?;
+    let chosen = options(&tfs, &args)?;
+    checks(&tfs, &args)?;
     if args.view {
-        print!("{}", tfs.read(format!("events/{sys}/{name}/format"))?);
+        for (i, (sys, name)) in chosen.iter().enumerate() {
+            let sep = if i > 0 { "\n" } else { "" };
+            print!("{sep}{}", tfs.read(format!("events/{sys}/{name}/format"))?);
+        }
         return Ok(());
     }
-    let (inst, printer) = setup(&tfs, &args, sys, name)?;
+    let (inst, printer) = setup(&tfs, &args, &chosen)?;
     trace(&inst, printer, &args)
 }
 
-/// Options: the tracepoint as SYSTEM:EVENT.
-fn options(args: &Args) -> Result<(&str, &str)> {
+/// Options: the tracepoints TRACEPOINT names on this kernel.
+fn options(tfs: &Tracefs, args: &Args) -> Result<Vec<(String, String)>> {
     let Some(tp) = args.tracepoint.as_deref() else {
         return Err(Error::usage(
             "no tracepoint given (see tpoint -h, or tpoint -l to list them)",
@@ -134,35 +163,13 @@ fn options(args: &Args) -> Result<(&str, &str)> {
             "-M and -j shape what is printed; with -w nothing is (end with -d or Ctrl-C)",
         ));
     }
-    split_tracepoint(tp)
+    let available = tfs.read("available_events").unwrap_or_default();
+    select::select(tp, &available)
 }
 
-fn split_tracepoint(tp: &str) -> Result<(&str, &str)> {
-    let (sys, name) = tp
-        .split_once(':')
-        .or_else(|| tp.split_once('/'))
-        .ok_or_else(|| {
-            Error::usage(format!(
-                "'{tp}' is not a tracepoint: give SYSTEM:EVENT, e.g. syscalls:sys_enter_openat (see tpoint -l)"
-            ))
-        })?;
-    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !ok(sys) || !ok(name) {
-        return Err(Error::usage(format!("'{tp}' is not a tracepoint name")));
-    }
-    Ok((sys, name))
-}
-
-/// Checks: the tracepoint, the task and stacks exist here.
-fn checks(tfs: &Tracefs, args: &Args, sys: &str, name: &str) -> Result<()> {
+/// Checks: the task and stacks exist here.
+fn checks(tfs: &Tracefs, args: &Args) -> Result<()> {
     needs::TPOINT.require(tfs)?;
-    if !tfs.exists(format!("events/{sys}/{name}/format")) {
-        let all = tfs.read("available_events").unwrap_or_default();
-        let hint = glob::did_you_mean(&format!("{sys}:{name}"), all.lines(), 3);
-        return Err(Error::usage(format!(
-            "no tracepoint {sys}:{name} on this kernel{hint} (tpoint -l lists them)"
-        )));
-    }
     if let Some(t) = args.ev.task.task() {
         t.require_exists()?;
     }
@@ -179,9 +186,8 @@ fn checks(tfs: &Tracefs, args: &Args, sys: &str, name: &str) -> Result<()> {
 fn setup(
     tfs: &Tracefs,
     args: &Args,
-    sys: &str,
-    name: &str,
-) -> Result<(Instance, EventPrinter<Tracepoint>)> {
+    chosen: &[(String, String)],
+) -> Result<(Instance, EventPrinter<Tracepoints>)> {
     sweep::sweep_dead(tfs);
     let mut inst = Instance::create_with(
         tfs,
@@ -193,48 +199,91 @@ fn setup(
             ..InstanceOptions::default()
         },
     )?;
-    let mut fmt = inst.event_format(sys, name)?;
-    if sys == "syscalls" {
-        fmt = fmt.hex_longs();
+    let kernel = Kernel::this();
+    let mut list = Vec::new();
+    for (sys, name) in chosen {
+        list.push(Tracepoint::new(sys, inst.event_format(sys, name)?, kernel));
     }
     if let Some(f) = &args.filter {
-        inst.set_filter(sys, name, f)?;
+        set_filter(&mut inst, chosen, f)?;
     }
     if let Some(t) = args.ev.task.task() {
         inst.follow(t, false)?;
     }
     let stacks = printer::enable_stacks(&mut inst, args.stacks.stacks, StackKind::Kernel)?;
-    inst.enable_event(sys, name)?;
-    let printer = EventPrinter::new(
-        Tracepoint {
-            events: vec![(sys.to_string(), fmt)],
-        },
+    for (sys, name) in chosen {
+        inst.enable_event(sys, name)?;
+    }
+    let events = Tracepoints::new(list, args.fields);
+    let symbols = events.uses_symbols() && !args.ev.json.json;
+    let mut printer = EventPrinter::new(
+        events,
         CommCache::new(Some(tfs.path("saved_cmdlines"))),
         PrinterOpts {
             json: args.ev.json.json,
             max_events: args.ev.max.max_events,
             skip_own: args.ev.task.task().is_none(),
             stacks,
+            irq_info: true,
             ..PrinterOpts::default()
         },
     );
+    if symbols || args.stacks.stacks {
+        printer.syms.kernel = KernelSyms::in_background();
+    }
+    printer.syms.strings = KernelStrings::from_file(tfs.path("printk_formats"));
     Ok((inst, printer))
 }
 
+/// The filter on every chosen event that has its fields. The kernel
+/// refuses it on the others (a field not found), which are then traced
+/// unfiltered, as a filter on a whole system works in the kernel; when it
+/// refuses it everywhere, that is the error.
+fn set_filter(inst: &mut Instance, chosen: &[(String, String)], filter: &str) -> Result<()> {
+    let mut first_err = None;
+    let mut without = Vec::new();
+    for (sys, name) in chosen {
+        if let Err(e) = inst.set_filter(sys, name, filter) {
+            first_err.get_or_insert(e);
+            without.push(format!("{sys}:{name}"));
+        }
+    }
+    if without.len() == chosen.len() {
+        return Err(first_err.unwrap_or_else(|| Error::usage("the filter was refused")));
+    }
+    if !without.is_empty() {
+        let shown: Vec<&str> = without.iter().take(5).map(String::as_str).collect();
+        let more = if without.len() > 5 { ", ..." } else { "" };
+        eprintln!(
+            "tpoint: the filter applies to {} of {} tracepoints; {} ({}{more}) lack its fields and are traced unfiltered",
+            chosen.len() - without.len(),
+            chosen.len(),
+            without.len(),
+            shown.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Stream and summary.
-fn trace(inst: &Instance, mut printer: EventPrinter<Tracepoint>, args: &Args) -> Result<()> {
-    let (sys, fmt) = &printer.events.events[0];
-    let line = args
-        .write
-        .line(args.ev.tracing_line(format!("{sys}:{}", fmt.name)));
-    let mut run = args.ev.run(line);
+fn trace(inst: &Instance, mut printer: EventPrinter<Tracepoints>, args: &Args) -> Result<()> {
+    let list = &printer.events.list;
+    let what = match list.as_slice() {
+        [one] => one.full_name(),
+        many => format!(
+            "{} tracepoints ({})",
+            many.len(),
+            args.tracepoint.as_deref().unwrap_or_default()
+        ),
+    };
+    let mut run = args.ev.run(args.write.line(args.ev.tracing_line(what)));
     run.recording = args.write.start("tpoint", inst, args.stacks.stacks)?;
     let summary = printer.trace(inst, run)?;
     status::finish("tpoint", &mut printer.out, &summary, "")
 }
 
-/// `--read FILE [TRACEPOINT]`: the file's events (or that one's), printed
-/// as a run prints them.
+/// `--read FILE [TRACEPOINT]`: the file's events (or those named), printed
+/// as a run prints them, as the recording kernel printed them.
 fn read(args: &Args, file: &TraceDat) -> Result<()> {
     let e = &args.ev;
     if e.task.task().is_some() || e.duration.duration.is_some() || e.buffer.buffer_kb.is_some() {
@@ -247,30 +296,38 @@ fn read(args: &Args, file: &TraceDat) -> Result<()> {
             "a filter, -l and -v need tracing: not with --read",
         ));
     }
-    let only = args
-        .tracepoint
-        .as_deref()
-        .map(split_tracepoint)
-        .transpose()?;
-    let mut events: Vec<(String, EventFormat)> = file
+    let mut formats: Vec<_> = file
         .formats()
         .into_iter()
-        .filter(|(s, f)| s != "ftrace" && only.is_none_or(|(os, on)| s == os && f.name == on))
-        .map(|(s, f)| (s.clone(), if s == "syscalls" { f.hex_longs() } else { f }))
+        .filter(|(s, _)| s != "ftrace")
         .collect();
-    if let (Some((s, n)), true) = (only, events.is_empty()) {
-        return Err(Error::usage(format!(
-            "{} has no event {s}:{n}",
-            file.path().display()
-        )));
+    if let Some(tp) = args.tracepoint.as_deref() {
+        let names: Vec<String> = formats
+            .iter()
+            .map(|(s, f)| format!("{s}:{}", f.name))
+            .collect();
+        let chosen = select::select(tp, &names.join("\n"))
+            .map_err(|e| Error::usage(format!("{}: {e}", file.path().display())))?;
+        formats.retain(|(s, f)| chosen.iter().any(|(cs, cn)| cs == s && *cn == f.name));
     }
-    events.sort_by_key(|(_, f)| f.id);
+    formats.sort_by_key(|(_, f)| f.id);
+    let kernel = file
+        .uname
+        .as_deref()
+        .map(Kernel::from_uname)
+        .unwrap_or_else(Kernel::this);
+    let list = formats
+        .into_iter()
+        .map(|(s, f)| Tracepoint::new(&s, f, kernel))
+        .collect();
     let opts = PrinterOpts {
         json: e.json.json,
         max_events: e.max.max_events,
+        irq_info: true,
         ..PrinterOpts::default()
     };
-    let mut printer = EventPrinter::new(Tracepoint { events }, CommCache::default(), opts);
+    let events = Tracepoints::new(list, args.fields);
+    let mut printer = EventPrinter::new(events, CommCache::default(), opts);
     let summary = printer.replay(file, e.headers.headers)?;
     status::finish("tpoint", &mut printer.out, &summary, "")
 }
@@ -296,73 +353,4 @@ fn list(tfs: &Tracefs, pattern: Option<&str>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The tracepoints' part of the printer: `field=value ...` (one event
-/// traced; with --read, any of the file's).
-struct Tracepoint {
-    events: Vec<(String, EventFormat)>,
-}
-
-impl Events for Tracepoint {
-    fn which(&self, id: u16) -> Option<usize> {
-        self.events.iter().position(|(_, f)| f.id == id)
-    }
-
-    fn name(&self, i: usize) -> &str {
-        &self.events[i].1.name
-    }
-
-    fn json_name(&self, i: usize) -> String {
-        format!("{}:{}", self.events[i].0, self.events[i].1.name)
-    }
-
-    fn text(&mut self, i: usize, ev: &Event, _: &mut Symbols, line: &mut String) {
-        for f in &self.events[i].1.fields {
-            line.push(' ');
-            f.write_text(ev.data, line);
-        }
-    }
-
-    fn json(
-        &mut self,
-        i: usize,
-        ev: &Event,
-        _: &mut Symbols,
-        obj: &mut serde_json::Map<String, serde_json::Value>,
-    ) {
-        let mut fields = serde_json::Map::new();
-        for f in &self.events[i].1.fields {
-            let v = match f.value(ev.data) {
-                Some(Value::Int(i)) => serde_json::json!(i),
-                Some(Value::Uint(u)) => serde_json::json!(u),
-                Some(Value::Str(s)) => serde_json::json!(s),
-                Some(Value::Array(a)) => serde_json::json!(a),
-                Some(v) => serde_json::json!(v.to_string()),
-                None => serde_json::Value::Null,
-            };
-            fields.insert(f.name.clone(), v);
-        }
-        obj.insert("fields".into(), fields.into());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tracepoint_names() {
-        assert_eq!(
-            split_tracepoint("syscalls:sys_enter_read").unwrap(),
-            ("syscalls", "sys_enter_read")
-        );
-        assert_eq!(
-            split_tracepoint("block/block_rq_issue").unwrap(),
-            ("block", "block_rq_issue")
-        );
-        for bad in ["nocolon", ":x", "x:", "a:b c", "a:b\n-:x", "../x:y"] {
-            assert_eq!(split_tracepoint(bad).unwrap_err().exit_code(), 2, "{bad}");
-        }
-    }
 }
