@@ -21,6 +21,7 @@ fn record(file: &Path, opts: &[&str], workload: &[&str]) -> bool {
     let out = Command::new("trace-cmd")
         .arg("record")
         .arg("-q")
+        .args(["-b", "8192"])
         .args(opts)
         .arg("-o")
         .arg(file)
@@ -66,8 +67,13 @@ fn tpoint_reads_trace_cmds_files_of_versions_6_and_7_and_zstd() {
         let Some(text) = support::trace_cmd_report(&file) else {
             return;
         };
+        // trace-cmd may lose events in a loaded machine: what the file
+        // holds is the oracle, and all of it only when nothing was lost.
         let want = support::count_lines(&text, "ftt-workload-");
-        assert!(want >= n, "{tag}: trace-cmd report shows {want} of {n}");
+        assert!(want > 0, "{tag}: no event of the workload in\n{text}");
+        if !dropped(&text) {
+            assert_eq!(want, n, "{tag}: trace-cmd report shows {want} of {n}");
+        }
         let t = run("tpoint", &["--read", path]);
         assert_eq!(t.code(), 0, "{tag}: {}", t.stderr);
         // tpoint prints the entry as the kernel does (trace-cmd by its
@@ -103,7 +109,33 @@ fn syscount_counts_a_trace_cmd_raw_syscalls_file_exactly() {
             (w.first() == Some(&"getppid")).then(|| w.get(1)?.parse().ok())?
         })
         .collect();
-    assert_eq!(got, [n], "{}", c.stdout);
+    // The oracle: trace-cmd's report of the same file (all n calls when
+    // it lost nothing).
+    let Some(text) = support::trace_cmd_report(&file) else {
+        return;
+    };
+    let calls = |ev: &str, nr: &str| {
+        text.lines()
+            .filter(|l| l.contains(ev) && l.contains(nr))
+            .count()
+    };
+    let (enters, exits) = (
+        calls("sys_enter:", &format!("NR {} (", libc::SYS_getppid)),
+        calls("sys_exit:", &format!("NR {} = ", libc::SYS_getppid)),
+    );
+    if !dropped(&text) {
+        assert_eq!((enters, exits), (n, n), "trace-cmd report");
+    }
+    assert!(
+        got == [enters] || got == [exits],
+        "syscount: {got:?}, trace-cmd: {enters} entries and {exits} exits\n{}",
+        c.stdout
+    );
+}
+
+/// Whether trace-cmd's report marks lost events.
+fn dropped(report: &str) -> bool {
+    report.contains("DROPPED") || report.contains("[LOST")
 }
 
 #[test]
