@@ -39,7 +39,8 @@ fn wait_blocked(w: &Workload) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         match std::fs::read_to_string(&path) {
-            Ok(s) if s.split_whitespace().next() == Some(&libc::SYS_read.to_string()) => return,
+            // Its wait is a readv(2) (no read(2) of its own to count).
+            Ok(s) if s.split_whitespace().next() == Some(&libc::SYS_readv.to_string()) => return,
             Ok(_) => {}
             Err(_) => {
                 std::thread::sleep(Duration::from_millis(500));
