@@ -158,10 +158,8 @@ fn options(tfs: &Tracefs, args: &Args) -> Result<Vec<(String, String)>> {
             "no tracepoint given (see tpoint -h, or tpoint -l to list them)",
         ));
     };
-    if args.write.write.is_some() && (args.ev.max.max_events.is_some() || args.ev.json.json) {
-        return Err(Error::usage(
-            "-M and -j shape what is printed; with -w nothing is (end with -d or Ctrl-C)",
-        ));
+    if args.write.write.is_some() {
+        args.ev.refuse_when_writing()?;
     }
     let available = tfs.read("available_events").unwrap_or_default();
     select::select(tp, &available)
@@ -286,11 +284,7 @@ fn trace(inst: &Instance, mut printer: EventPrinter<Tracepoints>, args: &Args) -
 /// as a run prints them, as the recording kernel printed them.
 fn read(args: &Args, file: &TraceDat) -> Result<()> {
     let e = &args.ev;
-    if e.task.task().is_some() || e.duration.duration.is_some() || e.buffer.buffer_kb.is_some() {
-        return Err(Error::usage(
-            "-p, -L, -d and -b set up tracing: not with --read",
-        ));
-    }
+    e.refuse_when_reading()?;
     if args.filter.is_some() || args.list || args.view {
         return Err(Error::usage(
             "a filter, -l and -v need tracing: not with --read",
