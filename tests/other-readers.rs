@@ -12,12 +12,34 @@ use std::process::Command;
 use std::sync::Mutex;
 use support::{run, Workload};
 
+/// Writes the top level's buffer size back when it drops.
+struct RestoreBufferSize(std::path::PathBuf, Option<String>);
+
+impl Drop for RestoreBufferSize {
+    fn drop(&mut self) {
+        // "7 (expanded: 1408)": the buffer is not allocated yet, and 1408
+        // KiB is what it will be.
+        let kb = self.1.as_deref().and_then(|t| {
+            t.split("expanded:")
+                .nth(1)
+                .or(Some(t))
+                .and_then(|v| v.trim().trim_end_matches(')').split_whitespace().next())
+        });
+        if let Some(kb) = kb {
+            let _ = std::fs::write(&self.0, kb);
+        }
+    }
+}
+
 /// trace-cmd record works on the top level: one recording at a time.
 static TOP: Mutex<()> = Mutex::new(());
 
 /// `trace-cmd record OPTS -o FILE WORKLOAD ARGS...`; false (after saying
 /// why) where trace-cmd cannot record here.
 fn record(file: &Path, opts: &[&str], workload: &[&str]) -> bool {
+    // trace-cmd leaves the top level's buffer size at its -b: put it back.
+    let size = support::tracefs_root().join("buffer_size_kb");
+    let _restore = RestoreBufferSize(size.clone(), std::fs::read_to_string(&size).ok());
     let out = Command::new("trace-cmd")
         .arg("record")
         .arg("-q")
