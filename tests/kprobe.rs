@@ -215,6 +215,39 @@ fn return_probe_shows_the_descriptors_the_child_got() {
     std::fs::remove_file(&path).ok();
 }
 
+/// The kernel is the oracle of the arguments' text: while kprobe traces a
+/// child's opens, an instance of the test's records the same events, and
+/// every line's text (the `%pS` addresses and each type's rendering) must
+/// be the kernel's own.
+#[test]
+fn arguments_print_as_the_kernel_prints_them() {
+    require_tracing!(KprobeEvents, Instances);
+    let func = open_func();
+    let path = unique_path("text", true);
+    let n = 30;
+    let mut w = Workload::waiting(&["open", &path, &n.to_string()]);
+    let pid = w.pid().to_string();
+    wait_blocked(&w);
+    let e = format!(
+        "p:ftt_kin {func} dfd=%di:s32 dx=%di:x16 name=+0(%si):ustring how=+0(%dx):x64 \
+         fl=+0(%dx):b4@0/64 who=$comm at=%ip:symbol b=+0(%si):x8[3]"
+    );
+    let r = format!("r:ftt_kout {func} rv=$retval:s32 rx=$retval:x8 ru=$retval:u64");
+    let mut t = ToolRun::start("kprobe", &["-p", &pid, "-e", &e, "-e", &r]);
+    t.wait_ready();
+    let kernel = support::KernelText::start(t.pid(), "kprobe_events", w.pid());
+    w.go();
+    assert_eq!(w.wait(), n);
+    std::thread::sleep(Duration::from_millis(500));
+    let kernel = kernel.finish();
+    let f = t.stop();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert_no_probe_left(&f);
+    let names = ["ftt_kin", "ftt_kout"];
+    support::assert_same_probe_texts(&kernel, &f.stdout, &names, 2 * n as usize);
+    std::fs::remove_file(&path).ok();
+}
+
 #[test]
 fn task_names_follow_exec() {
     require_tracing!(KprobeEvents, Instances);

@@ -186,6 +186,40 @@ fn entry_and_return_in_one_run_with_typed_args() {
     clean(&f);
 }
 
+/// The kernel is the oracle of the arguments' text: while uprobe traces
+/// the workload, an instance of the test's own records the same events,
+/// and every line's text (addresses and each type's rendering) must be
+/// the kernel's own.
+#[test]
+fn arguments_print_as_the_kernel_prints_them() {
+    require_tracing!(UprobeEvents, Instances);
+    let n = 40u64;
+    let e = wl_def(
+        'p',
+        "ftt_types",
+        "a=%di:u8 b=%di:s16 c=%di:x32 d=%di:s64 e=%di:x64 f=%di:b3@1/8 st=+0(%sp):x8[4] w=+0(%sp):u16[2] who=$comm",
+    );
+    let r = wl_def(
+        'r',
+        "ftt_rtypes",
+        "rv=$retval:s32 rx=$retval:x16 rb=$retval:b2@0/64",
+    );
+    let mut w = Workload::waiting(&["call", &n.to_string()]);
+    let pid = w.pid().to_string();
+    let mut t = ToolRun::start("uprobe", &["-p", &pid, "-e", &e, "-e", &r]);
+    t.wait_ready();
+    let kernel = support::KernelText::start(t.pid(), "uprobe_events", w.pid());
+    w.go();
+    assert_eq!(w.wait(), n);
+    std::thread::sleep(Duration::from_millis(300));
+    let kernel = kernel.finish();
+    let f = t.stop();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let names = ["ftt_types", "ftt_rtypes"];
+    support::assert_same_probe_texts(&kernel, &f.stdout, &names, 2 * n as usize);
+    clean(&f);
+}
+
 #[test]
 fn pid_counts_only_that_process_of_two_identical_ones() {
     require_tracing!(UprobeEvents, Instances);

@@ -562,3 +562,88 @@ pub fn trace_cmd_report(file: &Path) -> Option<String> {
 pub fn count_lines(text: &str, pat: &str) -> usize {
     text.lines().filter(|l| l.contains(pat)).count()
 }
+
+/// The kernel's own text of a probe tool's events, the oracle of how they
+/// print: an instance of the test's records, for task `pid`, every event of
+/// the dynamic-event groups of run `tool_pid` from [`KernelText::start`]
+/// to [`KernelText::finish`].
+pub struct KernelText {
+    inst: ftrace_common::lifecycle::instance::Instance,
+    groups: Vec<String>,
+}
+
+impl KernelText {
+    /// Starts recording run `tool_pid`'s probe events (listed in
+    /// `events_file`: `kprobe_events` or `uprobe_events`) of task `pid`.
+    pub fn start(tool_pid: u32, events_file: &str, pid: u32) -> KernelText {
+        let text = std::fs::read_to_string(tracefs_root().join(events_file)).unwrap();
+        let mut groups: Vec<String> = ftrace_common::lifecycle::dynevent::list_events(&text)
+            .into_iter()
+            .map(|(g, _)| g)
+            .filter(|g| {
+                ftrace_common::lifecycle::owner::Owner::from_group_name(g)
+                    .is_some_and(|o| o.pid == tool_pid)
+            })
+            .collect();
+        groups.dedup();
+        assert!(
+            !groups.is_empty(),
+            "no probe of run {tool_pid} in {events_file}: {text}"
+        );
+        let tfs = tracefs().unwrap();
+        let mut inst =
+            ftrace_common::lifecycle::instance::Instance::create(&tfs, "test-probe-text", None)
+                .unwrap();
+        inst.set_event_pids(&[pid], false).unwrap();
+        for g in &groups {
+            inst.write(format!("events/{g}/enable"), "1").unwrap();
+        }
+        inst.start().unwrap();
+        KernelText { inst, groups }
+    }
+
+    /// Stops recording, removes the instance, and returns the kernel's
+    /// `trace` text of what it recorded.
+    pub fn finish(mut self) -> String {
+        self.inst.stop().unwrap();
+        let text = self.inst.read("trace").unwrap();
+        for g in &self.groups {
+            self.inst.write(format!("events/{g}/enable"), "0").unwrap();
+        }
+        self.inst.remove().unwrap();
+        text
+    }
+}
+
+/// What follows `TIMESTAMP: ` in each line of an event of `names` (`NAME:
+/// (ADDRESS) ARGS`), sorted.
+pub fn probe_texts(out: &str, names: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = out
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            names.iter().find_map(|n| {
+                let at = l.find(&format!(": {n}: ("))?;
+                Some(l[at + 2..].to_string())
+            })
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Asserts that the tool printed each event's text as the kernel did:
+/// `expected` events, the same texts.
+pub fn assert_same_probe_texts(kernel: &str, tool: &str, names: &[&str], expected: usize) {
+    let theirs = probe_texts(kernel, names);
+    let ours = probe_texts(tool, names);
+    assert_eq!(theirs.len(), expected, "the kernel's text:\n{kernel}");
+    for (a, b) in theirs.iter().zip(&ours) {
+        assert_eq!(a, b, "the kernel's text, then the tool's");
+    }
+    assert_eq!(ours.len(), expected, "the tool's text:\n{tool}");
+    eprintln!(
+        "  {expected} events of {}: the tool's text is the kernel's",
+        names.join(", ")
+    );
+}

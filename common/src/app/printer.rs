@@ -457,7 +457,7 @@ impl Events for ProbeEvents {
     }
 
     fn text(&mut self, which: usize, ev: &Event, syms: &mut Symbols, line: &mut String) {
-        self.write_text(which, ev.data, &mut syms.kernel, line);
+        self.write_text(which, ev.data, syms.lookups(), line);
     }
 
     fn json(

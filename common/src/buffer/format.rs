@@ -213,11 +213,17 @@ pub fn parse_field_line(line: &str) -> Option<Field> {
                 elem: size / count,
                 count,
             },
-            // `type name[]` or `[SIZE_EXPR]`: treat as bytes of `size`.
-            _ => FieldKind::Array {
-                elem: 1,
-                count: size,
-            },
+            // `type name[]` (a probe's array) or `[SIZE_EXPR]`: elements
+            // of the type's size where the type says it, else bytes.
+            _ => {
+                let elem = scalar_size(decl_no_arr[..name_start].trim())
+                    .filter(|e| size % e == 0)
+                    .unwrap_or(1);
+                FieldKind::Array {
+                    elem,
+                    count: size / elem,
+                }
+            }
         }
     } else {
         FieldKind::Scalar
@@ -437,6 +443,24 @@ impl Field {
     }
 }
 
+/// The size of a fixed-size integer type as formats name them (`u16`,
+/// `s32`, `char`, `unsigned long`, ...), where the name tells it.
+fn scalar_size(ctype: &str) -> Option<usize> {
+    let t = ctype
+        .trim_start_matches("const ")
+        .trim_start_matches("unsigned ")
+        .trim_start_matches("signed ")
+        .trim();
+    Some(match t {
+        "u8" | "s8" | "char" | "__u8" | "__s8" => 1,
+        "u16" | "s16" | "short" | "__u16" | "__s16" => 2,
+        "u32" | "s32" | "int" | "__u32" | "__s32" => 4,
+        "u64" | "s64" | "long long" | "__u64" | "__s64" => 8,
+        "long" => std::mem::size_of::<libc::c_long>(),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,6 +510,9 @@ print fmt: \"dfd: 0x%08lx\", ((unsigned long)(REC->dfd))
             "field:__rel_loc char[] rel;\toffset:28;\tsize:4;\tsigned:0;",
             "field:unsigned long args[2];\toffset:32;\tsize:16;\tsigned:0;",
             "field: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;",
+            // A probe's array: the count is left out.
+            "field:u16 w[];\toffset:20;\tsize:4;\tsigned:0;",
+            "field:s64 q[];\toffset:20;\tsize:24;\tsigned:1;",
         ];
         let fs: Vec<Field> = lines.iter().map(|l| parse_field_line(l).unwrap()).collect();
         assert_eq!(fs[1].kind, FieldKind::Array { elem: 1, count: 16 });
@@ -496,6 +523,8 @@ print fmt: \"dfd: 0x%08lx\", ((unsigned long)(REC->dfd))
         assert_eq!(fs[4].kind, FieldKind::Array { elem: 8, count: 2 });
         assert_eq!(fs[5].name, "timestamp");
         assert_eq!(fs[5].ctype, "u64");
+        assert_eq!(fs[6].kind, FieldKind::Array { elem: 2, count: 2 });
+        assert_eq!(fs[7].kind, FieldKind::Array { elem: 8, count: 3 });
 
         let mut data = vec![0u8; 64];
         data[4..8].copy_from_slice(&(-5i32).to_ne_bytes());

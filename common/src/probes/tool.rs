@@ -9,6 +9,7 @@
 //! theirs.
 
 use crate::buffer::format::{EventFormat, Field};
+use crate::buffer::printfmt::{EventText, Kernel, Lookups};
 use crate::kernel::tracefs::Tracefs;
 use crate::lifecycle::dynevent::{ProbeDef, ProbeGroup};
 use crate::probes::args::ArgStyles;
@@ -153,7 +154,11 @@ pub struct ProbeOut {
     pub addrs: Addrs,
     /// Its arguments.
     pub args: Vec<Field>,
-    /// How the kernel prints the arguments.
+    /// The arguments' text, compiled from the event's `print fmt` as the
+    /// kernel prints it.
+    pub text: EventText,
+    /// How the kernel prints each argument: for JSON, and for the text of
+    /// an event whose `print fmt` the renderer cannot evaluate.
     pub styles: ArgStyles,
 }
 
@@ -178,6 +183,7 @@ impl ProbeOut {
             name,
             addrs,
             args,
+            text: EventText::probe_args(fmt, Kernel::this()),
             styles: ArgStyles::parse(&fmt.print_fmt),
         })
     }
@@ -196,8 +202,12 @@ impl ProbeOut {
         ProbeOut::new(fmt.name.clone(), kind, fmt).ok()
     }
 
-    /// ` NAME=VALUE` for each argument.
-    pub fn write_args(&self, line: &mut String, data: &[u8]) {
+    /// ` NAME=VALUE` for each argument, as the kernel prints them.
+    pub fn write_args(&self, line: &mut String, data: &[u8], look: Lookups) {
+        if self.text.fallback().is_none() {
+            self.text.write(data, look, line);
+            return;
+        }
         for f in &self.args {
             line.push(' ');
             self.styles.write(f, data, line);
@@ -258,8 +268,9 @@ impl ProbeEvents {
     }
 
     /// ` (ADDR) ARG=VALUE...` of probe `i`'s event.
-    pub fn write_text(&self, i: usize, data: &[u8], ksyms: &mut KernelSyms, line: &mut String) {
+    pub fn write_text(&self, i: usize, data: &[u8], look: Lookups, line: &mut String) {
         let p = &self.probes[i];
+        let ksyms = &mut *look.syms;
         line.push_str(" (");
         match &p.addrs {
             Addrs::Entry(ip) => line.push_str(&self.addr(ksyms, ip.u64(data).unwrap_or(0), true)),
@@ -270,7 +281,7 @@ impl ProbeEvents {
             }
         }
         line.push(')');
-        p.write_args(line, data);
+        p.write_args(line, data, look);
     }
 
     /// The JSON members of probe `i`'s event: `ip` (or `func` and `ret`)
