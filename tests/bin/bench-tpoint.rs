@@ -7,17 +7,29 @@
 //!     `tpoint -p CHILD` prints every event; events offered (the child's own
 //!     count), received and lost. Then the same workload read as text through
 //!     the `trace_pipe` of an instance, in the same run, for comparison.
+//!     tpoint writes into a file, once printing the kernel's text (the
+//!     default) and once `--fields`, to show what rendering costs in
+//!     losses.
 //! (c) Start-up and signal-to-exit times of `tpoint EVENT` (idle), over
 //!     15 runs: exec to "Tracing" (the event enabled in a fresh instance),
 //!     and SIGINT to exit (the instance disabled, drained and removed).
+//! (d) Rendering cost per event: about 1 s of the records of a mixed
+//!     workload (sched, timer, kmem, irq, signal, workqueue, syscalls),
+//!     captured from an instance, then printed offline as the kernel's
+//!     text (the print-fmt renderer) and as `name=value`, in ns an event.
 //!
 //! Run as root: `cargo build --release && target/release/bench-tpoint [SECS]`
 //! (tests/bench runs every benchmark).
 
-use ftrace_common::buffer::reader::Event;
+use ftrace_common::buffer::format::EventFormat;
+use ftrace_common::buffer::printfmt::{EventText, Kernel, KernelStrings, Lookups};
+use ftrace_common::buffer::reader::{Event, Item};
 use ftrace_common::buffer::ringbuf::{build::PageBuilder, Lost, Page, PageLayout};
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::instance::Instance;
+use ftrace_common::sym::kallsyms::KernelSyms;
+use ftrace_common::Flow;
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -134,48 +146,40 @@ fn finish_workload(mut w: std::process::Child) -> u64 {
     s.trim().trim_start_matches("done ").parse().unwrap()
 }
 
-fn live_tpoint(secs: f64) -> Live {
+fn live_tpoint(secs: f64, extra: &[&str]) -> Live {
     let mut w = spawn_workload(secs);
+    let out_path = std::env::temp_dir().join(format!("bench-tpoint-{}.txt", std::process::id()));
+    let file = std::fs::File::create(&out_path).unwrap();
+    let pid = w.id().to_string();
+    let mut args = vec!["-p", pid.as_str()];
+    args.extend_from_slice(extra);
+    args.push("syscalls:sys_enter_getppid");
     let mut t = Command::new(bin("tpoint"))
-        .args(["-p", &w.id().to_string(), "syscalls:sys_enter_getppid"])
-        .stdout(Stdio::piped())
+        .args(&args)
+        .stdout(file)
         .stderr(Stdio::piped())
         .spawn()
         .expect("tpoint");
     let mut err = BufReader::new(t.stderr.take().unwrap());
     let mut line = String::new();
     while err.read_line(&mut line).unwrap() > 0 && !line.contains("Tracing") {}
-    let mut out = t.stdout.take().unwrap();
-    let counter = std::thread::spawn(move || {
-        let mut buf = vec![0u8; 1 << 20];
-        let mut n = 0u64;
-        let mut lost_lines = 0u64;
-        let mut tail = Vec::new();
-        loop {
-            let k = out.read(&mut buf).unwrap();
-            if k == 0 {
-                break;
-            }
-            n += buf[..k].iter().filter(|&&b| b == b'\n').count() as u64;
-            // Count "[LOST" marker lines so they are not taken for events.
-            tail.extend_from_slice(&buf[..k]);
-            let s = String::from_utf8_lossy(&tail);
-            lost_lines += s.matches("[LOST").count() as u64;
-            let keep = tail.len().saturating_sub(8);
-            tail.drain(..keep);
-        }
-        n - lost_lines
-    });
     let t0 = Instant::now();
     w.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let offered = finish_workload(w);
     let secs = t0.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: signalling our own child.
     unsafe { libc::kill(t.id() as i32, libc::SIGINT) };
-    let received = counter.join().unwrap();
     let mut rest = String::new();
     err.read_to_string(&mut rest).unwrap();
     t.wait().unwrap();
+    let text = std::fs::read(&out_path).unwrap_or_default();
+    std::fs::remove_file(&out_path).ok();
+    let lines = text.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+    // "[LOST" marker lines are not events.
+    let received = lines
+        .filter(|l| !l.windows(5).any(|w| w == b"[LOST"))
+        .count() as u64;
     let lost = rest
         .split("LOST ")
         .nth(1)
@@ -287,11 +291,123 @@ fn main() {
         return;
     }
     println!("(b) live, {secs} s of getppid as fast as one CPU can:");
-    let t = live_tpoint(secs);
-    report("tpoint (binary buffers)", &t);
+    let t = live_tpoint(secs, &[]);
+    report("tpoint > file", &t);
+    let t = live_tpoint(secs, &["--fields"]);
+    report("tpoint --fields > file", &t);
     let x = live_text(secs);
     report("text trace_pipe (instance)", &x);
     start_and_exit(15);
+    rendering();
+}
+
+/// (d): the renderer's cost per event against `name=value`, offline, on
+/// records this kernel wrote.
+fn rendering() {
+    let tfs = Tracefs::open().expect("tracefs");
+    let systems = [
+        "sched",
+        "timer",
+        "kmem",
+        "irq",
+        "signal",
+        "workqueue",
+        "syscalls",
+    ];
+    let mut inst = Instance::create(&tfs, "bench-render", Some(16 * 1024)).unwrap();
+    let mut formats: HashMap<u16, (String, EventFormat)> = HashMap::new();
+    for s in systems {
+        if inst.write(format!("events/{s}/enable"), "1").is_err() {
+            continue;
+        }
+        let Ok(rd) = std::fs::read_dir(inst.path(format!("events/{s}"))) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Ok(f) = inst.event_format(s, &name) {
+                formats.insert(f.id, (s.to_string(), f));
+            }
+        }
+    }
+    let scratch = std::env::temp_dir();
+    let mut w = Command::new(bin("ftt-workload"))
+        .args(["--wait", "mix", "1", &scratch.to_string_lossy()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("ftt-workload");
+    inst.start().unwrap();
+    w.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    w.wait().unwrap();
+    inst.stop().unwrap();
+    let mut records: Vec<(u16, Vec<u8>)> = Vec::new();
+    let mut reader = inst.reader().unwrap();
+    loop {
+        let (n, _) = reader
+            .drain(&mut |item| {
+                if let Item::Event(ev) = item {
+                    if formats.contains_key(&ev.id) {
+                        records.push((ev.id, ev.data.to_vec()));
+                    }
+                }
+                Flow::Continue
+            })
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+    }
+    drop(reader);
+    for s in systems {
+        inst.write(format!("events/{s}/enable"), "0").ok();
+    }
+    inst.remove().unwrap();
+    let kernel = Kernel::this();
+    let texts: HashMap<u16, EventText> = formats
+        .iter()
+        .map(|(id, (s, f))| (*id, EventText::new(s, f, kernel)))
+        .collect();
+    let types = records
+        .iter()
+        .map(|(id, _)| *id)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let mut syms = KernelSyms::default();
+    let mut strings = KernelStrings::default();
+    let mut line = String::new();
+    let mut time = |f: &mut dyn FnMut(u16, &[u8], &mut String)| {
+        let t0 = Instant::now();
+        let mut passes = 0u64;
+        while passes == 0 || t0.elapsed() < Duration::from_secs(1) {
+            for (id, data) in &records {
+                line.clear();
+                f(*id, data, &mut line);
+                std::hint::black_box(&line);
+            }
+            passes += 1;
+        }
+        t0.elapsed().as_secs_f64() * 1e9 / (passes * records.len().max(1) as u64) as f64
+    };
+    let kernel_ns = time(&mut |id, data, line| {
+        let look = Lookups {
+            syms: &mut syms,
+            strings: &mut strings,
+        };
+        texts[&id].write_event(data, look, line);
+    });
+    let fields_ns = time(&mut |id, data, line| {
+        for f in formats[&id].1.fields.iter() {
+            line.push(' ');
+            f.write_text(data, line);
+        }
+    });
+    println!(
+        "(d) rendering {} records of {types} event types (mixed workload), offline, one core:",
+        records.len()
+    );
+    println!("    the kernel's text  {kernel_ns:7.0} ns an event");
+    println!("    name=value         {fields_ns:7.0} ns an event");
 }
 
 /// (c): medians and maxima in ms of exec-to-"Tracing" and SIGINT-to-exit.
