@@ -36,6 +36,8 @@ enum Load {
     Read,
     /// Direct 4 KiB reads of a file on a block device.
     DirectRead,
+    /// kill(2) of itself with signal 0, about 1000 a second.
+    Kill,
 }
 
 /// One row of the table. In arguments, `{wl}` is the workload program,
@@ -176,6 +178,17 @@ const TOOLS: &[Tool] = &[
         bad_file: Some(&["{text}:main"]),
     },
     Tool {
+        name: "killsnoop",
+        needs: &[Feature::SyscallTracepoints, Feature::Instances],
+        exclusive: false,
+        load: Load::Kill,
+        stream: Some(&[]),
+        json: Some(&["-j", "-d", "0.5"]),
+        pid: Some(&["-p", "{pid}"]),
+        missing_event: None,
+        bad_file: None,
+    },
+    Tool {
         name: "reset-ftrace",
         needs: &[],
         exclusive: false,
@@ -270,6 +283,7 @@ impl Running {
             Load::Getppid => (vec!["steady".into(), "getppid".into(), "600".into()], None),
             Load::Call => (vec!["steady".into(), "call".into(), "600".into()], None),
             Load::Read => (vec!["steady".into(), "read".into(), "600".into()], None),
+            Load::Kill => (vec!["steady".into(), "kill".into(), "600".into()], None),
             Load::DirectRead => {
                 let f = DiskFile::new();
                 let a = vec![

@@ -36,6 +36,12 @@
 //!   ftt-workload [--wait] nanosleep-mix N MS
 //!                                         N nanosleep()s of 0 ns, then one of MS
 //!                                         milliseconds; prints N + 1
+//!   ftt-workload [--wait] signals N FAIL  N signals to itself, the K-th (from 0)
+//!                                         numbered 35 + K % 25 (real-time, ignored),
+//!                                         sent in turn by kill, tkill, tgkill and
+//!                                         pidfd_send_signal; then FAIL kill()s of
+//!                                         a PID that does not exist (ESRCH);
+//!                                         prints N + FAIL
 //!   ftt-workload [--wait] mix SECS DIR    a bit of everything, in rounds for SECS:
 //!                                         files in DIR (written, synced, read,
 //!                                         renamed, removed; direct I/O where DIR's
@@ -52,6 +58,44 @@ use std::time::{Duration, Instant};
 #[inline(never)]
 pub extern "C" fn ftt_probe_target(x: u64) -> u64 {
     std::hint::black_box(x) + 1
+}
+
+/// `signals N FAIL`: see the usage above.
+fn signals(n: u64, fail: u64) {
+    // SAFETY: plain system calls on this process; the signals sent are
+    // ignored (SIG_IGN), so none interrupts anything.
+    unsafe {
+        for sig in 35..60 {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+        let pid = libc::getpid();
+        let tid = libc::syscall(libc::SYS_gettid) as libc::pid_t;
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32;
+        for k in 0..n {
+            let sig = 35 + (k % 25) as i32;
+            let r = match k % 4 {
+                0 => libc::kill(pid, sig) as i64,
+                1 => libc::syscall(libc::SYS_tkill, tid, sig),
+                2 => libc::syscall(libc::SYS_tgkill, pid, tid, sig),
+                _ if pidfd >= 0 => libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    pidfd,
+                    sig,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                ),
+                _ => libc::kill(pid, sig) as i64,
+            };
+            assert_eq!(r, 0, "ftt-workload: sending signal {sig}");
+        }
+        for _ in 0..fail {
+            // Above any pid_max (4194304 at most): no such process.
+            libc::kill(0x7fff_fff0, 36);
+        }
+        if pidfd >= 0 {
+            libc::close(pidfd);
+        }
+    }
 }
 
 /// Reads stdin up to a newline (or its end) with readv(2).
@@ -90,6 +134,12 @@ fn main() {
                 unsafe { libc::syscall(libc::SYS_getppid) };
             }
             n
+        }
+        "signals" => {
+            let n = num(args.get(1), "count");
+            let fail = num(args.get(2), "failing count");
+            signals(n, fail);
+            n + fail
         }
         "close-fail" => {
             let n = num(args.get(1), "count");
@@ -222,11 +272,15 @@ fn main() {
                         "call" => {
                             std::hint::black_box(ftt_probe_target(i));
                         }
+                        // SAFETY: signal 0 only checks that we exist.
+                        "kill" => unsafe {
+                            libc::kill(libc::getpid(), 0);
+                        },
                         // SAFETY: buf is valid for 16 bytes.
                         "read" => unsafe {
                             libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len());
                         },
-                        w => panic!("ftt-workload: steady {w}: want getppid, call or read"),
+                        w => panic!("ftt-workload: steady {w}: want getppid, call, read or kill"),
                     }
                 }
                 n += 10;

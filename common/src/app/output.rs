@@ -254,6 +254,46 @@ pub fn ts_secs(ns: u64) -> String {
     format!("{}.{:06}", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000)
 }
 
+/// Local wall-clock time of `epoch_secs` (seconds since 1970) as HH:MM:SS.
+pub fn local_hms(epoch_secs: i64) -> String {
+    // SAFETY: localtime_r writes only to the struct given; a zeroed tm is
+    // a valid value to overwrite.
+    unsafe {
+        let t = epoch_secs as libc::time_t;
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return "??:??:??".into();
+        }
+        format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+    }
+}
+
+/// The local wall-clock time now, as HH:MM:SS.
+pub fn local_hms_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    local_hms(now)
+}
+
+/// Seconds since 1970 of a `CLOCK_MONOTONIC` time stamp in ns (the clock
+/// of our instances), by the two clocks' offset now.
+pub fn epoch_secs_of_mono(ns: u64) -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes only to the timespec given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let mono_now = ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128;
+    let real_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0);
+    ((real_now - (mono_now - ns as i128)) / 1_000_000_000) as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

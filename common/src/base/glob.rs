@@ -147,9 +147,49 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// A process name to match (`-n`): perf-tools matched the name anywhere in
+/// COMM; a glob matches the whole name.
+pub enum NameMatch {
+    /// A plain name: found anywhere in COMM.
+    Contains(String),
+    /// A glob: matches the whole COMM.
+    Glob(Glob),
+}
+
+impl NameMatch {
+    /// `-n NAME`; an empty NAME is refused.
+    pub fn new(s: &str) -> Result<NameMatch> {
+        if s.is_empty() {
+            return Err(Error::usage("the process name (-n) is empty"));
+        }
+        if is_glob(s) {
+            Ok(NameMatch::Glob(Glob::new(s)?))
+        } else {
+            Ok(NameMatch::Contains(s.to_string()))
+        }
+    }
+
+    /// Whether a task named `comm` matches.
+    pub fn matches(&self, comm: &str) -> bool {
+        match self {
+            NameMatch::Contains(s) => comm.contains(s.as_str()),
+            NameMatch::Glob(g) => g.matches(comm),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_match_like_perf_tools() {
+        let n = NameMatch::new("dd").unwrap();
+        assert!(n.matches("dd") && n.matches("xddy") && !n.matches("d"));
+        let g = NameMatch::new("post*").unwrap();
+        assert!(g.matches("postgres") && !g.matches("xpostgres"));
+        assert!(NameMatch::new("").is_err());
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -2,7 +2,7 @@
 //! what the running kernel can do (and the option behind each feature, its
 //! config and lockdown mode), what each tool needs of it,
 //! the `error_log`, traceable functions and their filter files, tasks in
-//! `/proc`, and the system call tables. Nothing here creates an object
+//! `/proc`, the system call tables and signal names. Nothing here creates an object
 //! that must be undone; see [`crate::lifecycle`] for that.
 
 pub mod caps;
@@ -12,5 +12,6 @@ pub mod functions;
 pub mod lockdown;
 pub mod needs;
 pub mod proc;
+pub mod signame;
 pub mod syscalls;
 pub mod tracefs;

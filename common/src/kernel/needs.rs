@@ -181,6 +181,17 @@ pub const FTRACE_STATUS: Needs = Needs {
     optional: &[],
 };
 
+/// `killsnoop`.
+pub const KILLSNOOP: Needs = Needs {
+    tool: "killsnoop",
+    required: &[
+        Feature::SyscallTracepoints,
+        Feature::Instances,
+        Feature::TracePipeRaw,
+    ],
+    optional: &[],
+};
+
 /// Every tool of the suite, in the order reports list them.
 pub const TOOLS: &[Needs] = &[
     TPOINT,
@@ -192,6 +203,7 @@ pub const TOOLS: &[Needs] = &[
     FUNCGRAPH,
     HIST,
     FUNCLATENCY,
+    KILLSNOOP,
     RESET_FTRACE,
     FTRACE_STATUS,
 ];

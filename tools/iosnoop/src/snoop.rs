@@ -5,11 +5,11 @@ use crate::block::{self, DevSel, DevTable, Done, RqEvent, Tracker};
 use crate::Role;
 use ftrace_common::app::output::{ts_secs, Log2Hist, Output};
 use ftrace_common::app::stream::{Sink, Summary};
-use ftrace_common::base::glob::{self, Glob};
+use ftrace_common::base::glob::{Glob, NameMatch};
 use ftrace_common::buffer::format::{EventFormat, Field};
 use ftrace_common::buffer::reader::Event;
 use ftrace_common::kernel::proc;
-use ftrace_common::{Error, Flow, Result};
+use ftrace_common::{Flow, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -100,32 +100,6 @@ impl Devs {
             .find(|p| sector >= p.start && sector < p.start.saturating_add(p.sectors))
             .map(|p| p.name.as_str())
             .or_else(|| self.table.name_of(disk))
-    }
-}
-
-/// `-n`: perf-tools matched the name anywhere in COMM; a glob matches whole.
-pub enum NameMatch {
-    Contains(String),
-    Glob(Glob),
-}
-
-impl NameMatch {
-    pub fn new(s: &str) -> Result<NameMatch> {
-        if s.is_empty() {
-            return Err(Error::usage("the process name (-n) is empty"));
-        }
-        if glob::is_glob(s) {
-            Ok(NameMatch::Glob(Glob::new(s)?))
-        } else {
-            Ok(NameMatch::Contains(s.to_string()))
-        }
-    }
-
-    fn matches(&self, comm: &str) -> bool {
-        match self {
-            NameMatch::Contains(s) => comm.contains(s.as_str()),
-            NameMatch::Glob(g) => g.matches(comm),
-        }
     }
 }
 
@@ -525,15 +499,6 @@ impl Sink for Snoop {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_match_like_perf_tools() {
-        let n = NameMatch::new("dd").unwrap();
-        assert!(n.matches("dd") && n.matches("xddy") && !n.matches("d"));
-        let g = NameMatch::new("post*").unwrap();
-        assert!(g.matches("postgres") && !g.matches("xpostgres"));
-        assert!(NameMatch::new("").is_err());
-    }
 
     #[test]
     fn saved_tgids_parse() {

@@ -173,11 +173,5 @@ impl Report {
 
 /// Local wall-clock time as HH:MM:SS.
 fn clock_time() -> String {
-    // SAFETY: time and localtime_r write only to the structs given.
-    unsafe {
-        let t = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&t, &mut tm);
-        format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
-    }
+    ftrace_common::app::output::local_hms_now()
 }

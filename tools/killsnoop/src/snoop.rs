@@ -1,0 +1,198 @@
+//! killsnoop's sink: each call's entry and return paired per thread, and
+//! shown as a line or a JSON object.
+
+use ftrace_common::app::output::{epoch_secs_of_mono, local_hms, ts_secs, Output};
+use ftrace_common::app::stream::Sink;
+use ftrace_common::base::glob::NameMatch;
+use ftrace_common::buffer::format::Field;
+use ftrace_common::buffer::reader::Event;
+use ftrace_common::kernel::proc::{self, CommCache};
+use ftrace_common::kernel::signame;
+use ftrace_common::Flow;
+use std::collections::HashMap;
+
+/// What to show.
+pub struct Filters {
+    pub name: Option<NameMatch>,
+    pub signal: Option<i64>,
+    pub failed: bool,
+}
+
+/// One call's entry and exit decoders.
+pub struct Call {
+    pub name: &'static str,
+    /// The target's field (`pid`, or `pidfd`).
+    pub target: Field,
+    /// tgkill's `tgid`.
+    pub tgid: Option<Field>,
+    pub sig: Field,
+    pub ret: Field,
+}
+
+/// A call between its entry and its return.
+pub struct Open {
+    call: usize,
+    ts: u64,
+    sig: i64,
+    target: String,
+    tgid: Option<i64>,
+}
+
+/// Pairs entries and returns per thread and prints each call.
+pub struct Snoop {
+    pub calls: Vec<Call>,
+    pub enter: HashMap<u16, usize>,
+    pub exit: HashMap<u16, usize>,
+    pub open: HashMap<i32, Open>,
+    /// signal_generate's id and its target field.
+    pub generate: Option<(u16, Field)>,
+    pub comms: CommCache,
+    pub filters: Filters,
+    pub names: bool,
+    pub timestamps: bool,
+    pub json: bool,
+    pub out: Output,
+    pub header: bool,
+}
+
+impl Snoop {
+    /// The column headers (none for JSON).
+    pub fn header(&mut self) -> Flow {
+        self.header = true;
+        if self.json {
+            return Flow::Continue;
+        }
+        let time = if self.timestamps { "TIMEs" } else { "TIME" };
+        let w = if self.timestamps { 14 } else { 8 };
+        self.out.line(&format!(
+            "{time:<w$} {:<7} {:<16} {:<11} {:<7} RESULT",
+            "PID", "COMM", "SIG", "TPID"
+        ))
+    }
+
+    fn sig_text(&self, sig: i64) -> String {
+        if self.names {
+            signame::name(sig).unwrap_or_else(|| sig.to_string())
+        } else {
+            sig.to_string()
+        }
+    }
+
+    fn show(&mut self, tid: i32, o: Open, ret: i64) -> Flow {
+        if self.filters.failed && ret >= 0 {
+            return Flow::Continue;
+        }
+        if self.filters.signal.is_some_and(|s| s != o.sig) {
+            return Flow::Continue;
+        }
+        let comm = self.comms.get(tid).to_string();
+        if let Some(n) = &self.filters.name {
+            if !n.matches(&comm) {
+                return Flow::Continue;
+            }
+        }
+        if !self.header {
+            let f = self.header();
+            if f == Flow::Stop {
+                return f;
+            }
+        }
+        let call = self.calls[o.call].name;
+        if self.json {
+            let mut v = serde_json::json!({
+                "ts": ts_secs(o.ts),
+                "pid": tid,
+                "comm": comm,
+                "call": call,
+                "sig": o.sig,
+                "signame": signame::name(o.sig),
+                "tpid": o.target,
+                "result": ret,
+            });
+            if let Some(g) = o.tgid {
+                v["tgid"] = g.into();
+            }
+            return self.out.json(&v);
+        }
+        let time = if self.timestamps {
+            format!("{:<14}", ts_secs(o.ts))
+        } else {
+            local_hms(epoch_secs_of_mono(o.ts))
+        };
+        let line = format!(
+            "{time} {tid:<7} {comm:<16} {:<11} {:<7} {ret}",
+            self.sig_text(o.sig),
+            o.target
+        );
+        self.out.line(&line)
+    }
+}
+
+/// The process a pidfd of process `pid` refers to, from its fdinfo.
+fn pidfd_target(pid: i32, fd: i64) -> Option<i64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+impl Sink for Snoop {
+    fn event(&mut self, ev: &Event) -> Flow {
+        if let Some(&i) = self.enter.get(&ev.id) {
+            let c = &self.calls[i];
+            let sig = c.sig.i64(ev.data).unwrap_or(0);
+            let raw = c.target.i64(ev.data).unwrap_or(0);
+            let target = if c.name == "pidfd_send_signal" {
+                // The sender's process: its fd table holds the descriptor.
+                let owner = proc::tgid(ev.pid as u32).map_or(ev.pid, |p| p as i32);
+                match pidfd_target(owner, raw) {
+                    Some(p) => p.to_string(),
+                    None => format!("pidfd:{raw}"),
+                }
+            } else {
+                raw.to_string()
+            };
+            let tgid = c.tgid.as_ref().and_then(|f| f.i64(ev.data));
+            // A name for the sender while it lives (it may exit soon).
+            let _ = self.comms.get(ev.pid);
+            self.open.insert(
+                ev.pid,
+                Open {
+                    call: i,
+                    ts: ev.ts,
+                    sig,
+                    target,
+                    tgid,
+                },
+            );
+        } else if let Some((id, pid)) = &self.generate {
+            if ev.id == *id {
+                if let Some(o) = self.open.get_mut(&ev.pid) {
+                    if self.calls[o.call].name == "pidfd_send_signal" {
+                        if let Some(p) = pid.i64(ev.data) {
+                            o.target = p.to_string();
+                        }
+                    }
+                }
+                return Flow::Continue;
+            }
+        }
+        if let Some(&i) = self.exit.get(&ev.id) {
+            let ret = self.calls[i].ret.i64(ev.data).unwrap_or(0);
+            if let Some(o) = self.open.remove(&ev.pid).filter(|o| o.call == i) {
+                return self.show(ev.pid, o, ret);
+            }
+        }
+        Flow::Continue
+    }
+
+    fn lost(&mut self, _cpu: u32, _count: Option<u64>) -> Flow {
+        // An entry whose return was lost must not pair with a later one.
+        self.open.clear();
+        Flow::Continue
+    }
+
+    fn round_end(&mut self) -> Flow {
+        self.out.flush()
+    }
+}
