@@ -38,6 +38,8 @@ enum Load {
     DirectRead,
     /// kill(2) of itself with signal 0, about 1000 a second.
     Kill,
+    /// open(2) and close(2) of /dev/null, about 1000 a second.
+    Open,
 }
 
 /// One row of the table. In arguments, `{wl}` is the workload program,
@@ -189,6 +191,17 @@ const TOOLS: &[Tool] = &[
         bad_file: None,
     },
     Tool {
+        name: "opensnoop",
+        needs: &[Feature::SyscallTracepoints, Feature::Instances],
+        exclusive: false,
+        load: Load::Open,
+        stream: Some(&[]),
+        json: Some(&["-j", "-d", "0.5"]),
+        pid: Some(&["-p", "{pid}"]),
+        missing_event: None,
+        bad_file: None,
+    },
+    Tool {
         name: "reset-ftrace",
         needs: &[],
         exclusive: false,
@@ -284,6 +297,7 @@ impl Running {
             Load::Call => (vec!["steady".into(), "call".into(), "600".into()], None),
             Load::Read => (vec!["steady".into(), "read".into(), "600".into()], None),
             Load::Kill => (vec!["steady".into(), "kill".into(), "600".into()], None),
+            Load::Open => (vec!["steady".into(), "open".into(), "600".into()], None),
             Load::DirectRead => {
                 let f = DiskFile::new();
                 let a = vec![

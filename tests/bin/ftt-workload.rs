@@ -42,6 +42,14 @@
 //!                                         pidfd_send_signal; then FAIL kill()s of
 //!                                         a PID that does not exist (ESRCH);
 //!                                         prints N + FAIL
+//!   ftt-workload [--wait] opens PATH N FAIL
+//!                                         N opens of PATH, the K-th (from 0) through
+//!                                         open (openat on arm64), openat and openat2
+//!                                         in turn, with O_RDONLY, O_WRONLY and O_RDWR
+//!                                         in turn (each descriptor closed), then FAIL
+//!                                         opens of PATH.missing (ENOENT); then waits
+//!                                         1 s (so that its memory can be read);
+//!                                         prints N + FAIL
 //!   ftt-workload [--wait] mix SECS DIR    a bit of everything, in rounds for SECS:
 //!                                         files in DIR (written, synced, read,
 //!                                         renamed, removed; direct I/O where DIR's
@@ -58,6 +66,48 @@ use std::time::{Duration, Instant};
 #[inline(never)]
 pub extern "C" fn ftt_probe_target(x: u64) -> u64 {
     std::hint::black_box(x) + 1
+}
+
+/// `opens PATH N FAIL`: see the usage above.
+fn opens(path: &str, n: u64, fail: u64) {
+    let c = std::ffi::CString::new(path).expect("a path without NUL");
+    let missing = std::ffi::CString::new(format!("{path}.missing")).expect("a path");
+    let modes = [libc::O_RDONLY, libc::O_WRONLY, libc::O_RDWR];
+    for k in 0..n as usize {
+        let flags = modes[k % 3] | libc::O_CLOEXEC;
+        // SAFETY: NUL-terminated paths that outlive the calls; `how` is an
+        // open_how of the size passed.
+        let fd = unsafe {
+            match k % 3 {
+                #[cfg(target_arch = "x86_64")]
+                0 => libc::syscall(libc::SYS_open, c.as_ptr(), flags, 0),
+                1 => libc::syscall(libc::SYS_openat, libc::AT_FDCWD, c.as_ptr(), flags, 0),
+                2 => {
+                    // struct open_how { u64 flags, mode, resolve; }
+                    let how: [u64; 3] = [flags as u64, 0, 0];
+                    libc::syscall(
+                        libc::SYS_openat2,
+                        libc::AT_FDCWD,
+                        c.as_ptr(),
+                        how.as_ptr(),
+                        std::mem::size_of_val(&how),
+                    )
+                }
+                _ => libc::syscall(libc::SYS_openat, libc::AT_FDCWD, c.as_ptr(), flags, 0),
+            }
+        };
+        assert!(fd >= 0, "ftt-workload: opening {path}");
+        // SAFETY: a descriptor we own.
+        unsafe { libc::close(fd as i32) };
+    }
+    for _ in 0..fail {
+        // SAFETY: as above.
+        let r = unsafe { libc::open(missing.as_ptr(), libc::O_RDONLY) };
+        assert!(r < 0, "ftt-workload: {path}.missing exists");
+    }
+    // The paths stay in memory meanwhile.
+    std::thread::sleep(Duration::from_secs(1));
+    std::hint::black_box((&c, &missing));
 }
 
 /// `signals N FAIL`: see the usage above.
@@ -139,6 +189,13 @@ fn main() {
             let n = num(args.get(1), "count");
             let fail = num(args.get(2), "failing count");
             signals(n, fail);
+            n + fail
+        }
+        "opens" => {
+            let path = args.get(1).expect("path").clone();
+            let n = num(args.get(2), "count");
+            let fail = num(args.get(3), "failing count");
+            opens(&path, n, fail);
             n + fail
         }
         "close-fail" => {
@@ -276,11 +333,18 @@ fn main() {
                         "kill" => unsafe {
                             libc::kill(libc::getpid(), 0);
                         },
+                        // SAFETY: a NUL-terminated path; the descriptor is ours.
+                        "open" => unsafe {
+                            let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+                            libc::close(fd);
+                        },
                         // SAFETY: buf is valid for 16 bytes.
                         "read" => unsafe {
                             libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len());
                         },
-                        w => panic!("ftt-workload: steady {w}: want getppid, call, read or kill"),
+                        w => panic!(
+                            "ftt-workload: steady {w}: want getppid, call, read, kill or open"
+                        ),
                     }
                 }
                 n += 10;

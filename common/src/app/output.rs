@@ -254,6 +254,35 @@ pub fn ts_secs(ns: u64) -> String {
     format!("{}.{:06}", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000)
 }
 
+/// The first column of the snoops: the local clock (`TIME`, HH:MM:SS, as
+/// bcc prints it) or, with `-t`, seconds of `CLOCK_MONOTONIC` (`TIMEs`, as
+/// perf-tools prints it).
+#[derive(Debug, Clone, Copy)]
+pub struct TimeColumn {
+    /// `TIMEs` instead of the clock.
+    pub seconds: bool,
+}
+
+impl TimeColumn {
+    /// The column's header, padded to its width.
+    pub fn header(&self) -> String {
+        if self.seconds {
+            format!("{:<14}", "TIMEs")
+        } else {
+            format!("{:<8}", "TIME")
+        }
+    }
+
+    /// An event's cell, padded to the column's width.
+    pub fn cell(&self, ts: u64) -> String {
+        if self.seconds {
+            format!("{:<14}", ts_secs(ts))
+        } else {
+            local_hms(epoch_secs_of_mono(ts))
+        }
+    }
+}
+
 /// Local wall-clock time of `epoch_secs` (seconds since 1970) as HH:MM:SS.
 pub fn local_hms(epoch_secs: i64) -> String {
     // SAFETY: localtime_r writes only to the struct given; a zeroed tm is

@@ -166,6 +166,20 @@ pub fn follow_execs(inst: &mut Instance) -> Option<Execs> {
     })
 }
 
+impl Execs {
+    /// If `ev` is an exec, names its task as the kernel does from now on
+    /// and says so.
+    pub fn rename(&self, ev: &Event, comms: &mut CommCache) -> bool {
+        if ev.id != self.id {
+            return false;
+        }
+        if let Some(f) = self.filename.str(ev.data) {
+            comms.set(ev.pid, &comm_after_exec(&f));
+        }
+        true
+    }
+}
+
 /// The name the kernel gives a task that execs `filename`: its last
 /// component, cut to 15 bytes (TASK_COMM_LEN - 1).
 pub fn comm_after_exec(filename: &str) -> String {
@@ -412,10 +426,12 @@ impl<T: Events> Sink for EventPrinter<T> {
             if self.opts.stacks.as_ref().map(|(f, _)| f.id) == Some(ev.id) {
                 return self.stack(ev);
             }
-            if let Some(x) = self.opts.execs.as_ref().filter(|x| x.id == ev.id) {
-                if let Some(f) = x.filename.str(ev.data) {
-                    self.comms.set(ev.pid, &comm_after_exec(&f));
-                }
+            if self
+                .opts
+                .execs
+                .as_ref()
+                .is_some_and(|x| x.rename(ev, &mut self.comms))
+            {
                 // With -s, a stack follows the exec event too.
                 self.after_other = true;
             }

@@ -192,6 +192,20 @@ pub const KILLSNOOP: Needs = Needs {
     optional: &[],
 };
 
+/// `opensnoop`.
+pub const OPENSNOOP: Needs = Needs {
+    tool: "opensnoop",
+    required: &[
+        Feature::SyscallTracepoints,
+        Feature::Instances,
+        Feature::TracePipeRaw,
+    ],
+    optional: &[opt(
+        Feature::KprobeEvents,
+        "paths copied in the kernel (else read from the process, best effort)",
+    )],
+};
+
 /// Every tool of the suite, in the order reports list them.
 pub const TOOLS: &[Needs] = &[
     TPOINT,
@@ -204,6 +218,7 @@ pub const TOOLS: &[Needs] = &[
     HIST,
     FUNCLATENCY,
     KILLSNOOP,
+    OPENSNOOP,
     RESET_FTRACE,
     FTRACE_STATUS,
 ];

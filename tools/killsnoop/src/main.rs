@@ -17,7 +17,8 @@
 use clap::Parser;
 use ftrace_common::app::cli;
 use ftrace_common::app::opts::{BufferOpt, DurationOpt, JsonOpt, TaskOpts};
-use ftrace_common::app::output::Output;
+use ftrace_common::app::output::{Output, TimeColumn};
+use ftrace_common::app::printer::follow_execs;
 use ftrace_common::app::stream::{self, StreamOpts};
 use ftrace_common::app::{signals, status};
 use ftrace_common::base::glob::NameMatch;
@@ -215,7 +216,9 @@ fn setup(
             signals::check()?;
         }
     }
+    let execs = follow_execs(&mut inst);
     let snoop = Snoop {
+        execs,
         calls: decs,
         enter,
         exit,
@@ -224,7 +227,9 @@ fn setup(
         comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
         filters,
         names: args.names,
-        timestamps: args.timestamps,
+        time: TimeColumn {
+            seconds: args.timestamps,
+        },
         json: args.json.json,
         out: Output::new(),
         header: false,

@@ -1,7 +1,8 @@
 //! killsnoop's sink: each call's entry and return paired per thread, and
 //! shown as a line or a JSON object.
 
-use ftrace_common::app::output::{epoch_secs_of_mono, local_hms, ts_secs, Output};
+use ftrace_common::app::output::{ts_secs, Output, TimeColumn};
+use ftrace_common::app::printer::Execs;
 use ftrace_common::app::stream::Sink;
 use ftrace_common::base::glob::NameMatch;
 use ftrace_common::buffer::format::Field;
@@ -40,6 +41,8 @@ pub struct Open {
 
 /// Pairs entries and returns per thread and prints each call.
 pub struct Snoop {
+    /// Renames tasks that exec.
+    pub execs: Option<Execs>,
     pub calls: Vec<Call>,
     pub enter: HashMap<u16, usize>,
     pub exit: HashMap<u16, usize>,
@@ -49,7 +52,7 @@ pub struct Snoop {
     pub comms: CommCache,
     pub filters: Filters,
     pub names: bool,
-    pub timestamps: bool,
+    pub time: TimeColumn,
     pub json: bool,
     pub out: Output,
     pub header: bool,
@@ -62,11 +65,13 @@ impl Snoop {
         if self.json {
             return Flow::Continue;
         }
-        let time = if self.timestamps { "TIMEs" } else { "TIME" };
-        let w = if self.timestamps { 14 } else { 8 };
         self.out.line(&format!(
-            "{time:<w$} {:<7} {:<16} {:<11} {:<7} RESULT",
-            "PID", "COMM", "SIG", "TPID"
+            "{} {:<7} {:<16} {:<11} {:<7} RESULT",
+            self.time.header(),
+            "PID",
+            "COMM",
+            "SIG",
+            "TPID"
         ))
     }
 
@@ -114,11 +119,7 @@ impl Snoop {
             }
             return self.out.json(&v);
         }
-        let time = if self.timestamps {
-            format!("{:<14}", ts_secs(o.ts))
-        } else {
-            local_hms(epoch_secs_of_mono(o.ts))
-        };
+        let time = self.time.cell(o.ts);
         let line = format!(
             "{time} {tid:<7} {comm:<16} {:<11} {:<7} {ret}",
             self.sig_text(o.sig),
@@ -138,6 +139,13 @@ fn pidfd_target(pid: i32, fd: i64) -> Option<i64> {
 
 impl Sink for Snoop {
     fn event(&mut self, ev: &Event) -> Flow {
+        if self
+            .execs
+            .as_ref()
+            .is_some_and(|x| x.rename(ev, &mut self.comms))
+        {
+            return Flow::Continue;
+        }
         if let Some(&i) = self.enter.get(&ev.id) {
             let c = &self.calls[i];
             let sig = c.sig.i64(ev.data).unwrap_or(0);
