@@ -191,6 +191,8 @@ pub struct ToolRun {
     stderr: Arc<(Mutex<String>, Condvar)>,
     stderr_thread: Option<std::thread::JoinHandle<()>>,
     started: Instant,
+    /// The command line, for messages.
+    what: String,
 }
 
 impl ToolRun {
@@ -201,6 +203,15 @@ impl ToolRun {
 
     /// Starts a prepared command, capturing its output.
     pub fn start_cmd(cmd: &mut Command) -> ToolRun {
+        let prog = std::path::Path::new(cmd.get_program())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut what = prog;
+        for a in cmd.get_args() {
+            what.push(' ');
+            what.push_str(&a.to_string_lossy());
+        }
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -237,6 +248,7 @@ impl ToolRun {
             stderr,
             stderr_thread: Some(stderr_thread),
             started: Instant::now(),
+            what,
         }
     }
 
@@ -315,19 +327,20 @@ impl ToolRun {
     /// status 0. Returns the output for the tool's own checks (what it
     /// must have left behind: nothing).
     pub fn signal_after(self, after: Duration, sig: i32, bound: Duration) -> Finished {
+        let what = self.what.clone();
         std::thread::sleep(after);
         self.signal(sig);
         let f = self.finish(Duration::from_secs(60));
         assert!(
             f.exit_time < bound,
-            "signal {sig} {after:?} after the start: exit took {:?}\n{}",
+            "{what}: signal {sig} {after:?} after the start: exit took {:?}\n{}",
             f.exit_time,
             f.stderr
         );
         if let Some(code) = f.status.code() {
             assert_eq!(
                 code, 0,
-                "signal {sig} {after:?} after the start: {}",
+                "{what}: signal {sig} {after:?} after the start: {}",
                 f.stderr
             );
         }
