@@ -186,6 +186,84 @@ fn entry_and_return_in_one_run_with_typed_args() {
     clean(&f);
 }
 
+/// `WORKLOAD:FUNC` with the workload's real path.
+fn wl_fn(func: &str) -> String {
+    format!("{}:{func}", support::workload_bin().display())
+}
+
+/// Runs `uprobe -p WORKLOAD ARGS` around `ftt-workload args N`.
+fn trace_args(n: u64, args: &[&str]) -> Finished {
+    let mut w = Workload::waiting(&["args", &n.to_string()]);
+    let pid = w.pid().to_string();
+    let mut a = vec!["-p", pid.as_str()];
+    a.extend_from_slice(args);
+    let mut t = ToolRun::start("uprobe", &a);
+    t.wait_ready();
+    w.go();
+    assert_eq!(w.wait(), n);
+    t.stop()
+}
+
+#[test]
+fn argn_at_entry_in_registers_and_on_the_stack() {
+    require_tracing!(UprobeEvents, Instances);
+    let n = 200;
+    let all: Vec<String> = (1..=8).map(|i| format!("$arg{i}")).collect();
+    let a8 = format!("p:a8 {} {}", wl_fn("ftt_args8"), all.join(" "));
+    let fill = format!(
+        "p:fin {} i=$arg1:u64 s=+0($arg2):string cap=$arg3:u32",
+        wl_fn("ftt_fill")
+    );
+    let f = trace_args(n, &["-e", &a8, "-e", &fill]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let a8s = events(&f, "a8");
+    let fins = events(&f, "fin");
+    assert_eq!(
+        (a8s.len(), fins.len()),
+        (n as usize, n as usize),
+        "{}",
+        f.stderr
+    );
+    for (i, l) in a8s.iter().enumerate() {
+        for k in 1..=8u64 {
+            let v = parse_num(arg(l, &format!("arg{k}")).unwrap());
+            assert_eq!(v, i as u64 + k - 1, "arg{k}: {l}");
+        }
+    }
+    for (i, l) in fins.iter().enumerate() {
+        assert_eq!(arg(l, "i"), Some(i.to_string().as_str()), "{l}");
+        assert_eq!(arg(l, "s"), Some(format!("in-{i}").as_str()), "{l}");
+        assert_eq!(arg(l, "cap"), Some("256"), "{l}");
+    }
+    clean(&f);
+}
+
+#[test]
+fn argn_where_it_cannot_work_exits_2_and_leaves_nothing() {
+    require_tracing!(UprobeEvents, Instances);
+    for (def, want) in [
+        (format!("p:{} $arg0", wl_fn("ftt_fill")), "out of range"),
+        (format!("p:{} $arg65", wl_fn("ftt_fill")), "out of range"),
+        (format!("p:{} $arg", wl_fn("ftt_fill")), "give $argN"),
+        (
+            format!("p:{} +0($argv):string", wl_fn("ftt_fill")),
+            "'$argv'",
+        ),
+        (format!("p:{}+0x4 $arg1", wl_fn("ftt_fill")), "at an offset"),
+        (format!("r:{} $arg1", wl_fn("ftt_fill")), "return probe"),
+    ] {
+        let f = run("uprobe", &[&def]);
+        assert_eq!(f.code(), 2, "{def}: {}", f.stderr);
+        assert!(
+            f.stderr.contains(want),
+            "{def}: want {want:?} in {}",
+            f.stderr
+        );
+        assert!(!f.stderr.contains("Tracing"), "{def}: {}", f.stderr);
+        clean(&f);
+    }
+}
+
 #[test]
 fn pid_counts_only_that_process_of_two_identical_ones() {
     require_tracing!(UprobeEvents, Instances);

@@ -9,7 +9,9 @@
 //! - TARGET is a path, a program on PATH or a library name; SYMBOL is a
 //!   name, `name+OFFSET` or `0xADDR`;
 //! - ARGS are the kernel's fetch arguments, passed on as given (`%di`,
-//!   `+0(%si):string`, `$retval`, `file=$retval`).
+//!   `+0(%si):string`, `$retval`, `file=$retval`), and `$argN`
+//!   (`buf=+0($arg2):string`), which uprobe events lack: rewritten to the
+//!   calling convention's registers and stack ([`crate::probes::argn`]).
 //!
 //! One addition, as in `kprobe` (the shape both share is
 //! [`crate::probes::spec`]): a definition given with `-e` can carry its
@@ -19,6 +21,7 @@
 //! Parsing is pure and never panics (see the property test).
 
 use crate::lifecycle::dynevent::{ProbeDef, ProbeKind};
+use crate::probes::argn::{self, Arch, KernelArgs, ProbeType, Site};
 use crate::probes::spec::{self as probespec, Grammar};
 pub use crate::probes::spec::{sanitize, Kind};
 use crate::sym::elf::{ElfFile, Resolved};
@@ -188,6 +191,13 @@ pub fn plan(
         }
         let at = files[&target.path].resolve(&def.location.symbol, force)?;
         let name = def.name.clone().unwrap_or_else(|| default_name(&def));
+        let site = Site {
+            ty: ProbeType::Uprobe,
+            kind: def.kind,
+            // A raw address at a symbol's start is an entry too.
+            at_entry: at.symbol_offset == 0,
+        };
+        let args = argn::rewrite(&def.args, site, KernelArgs::default(), Arch::host())?;
         let probe = ProbeDef {
             kind: match def.kind {
                 Kind::Entry => ProbeKind::Uprobe,
@@ -195,7 +205,7 @@ pub fn plan(
             },
             name,
             location: format!("{}:{:#x}", target.path.display(), at.offset),
-            args: def.args.clone(),
+            args,
         };
         // Refuse a line that could not be written before touching tracefs.
         probe.line("ftrace_tools_check")?;

@@ -45,6 +45,7 @@ use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::kernel::{caps, needs};
 use ftrace_common::lifecycle::dynevent::ProbeGroup;
 use ftrace_common::lifecycle::instance::Instance;
+use ftrace_common::probes::argn::KernelArgs;
 use ftrace_common::probes::kfuncs::Functions;
 use ftrace_common::probes::kprobe as spec;
 use ftrace_common::probes::tool::{self as probetool, AddrStyle, ProbeEvents, ProbeOut};
@@ -80,12 +81,17 @@ fn kprobe(args: Args) -> Result<()> {
             ));
         }
     }
-    let planned = plan::plan(plan::definitions(&args)?, args.hist.as_deref())?;
+    let mut planned = plan::plan(plan::definitions(&args)?, args.hist.as_deref())?;
     // Kernel symbols print the events' addresses; reading and sorting
     // them takes a while (seconds in a slow VM): do it meanwhile.
     let ksyms = (!aggregate(&args) && !args.probe.view).then(KernelSyms::in_background);
     let tfs = Tracefs::open()?;
     checks(&tfs, &args, &planned)?;
+    // $argN: the kernel's where it has it, else registers.
+    let kernel_args = KernelArgs::read(&tfs);
+    for p in &mut planned {
+        p.probe.args = spec::kernel_args(&p.def, &p.probe.args, kernel_args)?;
+    }
     timing.mark("checked");
     // The group before the instance: the kernel refuses to remove an
     // enabled probe, and the instance disables them when it goes.
