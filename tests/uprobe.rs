@@ -191,9 +191,11 @@ fn wl_fn(func: &str) -> String {
     format!("{}:{func}", support::workload_bin().display())
 }
 
-/// Runs `uprobe -p WORKLOAD ARGS` around `ftt-workload args N`.
+/// Runs `uprobe -p WORKLOAD ARGS` around `ftt-workload args N 1500`
+/// (alive 1.5 s after its calls, so that its memory can be read at the
+/// returns).
 fn trace_args(n: u64, args: &[&str]) -> Finished {
-    let mut w = Workload::waiting(&["args", &n.to_string()]);
+    let mut w = Workload::waiting(&["args", &n.to_string(), "1500"]);
     let pid = w.pid().to_string();
     let mut a = vec!["-p", pid.as_str()];
     a.extend_from_slice(args);
@@ -238,6 +240,68 @@ fn argn_at_entry_in_registers_and_on_the_stack() {
     clean(&f);
 }
 
+/// What `ftt_fill(i, ...)` writes (the workload's `fill_bytes`), quoted as
+/// uprobe prints bytes: every byte that is not printable ASCII as \xNN.
+fn fill_quoted(i: u64) -> String {
+    let mut v = format!("out-{i}").into_bytes();
+    v.extend_from_slice(b"\0\x01\xff\n\"\\ ");
+    v.extend(std::iter::repeat_n(b'z', (i % 7) as usize));
+    let mut s = String::new();
+    for c in v {
+        match c {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            b'\n' => s.push_str("\\n"),
+            0x20..=0x7e => s.push(c as char),
+            _ => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s
+}
+
+#[test]
+fn argn_at_return_pairs_with_the_entry_and_reads_the_exact_bytes() {
+    require_tracing!(UprobeEvents, Instances);
+    let n = 300;
+    let def = format!(
+        "r:fill {} n=$retval:u64 buf=+0($arg2):bytes[$retval] i=$arg1:u64 s=+0($arg2):string cap=$arg3:u16",
+        wl_fn("ftt_fill")
+    );
+    let f = trace_args(n, &[&def]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let fills = events(&f, "fill");
+    assert_eq!(fills.len(), n as usize, "{}", f.stderr);
+    for (i, l) in fills.iter().enumerate() {
+        let i = i as u64;
+        let want = format!(
+            " n={} buf=\"{}\" i={i} s=\"out-{i}\" cap=256",
+            11 + i.to_string().len() + (i % 7) as usize,
+            fill_quoted(i)
+        );
+        assert!(l.ends_with(&want), "{l}\nwant {want}");
+        assert!(l.contains(" <- 0x"), "{l}");
+    }
+    // The hidden entry probe is nowhere in the output, and nothing is
+    // missed.
+    assert!(!f.stdout.contains("fill_entry"), "{}", f.stdout);
+    assert!(!f.stderr.contains("$argN at a return"), "{}", f.stderr);
+    clean(&f);
+    // JSON carries the same values.
+    let f = trace_args(20, &["--json", &def]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let objs: Vec<serde_json::Value> = f
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objs.len(), 20, "{}", f.stdout);
+    for (i, o) in objs.iter().enumerate() {
+        assert_eq!(o["args"]["i"], i as u64, "{o}");
+        assert_eq!(o["args"]["s"], format!("out-{i}"), "{o}");
+    }
+    clean(&f);
+}
+
 #[test]
 fn argn_where_it_cannot_work_exits_2_and_leaves_nothing() {
     require_tracing!(UprobeEvents, Instances);
@@ -250,7 +314,15 @@ fn argn_where_it_cannot_work_exits_2_and_leaves_nothing() {
             "'$argv'",
         ),
         (format!("p:{}+0x4 $arg1", wl_fn("ftt_fill")), "at an offset"),
-        (format!("r:{} $arg1", wl_fn("ftt_fill")), "return probe"),
+        (
+            format!("r:{} +0($arg2):bytes[%dx]", wl_fn("ftt_fill")),
+            "bytes[LEN]",
+        ),
+        (
+            format!("r:{} $arg2:string", wl_fn("ftt_fill")),
+            "through a pointer",
+        ),
+        (format!("r:{}+0x4 $arg1", wl_fn("ftt_fill")), "not +OFFSET"),
     ] {
         let f = run("uprobe", &[&def]);
         assert_eq!(f.code(), 2, "{def}: {}", f.stderr);
@@ -262,6 +334,14 @@ fn argn_where_it_cannot_work_exits_2_and_leaves_nothing() {
         assert!(!f.stderr.contains("Tracing"), "{def}: {}", f.stderr);
         clean(&f);
     }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("argn.dat");
+    let def = format!("r:{} $arg1", wl_fn("ftt_fill"));
+    let f = run("uprobe", &["-w", file.to_str().unwrap(), &def]);
+    assert_eq!(f.code(), 2, "{}", f.stderr);
+    assert!(f.stderr.contains("not with -w"), "{}", f.stderr);
+    assert!(!file.exists());
+    clean(&f);
 }
 
 #[test]

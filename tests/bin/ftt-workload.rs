@@ -16,11 +16,14 @@
 //!                                         as fast as possible; prints the number
 //!   ftt-workload [--wait] open PATH N     N open()+close() of PATH
 //!   ftt-workload [--wait] call N          N calls of ftt_probe_target()
-//!   ftt-workload [--wait] args N          N rounds of: ftt_args8(i, i+1, ... i+7)
+//!   ftt-workload [--wait] args N [MS]     N rounds of: ftt_args8(i, i+1, ... i+7)
 //!                                         (8 arguments: the last two on the stack
 //!                                         on x86-64), then ftt_fill(i, buf, 256)
-//!                                         with buf holding the C string "in-i" at
-//!                                         entry and fill_bytes(i) at return
+//!                                         with buf (one per call, kept to the
+//!                                         end) holding the C string "in-i" at
+//!                                         entry and fill_bytes(i) at return; then
+//!                                         lives MS milliseconds more (so that its
+//!                                         memory can still be read)
 //!   ftt-workload [--wait] strlen N        N calls of libc's strlen() (an IFUNC)
 //!   ftt-workload [--wait] spin SECS       getppid() as fast as possible;
 //!                                         prints the number of calls made
@@ -216,8 +219,10 @@ fn main() {
         "args" => {
             let n = num(args.get(1), "count");
             let mut acc = 0u64;
-            let mut buf = [0u8; 256];
-            for i in 0..n {
+            // A buffer per call, kept to the end: a return probe reads it
+            // after the call, as the process left it.
+            let mut bufs = vec![[0u8; 256]; n as usize];
+            for (i, buf) in (0..n).zip(bufs.iter_mut()) {
                 acc = acc.wrapping_add(ftt_args8(
                     i,
                     i + 1,
@@ -228,14 +233,15 @@ fn main() {
                     i + 6,
                     i + 7,
                 ));
-                buf.fill(0);
                 let s = format!("in-{i}");
                 buf[..s.len()].copy_from_slice(s.as_bytes());
                 // SAFETY: buf holds 256 bytes.
                 let got = unsafe { ftt_fill(i, buf.as_mut_ptr(), buf.len() as u64) };
                 assert_eq!(&buf[..got as usize], &fill_bytes(i)[..]);
             }
-            std::hint::black_box(acc);
+            std::hint::black_box((acc, &bufs));
+            let hold = args.get(2).map(|_| num(args.get(2), "milliseconds"));
+            std::thread::sleep(Duration::from_millis(hold.unwrap_or(0)));
             n
         }
         "strlen" => {

@@ -11,6 +11,7 @@ pub mod args;
 pub mod event;
 pub mod kfuncs;
 pub mod kprobe;
+pub mod pair;
 pub mod spec;
 pub mod tool;
 pub mod uprobe;

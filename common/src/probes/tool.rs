@@ -9,9 +9,11 @@
 //! theirs.
 
 use crate::buffer::format::{EventFormat, Field};
+use crate::buffer::reader::Event;
 use crate::kernel::tracefs::Tracefs;
 use crate::lifecycle::dynevent::{ProbeDef, ProbeGroup};
 use crate::probes::args::ArgStyles;
+use crate::probes::pair::{Pairs, ProcessMemory};
 use crate::probes::spec::{Definition, Kind, Location};
 use crate::sym::kallsyms::KernelSyms;
 use crate::{Error, Result};
@@ -232,6 +234,8 @@ pub struct ProbeEvents {
     pub probes: Vec<ProbeOut>,
     by_id: std::collections::HashMap<u16, usize>,
     style: AddrStyle,
+    /// Return probes paired with entry probes (`$argN` at a return).
+    pub pairs: Pairs,
 }
 
 impl ProbeEvents {
@@ -241,7 +245,21 @@ impl ProbeEvents {
             by_id: probes.iter().enumerate().map(|(i, p)| (p.id, i)).collect(),
             probes,
             style,
+            pairs: Pairs::default(),
         }
+    }
+
+    /// One line for stderr at the end when pairing missed something, else
+    /// `None`.
+    pub fn pair_note(&self) -> Option<String> {
+        let p = &self.pairs;
+        let (u, d, w) = (p.unpaired, p.dropped, p.waiting());
+        if u + d == 0 {
+            return None;
+        }
+        Some(format!(
+            "$argN at a return: {u} return(s) not shown for want of their entry (begun before tracing, or lost), {d} entr(ies) dropped (lost events, threads gone); {w} call(s) had not returned"
+        ))
     }
 
     /// The index of the probe whose event id this is.
@@ -258,7 +276,8 @@ impl ProbeEvents {
     }
 
     /// ` (ADDR) ARG=VALUE...` of probe `i`'s event.
-    pub fn write_text(&self, i: usize, data: &[u8], ksyms: &mut KernelSyms, line: &mut String) {
+    pub fn write_text(&mut self, i: usize, ev: &Event, ksyms: &mut KernelSyms, line: &mut String) {
+        let data = ev.data;
         let p = &self.probes[i];
         line.push_str(" (");
         match &p.addrs {
@@ -270,18 +289,24 @@ impl ProbeEvents {
             }
         }
         line.push(')');
-        p.write_args(line, data);
+        if self.pairs.is_paired(i) {
+            self.pairs
+                .write(i, ev.pid, data, &mut ProcessMemory, line, None);
+        } else {
+            p.write_args(line, data);
+        }
     }
 
     /// The JSON members of probe `i`'s event: `ip` (or `func` and `ret`)
     /// and `args`.
     pub fn write_json(
-        &self,
+        &mut self,
         i: usize,
-        data: &[u8],
+        ev: &Event,
         ksyms: &mut KernelSyms,
         obj: &mut serde_json::Map<String, serde_json::Value>,
     ) {
+        let data = ev.data;
         let p = &self.probes[i];
         let short = |ksyms: &mut KernelSyms, a: u64| match self.style {
             AddrStyle::Hex => format!("0x{a:x}"),
@@ -300,7 +325,13 @@ impl ProbeEvents {
                 );
             }
         }
-        obj.insert("args".into(), p.args_json(data));
+        if self.pairs.is_paired(i) {
+            let mut ignored = String::new();
+            self.pairs
+                .write(i, ev.pid, data, &mut ProcessMemory, &mut ignored, Some(obj));
+        } else {
+            obj.insert("args".into(), p.args_json(data));
+        }
     }
 }
 

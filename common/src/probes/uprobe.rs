@@ -22,6 +22,7 @@
 
 use crate::lifecycle::dynevent::{ProbeDef, ProbeKind};
 use crate::probes::argn::{self, Arch, KernelArgs, ProbeType, Site};
+use crate::probes::pair::{self, PairPlan};
 use crate::probes::spec::{self as probespec, Grammar};
 pub use crate::probes::spec::{sanitize, Kind};
 use crate::sym::elf::{ElfFile, Resolved};
@@ -157,6 +158,9 @@ pub struct Planned {
     pub probe: ProbeDef,
     /// Its filter.
     pub filter: Option<String>,
+    /// For a return probe with `$argN`: the entry probe that records the
+    /// arguments, and how the two pair ([`crate::probes::pair`]).
+    pub pair: Option<(ProbeDef, PairPlan)>,
 }
 
 /// Resolves each definition to a file and offset. Files are parsed once
@@ -191,20 +195,46 @@ pub fn plan(
         }
         let at = files[&target.path].resolve(&def.location.symbol, force)?;
         let name = def.name.clone().unwrap_or_else(|| default_name(&def));
+        // A raw address at a symbol's start is an entry too.
+        let at_entry = at.symbol_offset == 0;
         let site = Site {
             ty: ProbeType::Uprobe,
             kind: def.kind,
-            // A raw address at a symbol's start is an entry too.
-            at_entry: at.symbol_offset == 0,
+            at_entry,
         };
-        let args = argn::rewrite(&def.args, site, KernelArgs::default(), Arch::host())?;
+        let location = format!("{}:{:#x}", target.path.display(), at.offset);
+        let mut pair = None;
+        let args = match def.kind {
+            Kind::Return => match pair::plan_return(&def.args, false, &pair::uprobe_loc)? {
+                Some(plan) => {
+                    if !at_entry {
+                        return Err(Error::usage(format!(
+                            "'{}': $argN at a return pairs the return with the function's entry: give the function, not +OFFSET",
+                            def.location.symbol
+                        )));
+                    }
+                    let entry = ProbeDef {
+                        kind: ProbeKind::Uprobe,
+                        name: format!("{}_entry", name.chars().take(56).collect::<String>()),
+                        location: location.clone(),
+                        args: plan.entry_args.clone(),
+                    };
+                    entry.line("ftrace_tools_check")?;
+                    let args = plan.ret_args.clone();
+                    pair = Some((entry, plan));
+                    args
+                }
+                None => def.args.clone(),
+            },
+            Kind::Entry => argn::rewrite(&def.args, site, KernelArgs::default(), Arch::host())?,
+        };
         let probe = ProbeDef {
             kind: match def.kind {
                 Kind::Entry => ProbeKind::Uprobe,
                 Kind::Return => ProbeKind::Uretprobe,
             },
             name,
-            location: format!("{}:{:#x}", target.path.display(), at.offset),
+            location,
             args,
         };
         // Refuse a line that could not be written before touching tracefs.
@@ -215,6 +245,7 @@ pub fn plan(
             at,
             probe,
             filter,
+            pair,
         });
     }
     Ok(out)
