@@ -21,6 +21,7 @@
 
 use crate::lifecycle::dynevent::{ProbeDef, ProbeKind};
 use crate::probes::argn::{self, Arch, KernelArgs, ProbeType, Site};
+use crate::probes::pair::{self, PairPlan};
 use crate::probes::spec::{self as probespec, Grammar};
 pub use crate::probes::spec::{sanitize, Kind};
 use crate::{Error, Result};
@@ -245,6 +246,32 @@ pub fn kernel_args(def: &Definition, args: &[String], kernel: KernelArgs) -> Res
         at_entry,
     };
     argn::rewrite(args, site, kernel, Arch::host())
+}
+
+/// For a return probe with `$argN` on a kernel without `$arg<N>` in
+/// return probes (before 6.10): the entry probe's arguments and how the
+/// two pair ([`crate::probes::pair`]); only `$argN` values (kernel memory
+/// cannot be read at the return from user space). `None` where the kernel
+/// does it, or nothing uses `$argN`.
+pub fn pair_plan(
+    def: &Definition,
+    args: &[String],
+    kernel: KernelArgs,
+) -> Result<Option<PairPlan>> {
+    if def.kind != Kind::Return || kernel.ret {
+        return Ok(None);
+    }
+    pair::plan_return(args, true, &|n| {
+        if kernel.entry {
+            return Ok(format!("$arg{n}"));
+        }
+        Arch::host().location(n, false).ok_or_else(|| {
+            Error::usage(format!(
+                "$arg{n}: this kernel's kprobes have no $argN, and on {} it is not in a register; give its place",
+                Arch::host().name()
+            ))
+        })
+    })
 }
 
 /// The field name the kernel gives each fetch argument: `NAME` for
