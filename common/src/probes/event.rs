@@ -122,6 +122,12 @@ pub fn plan(tfs: &Tracefs, ev: &EventArg, pid: Option<u32>) -> Result<Option<Pro
         Kind::Uprobe(d) => {
             crate::kernel::caps::require(tfs, crate::kernel::caps::Feature::UprobeEvents)?;
             let planned = uprobe::plan(vec![(d.clone(), None)], pid, false)?;
+            if planned.iter().any(|p| p.pair.is_some()) {
+                return Err(Error::usage(format!(
+                    "{}: $argN at a return of a user function is paired with its entry by uprobe only; here, use u: for the arguments",
+                    ev.text
+                )));
+            }
             Ok(planned.into_iter().next().map(|p| p.probe))
         }
     }
