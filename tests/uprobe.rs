@@ -303,6 +303,33 @@ fn argn_at_return_pairs_with_the_entry_and_reads_the_exact_bytes() {
 }
 
 #[test]
+fn argn_at_return_pairs_per_thread_through_recursion() {
+    require_tracing!(UprobeEvents, Instances);
+    // 8 threads, each 50 calls recursing 5 deep: 2400 returns, each
+    // paired with the entry of its own depth in its own thread.
+    let (t, m, d) = (8u64, 50u64, 5u64);
+    let mut w = Workload::waiting(&["nest", &t.to_string(), &m.to_string(), &d.to_string()]);
+    let pid = w.pid().to_string();
+    let def = format!("r:nest {} d=$arg1:u64 ret=$retval:u64", wl_fn("ftt_nest"));
+    let mut tr = ToolRun::start("uprobe", &["-p", &pid, &def]);
+    tr.wait_ready();
+    w.go();
+    assert_eq!(w.wait(), t * m * (d + 1));
+    let f = tr.stop();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let lines = events(&f, "nest");
+    assert_eq!(lines.len() as u64, t * m * (d + 1), "{}", f.stderr);
+    let mut tids = std::collections::HashSet::new();
+    for l in &lines {
+        assert_eq!(arg(l, "d"), arg(l, "ret"), "{l}");
+        tids.insert(l.split_whitespace().next().unwrap().to_string());
+    }
+    assert_eq!(tids.len() as u64, t, "{tids:?}");
+    assert!(!f.stderr.contains("$argN at a return"), "{}", f.stderr);
+    clean(&f);
+}
+
+#[test]
 fn argn_where_it_cannot_work_exits_2_and_leaves_nothing() {
     require_tracing!(UprobeEvents, Instances);
     for (def, want) in [
@@ -825,6 +852,8 @@ fn openssl_write_and_read_are_seen_in_clear() {
             "p:ftt_ssl_w libssl:SSL_write +0(%si):string",
             "-e",
             "r:ftt_ssl_r libssl:SSL_read $retval",
+            "-e",
+            "r:ftt_ssl_rb libssl:SSL_read len=$retval:s32 buf=+0($arg2):bytes[$retval]",
         ],
     );
     t.wait_ready();
@@ -882,6 +911,9 @@ fn openssl_write_and_read_are_seen_in_clear() {
         .write_all(format!("{msg}\n").as_bytes())
         .unwrap();
     wait_for(&msg);
+    // The server's buffer is read when uprobe reads the return event: let
+    // it do that before the server goes.
+    std::thread::sleep(Duration::from_millis(1000));
     let (cpid, spid) = (client.id(), server.id());
     let _ = client.kill();
     let _ = client.wait();
@@ -912,6 +944,17 @@ fn openssl_write_and_read_are_seen_in_clear() {
         .collect();
     assert_eq!(
         reads.iter().filter(|l| l.ends_with(&len)).count(),
+        1,
+        "server {spid} reads: {reads:?}"
+    );
+    // With $argN at the return: the exact bytes SSL_read returned.
+    let exact = format!(" len={} buf=\"{msg}\\n\"", msg.len() + 1);
+    let reads: Vec<&str> = events(&f, "ftt_ssl_rb")
+        .into_iter()
+        .filter(|l| l.contains(&format!("-{spid} ")))
+        .collect();
+    assert_eq!(
+        reads.iter().filter(|l| l.ends_with(&exact)).count(),
         1,
         "server {spid} reads: {reads:?}"
     );

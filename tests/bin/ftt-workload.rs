@@ -24,6 +24,9 @@
 //!                                         entry and fill_bytes(i) at return; then
 //!                                         lives MS milliseconds more (so that its
 //!                                         memory can still be read)
+//!   ftt-workload [--wait] nest T M D     T threads, each M calls of ftt_nest(D),
+//!                                         which recurses down to ftt_nest(0):
+//!                                         ftt_nest(d) returns d; prints T*M*(D+1)
 //!   ftt-workload [--wait] strlen N        N calls of libc's strlen() (an IFUNC)
 //!   ftt-workload [--wait] spin SECS       getppid() as fast as possible;
 //!                                         prints the number of calls made
@@ -69,6 +72,17 @@ pub extern "C" fn ftt_probe_target(x: u64) -> u64 {
 #[allow(clippy::too_many_arguments)]
 pub extern "C" fn ftt_args8(a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64, h: u64) -> u64 {
     std::hint::black_box(a + b + c + d + e + f + g + h)
+}
+
+/// Recurses down to 0 and returns its argument: each return pairs with
+/// the entry of the same depth.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn ftt_nest(d: u64) -> u64 {
+    if std::hint::black_box(d) == 0 {
+        return 0;
+    }
+    std::hint::black_box(ftt_nest(d - 1)) + 1
 }
 
 /// What `ftt_fill(i, ...)` writes: text, a NUL, bytes that are not text,
@@ -243,6 +257,24 @@ fn main() {
             let hold = args.get(2).map(|_| num(args.get(2), "milliseconds"));
             std::thread::sleep(Duration::from_millis(hold.unwrap_or(0)));
             n
+        }
+        "nest" => {
+            let t = num(args.get(1), "threads");
+            let m = num(args.get(2), "calls");
+            let d = num(args.get(3), "depth");
+            let threads: Vec<_> = (0..t)
+                .map(|_| {
+                    std::thread::spawn(move || {
+                        for _ in 0..m {
+                            assert_eq!(ftt_nest(d), d);
+                        }
+                    })
+                })
+                .collect();
+            for th in threads {
+                th.join().expect("a thread failed");
+            }
+            t * m * (d + 1)
         }
         "strlen" => {
             let n = num(args.get(1), "count");
