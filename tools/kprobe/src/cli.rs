@@ -18,7 +18,7 @@ Examples:
   kprobe 'p:do_sys_openat2 f=+0($arg2):string'
                                          # the same by argument number
   kprobe 'r:vfs_read count=$arg3:u64 ret=$retval:s64'
-                                         # size asked and size read (6.10+)
+                                         # size asked and size read
   kprobe -s 'p:myprobe tcp_retransmit_skb'
                                          # TCP retransmits, with kernel stacks
   kprobe -p 1182 -d 10 p:vfs_read        # one process, 10 seconds
@@ -55,9 +55,12 @@ $argN is the function's N-th argument (from $arg1; at most $arg64), alone, in fe
 where its tracefs README lists $arg<N> (4.20 or later), else the calling convention's \
 registers ($arg1..$arg6: %di %si %dx %cx %r8 %r9 on x86-64, $arg1..$arg8: %x0..%x7 on \
 arm64; arguments on the stack are refused there); in a return probe (r:) the value at \
-entry, which needs a kernel with $arg<N> in return probes (6.10 or later). $argN at \
-+OFFSET, out of range, or in r: on an older kernel is refused with exit status 2 before \
-anything is created. \
+entry: the kernel's own where it has $arg<N> in return probes (6.10 or later), else \
+kprobe arms an entry probe of its own and pairs each return with its entry per thread \
+(recursion included; a return whose entry was not seen is not shown, and misses are \
+counted on stderr at the end); there only $argN[:TYPE] itself, since kernel memory cannot \
+be read from user space at the return, and not with -C, --hist or -w. $argN at +OFFSET \
+or out of range is refused with exit status 2 before anything is created. \
 The function is checked against available_filter_functions (or /proc/kallsyms) before \
 anything is created; -F skips the check. The FILTER uses the kernel's event filter \
 syntax on the argument names (e.g. 'file ~ \"*stat\"'). Several probes: give each with \
