@@ -18,8 +18,8 @@
 //! `-OFF(FETCH)` (nested), with TYPE one of `u8..u64`, `s8..s64`,
 //! `x8..x64` (the default), `string` (up to the NUL, at most
 //! [`MAX_STRING`] bytes), or `bytes[LEN]`: exactly LEN bytes (at most
-//! [`MAX_BYTES`]; none when LEN is 0 or negative), LEN a number, `$retval`
-//! or `$argM`, printed quoted as the kernel prints strings, every byte that
+//! [`MAX_BYTES`]; none when LEN is 0 or negative, as a long or as an int),
+//! LEN a number, `$retval` or `$argM`, printed quoted as the kernel prints strings, every byte that
 //! is not printable as `\xNN` (a NUL too).
 //!
 //! Parsing is pure and never panics (see the property test).
@@ -658,21 +658,11 @@ fn column(
             serde_json::json!(String::from_utf8_lossy(&buf))
         }
         Ty::Bytes(len) => {
-            let n: i64 = match len {
-                Len::Fixed(n) => n.min(i64::MAX as u64) as i64,
-                Len::Retval => out
-                    .retval
-                    .as_ref()
-                    .and_then(|f| f.u64(data))
-                    .map(|r| r as i64)
-                    .unwrap_or(0),
-                Len::Arg(m) => entry
-                    .iter()
-                    .find(|(k, _)| *k == m)
-                    .map(|(_, x)| *x as i64)
-                    .unwrap_or(0),
+            let n = match len {
+                Len::Fixed(n) => n.min(MAX_BYTES as u64) as usize,
+                Len::Retval => length(out.retval.as_ref().and_then(|f| f.u64(data))),
+                Len::Arg(m) => length(entry.iter().find(|(k, _)| *k == m).map(|(_, x)| *x)),
             };
-            let n = n.clamp(0, MAX_BYTES as i64) as usize;
             let mut buf = vec![0u8; n];
             let got = match mem.read(tid, addr, &mut buf) {
                 Ok(g) => g,
@@ -683,6 +673,17 @@ fn column(
             serde_json::json!(String::from_utf8_lossy(&buf))
         }
     }
+}
+
+/// A length from a register: nothing when it is negative as a long or as
+/// an int (a function returning int leaves -1 as 0xffffffff), at most
+/// [`MAX_BYTES`].
+fn length(raw: Option<u64>) -> usize {
+    let Some(v) = raw else { return 0 };
+    if (v as i64) < 0 || ((v as u32 as i32) < 0 && v <= u32::MAX as u64) {
+        return 0;
+    }
+    v.min(MAX_BYTES as u64) as usize
 }
 
 /// Bytes quoted as the kernel quotes strings, every byte that is not
@@ -900,6 +901,23 @@ mod tests {
             None,
         );
         assert!(line.contains(" buf=\"\" "), "{line}");
+        // So does an int's -1 (0xffffffff in the register).
+        assert!(pairs.take(0, 7, &rec(32, &[(16, 0x1000), (24, 5)])));
+        assert!(!pairs.take(1, 7, &[]));
+        let mut line = String::new();
+        pairs.write(
+            1,
+            7,
+            &rec(40, &[(32, 0xffff_ffff)]),
+            &mut mem,
+            &mut line,
+            None,
+        );
+        assert!(line.contains(" buf=\"\" "), "{line}");
+        assert_eq!(
+            (length(Some(5)), length(Some(1 << 40)), length(None)),
+            (5, MAX_BYTES, 0)
+        );
     }
 
     proptest! {
