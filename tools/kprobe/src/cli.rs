@@ -59,7 +59,8 @@ entry: the kernel's own where it has $arg<N> in return probes (6.10 or later), e
 kprobe arms an entry probe of its own and pairs each return with its entry per thread \
 (recursion included; a return whose entry was not seen is not shown, and misses are \
 counted on stderr at the end); there only $argN[:TYPE] itself, since kernel memory cannot \
-be read from user space at the return, and not with -C, --hist or -w. $argN at +OFFSET \
+be read from user space at the return, not with -C, --hist or -w, and a filter can name \
+only the arguments that do not use $argN. $argN at +OFFSET \
 or out of range is refused with exit status 2 before anything is created. \
 The function is checked against available_filter_functions (or /proc/kallsyms) before \
 anything is created; -F skips the check. The FILTER uses the kernel's event filter \
