@@ -330,6 +330,28 @@ fn argn_at_return_pairs_per_thread_through_recursion() {
 }
 
 #[test]
+fn argn_at_return_leaves_nothing_after_each_signal() {
+    require_tracing!(UprobeEvents, Instances);
+    // The return probe and the entry probe armed beside it both go, on
+    // every signal the tools handle.
+    let def = format!(
+        "r:{} n=$retval:u64 buf=+0($arg2):bytes[$retval]",
+        wl_fn("ftt_fill")
+    );
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        let mut t = ToolRun::start("uprobe", &[&def]);
+        t.wait_ready();
+        let ue = std::fs::read_to_string(support::tracefs_root().join("uprobe_events")).unwrap();
+        let mine = format!("ftrace_tools_{}_", t.pid());
+        assert_eq!(ue.lines().filter(|l| l.contains(&mine)).count(), 2, "{ue}");
+        t.signal(sig);
+        let f = t.finish(Duration::from_secs(60));
+        assert_eq!(f.code(), 0, "signal {sig}: {}", f.stderr);
+        clean(&f);
+    }
+}
+
+#[test]
 fn argn_where_it_cannot_work_exits_2_and_leaves_nothing() {
     require_tracing!(UprobeEvents, Instances);
     for (def, want) in [
