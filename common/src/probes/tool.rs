@@ -121,6 +121,20 @@ pub fn describe(kind: Kind, name: &str, probe: &ProbeDef) -> String {
     s
 }
 
+/// `NAME (r:NAME LOCATION ARGS, paired with ENTRY)`: a return probe whose
+/// `$argN` come from an entry probe of the run, with the arguments as the
+/// user gave them (the kernel's are in `-v`).
+pub fn describe_paired(name: &str, probe: &ProbeDef, user_args: &[String], entry: &str) -> String {
+    let shown = ProbeDef {
+        args: user_args.to_vec(),
+        ..probe.clone()
+    };
+    let mut s = describe(Kind::Return, name, &shown);
+    s.pop();
+    s.push_str(&format!(", paired with the entry probe {entry})"));
+    s
+}
+
 /// `kprobe A (...)` or `kprobes A (...), B (...)`: what the tracing line
 /// names.
 pub fn tracing_what(tool: &str, described: &[String]) -> String {
@@ -407,6 +421,10 @@ mod tests {
         assert_eq!(
             tracing_what("kprobe", std::slice::from_ref(&one)),
             "kprobe f (r:f f $retval)"
+        );
+        assert_eq!(
+            describe_paired("f", &p, &["n=$arg3".into()], "f_entry"),
+            "f (r:f f n=$arg3, paired with the entry probe f_entry)"
         );
         assert_eq!(
             tracing_what("uprobe", &[one.clone(), one]),

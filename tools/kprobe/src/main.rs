@@ -256,10 +256,18 @@ fn trace(
 
 /// `Tracing kprobe NAME (p:NAME LOC ARGS) for PID N. Ctrl-C to end.`
 fn tracing_line(planned: &[Planned], created: &[(String, String)], args: &Args) -> TracingLine {
+    let mut entries = created[planned.len()..].iter();
     let what: Vec<String> = planned
         .iter()
         .zip(created)
-        .map(|(p, (name, _))| probetool::describe(p.def.kind, name, &p.probe))
+        .map(
+            |(p, (name, _))| match (&p.pair, p.pair.as_ref().and_then(|_| entries.next())) {
+                (Some(_), Some((entry, _))) => {
+                    probetool::describe_paired(name, &p.probe, &p.def.args, entry)
+                }
+                _ => probetool::describe(p.def.kind, name, &p.probe),
+            },
+        )
         .collect();
     args.ev
         .tracing_line(probetool::tracing_what("kprobe", &what))

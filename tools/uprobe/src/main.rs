@@ -284,11 +284,17 @@ fn combined_filter(user: Option<&str>, extra: &[String]) -> Option<String> {
 
 /// `Tracing uprobe NAME (LINE) for PID N. Ctrl-C to end.`
 fn tracing_line(planned: &[Planned], created: &[(String, String)], args: &Args) -> TracingLine {
+    let mut entries = created[planned.len()..].iter();
     let what: Vec<String> = planned
         .iter()
         .zip(created)
         .map(|(p, (name, _))| {
-            let mut s = probetool::describe(p.def.kind, name, &p.probe);
+            let mut s = match (&p.pair, p.pair.as_ref().and_then(|_| entries.next())) {
+                (Some(_), Some((entry, _))) => {
+                    probetool::describe_paired(name, &p.probe, &p.def.args, entry)
+                }
+                _ => probetool::describe(p.def.kind, name, &p.probe),
+            };
             // A raw address: say which function it is in.
             if let (true, Some(sym)) = (p.def.location.symbol.starts_with("0x"), &p.at.symbol) {
                 s.push_str(&format!(" [{sym}+{:#x}]", p.at.symbol_offset));
