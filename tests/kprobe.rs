@@ -412,6 +412,70 @@ fn aggregate_counts_equal_the_printed_events() {
     assert_eq!(seen, vec![n; 4]);
 }
 
+/// Whether the kernel has `$argN` in kretprobes (6.10 and later), as its
+/// README says.
+fn kernel_has_argn_at_return() -> bool {
+    let readme =
+        std::fs::read_to_string(support::tracefs_root().join("README")).unwrap_or_default();
+    readme
+        .lines()
+        .any(|l| l.contains("return probes support") && l.contains("$arg<N>"))
+}
+
+#[test]
+fn argn_at_entry_and_at_return() {
+    require_tracing!(KprobeEvents, Instances);
+    let func = open_func();
+    // At entry: the file name by argument number, with a filter on it.
+    let path = unique_path("argn", false);
+    let n = 30;
+    let w = Workload::waiting(&["open", &path, &n.to_string()]);
+    let def = format!("p:{func} f=+0($arg2):string");
+    let filter = format!("f == \"{path}\"");
+    let f = trace_around(&[&def, &filter], vec![(w, n)]);
+    let carrying = format!(" f=\"{path}\"");
+    let lines: Vec<&str> = event_lines(&f, &func)
+        .into_iter()
+        .filter(|l| !l.ends_with(" f=(fault)"))
+        .collect();
+    assert_eq!(lines.len(), n as usize, "{}\n{}", f.stdout, f.stderr);
+    assert!(lines.iter().all(|l| l.ends_with(&carrying)), "{lines:?}");
+    // At the return: the size asked for (an entry argument) next to the
+    // size read. The kernel's own $argN where it has it (6.10+), else
+    // paired with an entry probe: the same output.
+    let n = 25;
+    let w = Workload::waiting(&["read-4k", &n.to_string(), "0"]);
+    let pid = w.pid().to_string();
+    let def = "r:vfs_read count=$arg3:u64 ret=$retval:s64";
+    let f = trace_around(&["-p", &pid, def], vec![(w, n)]);
+    let lines = event_lines(&f, "vfs_read");
+    assert_eq!(lines.len(), n as usize, "{}\n{}", f.stdout, f.stderr);
+    for l in &lines {
+        assert!(l.ends_with(" count=4096 ret=4096"), "{l}");
+        assert!(l.contains(" <- vfs_read)"), "{l}");
+    }
+    assert!(!f.stdout.contains("vfs_read_entry"), "{}", f.stdout);
+    assert!(!f.stderr.contains("$argN at a return"), "{}", f.stderr);
+    // What cannot work is refused before anything is created.
+    let mut bad = vec![
+        (format!("p:{func}+4 $arg1"), "at an offset"),
+        (format!("p:{func} $arg0"), "out of range"),
+    ];
+    if !kernel_has_argn_at_return() {
+        bad.push(("r:vfs_read +0($arg2):u8".to_string(), "6.10"));
+    }
+    for (def, want) in bad {
+        let f = run("kprobe", &[&def]);
+        assert_eq!(f.code(), 2, "{def}: {}", f.stderr);
+        assert!(
+            f.stderr.contains(want),
+            "{def}: want {want:?} in {}",
+            f.stderr
+        );
+        assert_no_probe_left(&f);
+    }
+}
+
 #[test]
 fn histogram_of_the_return_value() {
     require_tracing!(KprobeEvents, Instances);

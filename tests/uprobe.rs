@@ -220,6 +220,213 @@ fn arguments_print_as_the_kernel_prints_them() {
     clean(&f);
 }
 
+/// `WORKLOAD:FUNC` with the workload's real path.
+fn wl_fn(func: &str) -> String {
+    format!("{}:{func}", support::workload_bin().display())
+}
+
+/// Runs `uprobe -p WORKLOAD ARGS` around `ftt-workload args N 1500`
+/// (alive 1.5 s after its calls, so that its memory can be read at the
+/// returns).
+fn trace_args(n: u64, args: &[&str]) -> Finished {
+    let mut w = Workload::waiting(&["args", &n.to_string(), "1500"]);
+    let pid = w.pid().to_string();
+    let mut a = vec!["-p", pid.as_str()];
+    a.extend_from_slice(args);
+    let mut t = ToolRun::start("uprobe", &a);
+    t.wait_ready();
+    w.go();
+    assert_eq!(w.wait(), n);
+    t.stop()
+}
+
+#[test]
+fn argn_at_entry_in_registers_and_on_the_stack() {
+    require_tracing!(UprobeEvents, Instances);
+    let n = 200;
+    let all: Vec<String> = (1..=8).map(|i| format!("$arg{i}")).collect();
+    let a8 = format!("p:a8 {} {}", wl_fn("ftt_args8"), all.join(" "));
+    let fill = format!(
+        "p:fin {} i=$arg1:u64 s=+0($arg2):string cap=$arg3:u32",
+        wl_fn("ftt_fill")
+    );
+    let f = trace_args(n, &["-e", &a8, "-e", &fill]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let a8s = events(&f, "a8");
+    let fins = events(&f, "fin");
+    assert_eq!(
+        (a8s.len(), fins.len()),
+        (n as usize, n as usize),
+        "{}",
+        f.stderr
+    );
+    for (i, l) in a8s.iter().enumerate() {
+        for k in 1..=8u64 {
+            let v = parse_num(arg(l, &format!("arg{k}")).unwrap());
+            assert_eq!(v, i as u64 + k - 1, "arg{k}: {l}");
+        }
+    }
+    for (i, l) in fins.iter().enumerate() {
+        assert_eq!(arg(l, "i"), Some(i.to_string().as_str()), "{l}");
+        assert_eq!(arg(l, "s"), Some(format!("in-{i}").as_str()), "{l}");
+        assert_eq!(arg(l, "cap"), Some("256"), "{l}");
+    }
+    clean(&f);
+}
+
+/// What `ftt_fill(i, ...)` writes (the workload's `fill_bytes`), quoted as
+/// uprobe prints bytes: every byte that is not printable ASCII as \xNN.
+fn fill_quoted(i: u64) -> String {
+    let mut v = format!("out-{i}").into_bytes();
+    v.extend_from_slice(b"\0\x01\xff\n\"\\ ");
+    v.extend(std::iter::repeat_n(b'z', (i % 7) as usize));
+    let mut s = String::new();
+    for c in v {
+        match c {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            b'\n' => s.push_str("\\n"),
+            0x20..=0x7e => s.push(c as char),
+            _ => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s
+}
+
+#[test]
+fn argn_at_return_pairs_with_the_entry_and_reads_the_exact_bytes() {
+    require_tracing!(UprobeEvents, Instances);
+    let n = 300;
+    let def = format!(
+        "r:fill {} n=$retval:u64 buf=+0($arg2):bytes[$retval] i=$arg1:u64 s=+0($arg2):string cap=$arg3:u16",
+        wl_fn("ftt_fill")
+    );
+    let f = trace_args(n, &[&def]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let fills = events(&f, "fill");
+    assert_eq!(fills.len(), n as usize, "{}", f.stderr);
+    for (i, l) in fills.iter().enumerate() {
+        let i = i as u64;
+        let want = format!(
+            " n={} buf=\"{}\" i={i} s=\"out-{i}\" cap=256",
+            11 + i.to_string().len() + (i % 7) as usize,
+            fill_quoted(i)
+        );
+        assert!(l.ends_with(&want), "{l}\nwant {want}");
+        assert!(l.contains(" <- 0x"), "{l}");
+    }
+    // The hidden entry probe is nowhere in the output, and nothing is
+    // missed.
+    assert!(!f.stdout.contains("fill_entry"), "{}", f.stdout);
+    assert!(!f.stderr.contains("$argN at a return"), "{}", f.stderr);
+    clean(&f);
+    // JSON carries the same values.
+    let f = trace_args(20, &["--json", &def]);
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let objs: Vec<serde_json::Value> = f
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objs.len(), 20, "{}", f.stdout);
+    for (i, o) in objs.iter().enumerate() {
+        assert_eq!(o["args"]["i"], i as u64, "{o}");
+        assert_eq!(o["args"]["s"], format!("out-{i}"), "{o}");
+    }
+    clean(&f);
+}
+
+#[test]
+fn argn_at_return_pairs_per_thread_through_recursion() {
+    require_tracing!(UprobeEvents, Instances);
+    // 8 threads, each 50 calls recursing 5 deep: 2400 returns, each
+    // paired with the entry of its own depth in its own thread.
+    let (t, m, d) = (8u64, 50u64, 5u64);
+    let mut w = Workload::waiting(&["nest", &t.to_string(), &m.to_string(), &d.to_string()]);
+    let pid = w.pid().to_string();
+    let def = format!("r:nest {} d=$arg1:u64 ret=$retval:u64", wl_fn("ftt_nest"));
+    let mut tr = ToolRun::start("uprobe", &["-p", &pid, &def]);
+    tr.wait_ready();
+    w.go();
+    assert_eq!(w.wait(), t * m * (d + 1));
+    let f = tr.stop();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let lines = events(&f, "nest");
+    assert_eq!(lines.len() as u64, t * m * (d + 1), "{}", f.stderr);
+    let mut tids = std::collections::HashSet::new();
+    for l in &lines {
+        assert_eq!(arg(l, "d"), arg(l, "ret"), "{l}");
+        tids.insert(l.split_whitespace().next().unwrap().to_string());
+    }
+    assert_eq!(tids.len() as u64, t, "{tids:?}");
+    assert!(!f.stderr.contains("$argN at a return"), "{}", f.stderr);
+    clean(&f);
+}
+
+#[test]
+fn argn_at_return_leaves_nothing_after_each_signal() {
+    require_tracing!(UprobeEvents, Instances);
+    // The return probe and the entry probe armed beside it both go, on
+    // every signal the tools handle.
+    let def = format!(
+        "r:{} n=$retval:u64 buf=+0($arg2):bytes[$retval]",
+        wl_fn("ftt_fill")
+    );
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        let mut t = ToolRun::start("uprobe", &[&def]);
+        t.wait_ready();
+        let ue = std::fs::read_to_string(support::tracefs_root().join("uprobe_events")).unwrap();
+        let mine = format!("ftrace_tools_{}_", t.pid());
+        assert_eq!(ue.lines().filter(|l| l.contains(&mine)).count(), 2, "{ue}");
+        t.signal(sig);
+        let f = t.finish(Duration::from_secs(60));
+        assert_eq!(f.code(), 0, "signal {sig}: {}", f.stderr);
+        clean(&f);
+    }
+}
+
+#[test]
+fn argn_where_it_cannot_work_exits_2_and_leaves_nothing() {
+    require_tracing!(UprobeEvents, Instances);
+    for (def, want) in [
+        (format!("p:{} $arg0", wl_fn("ftt_fill")), "out of range"),
+        (format!("p:{} $arg65", wl_fn("ftt_fill")), "out of range"),
+        (format!("p:{} $arg", wl_fn("ftt_fill")), "give $argN"),
+        (
+            format!("p:{} +0($argv):string", wl_fn("ftt_fill")),
+            "'$argv'",
+        ),
+        (format!("p:{}+0x4 $arg1", wl_fn("ftt_fill")), "at an offset"),
+        (
+            format!("r:{} +0($arg2):bytes[%dx]", wl_fn("ftt_fill")),
+            "bytes[LEN]",
+        ),
+        (
+            format!("r:{} $arg2:string", wl_fn("ftt_fill")),
+            "through a pointer",
+        ),
+        (format!("r:{}+0x4 $arg1", wl_fn("ftt_fill")), "not +OFFSET"),
+    ] {
+        let f = run("uprobe", &[&def]);
+        assert_eq!(f.code(), 2, "{def}: {}", f.stderr);
+        assert!(
+            f.stderr.contains(want),
+            "{def}: want {want:?} in {}",
+            f.stderr
+        );
+        assert!(!f.stderr.contains("Tracing"), "{def}: {}", f.stderr);
+        clean(&f);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("argn.dat");
+    let def = format!("r:{} $arg1", wl_fn("ftt_fill"));
+    let f = run("uprobe", &["-w", file.to_str().unwrap(), &def]);
+    assert_eq!(f.code(), 2, "{}", f.stderr);
+    assert!(f.stderr.contains("not with -w"), "{}", f.stderr);
+    assert!(!file.exists());
+    clean(&f);
+}
+
 #[test]
 fn pid_counts_only_that_process_of_two_identical_ones() {
     require_tracing!(UprobeEvents, Instances);
@@ -701,6 +908,8 @@ fn openssl_write_and_read_are_seen_in_clear() {
             "p:ftt_ssl_w libssl:SSL_write +0(%si):string",
             "-e",
             "r:ftt_ssl_r libssl:SSL_read $retval",
+            "-e",
+            "r:ftt_ssl_rb libssl:SSL_read len=$retval:s32 buf=+0($arg2):bytes[$retval]",
         ],
     );
     t.wait_ready();
@@ -758,6 +967,9 @@ fn openssl_write_and_read_are_seen_in_clear() {
         .write_all(format!("{msg}\n").as_bytes())
         .unwrap();
     wait_for(&msg);
+    // The server's buffer is read when uprobe reads the return event: let
+    // it do that before the server goes.
+    std::thread::sleep(Duration::from_millis(1000));
     let (cpid, spid) = (client.id(), server.id());
     let _ = client.kill();
     let _ = client.wait();
@@ -788,6 +1000,17 @@ fn openssl_write_and_read_are_seen_in_clear() {
         .collect();
     assert_eq!(
         reads.iter().filter(|l| l.ends_with(&len)).count(),
+        1,
+        "server {spid} reads: {reads:?}"
+    );
+    // With $argN at the return: the exact bytes SSL_read returned.
+    let exact = format!(" len={} buf=\"{msg}\\n\"", msg.len() + 1);
+    let reads: Vec<&str> = events(&f, "ftt_ssl_rb")
+        .into_iter()
+        .filter(|l| l.contains(&format!("-{spid} ")))
+        .collect();
+    assert_eq!(
+        reads.iter().filter(|l| l.ends_with(&exact)).count(),
         1,
         "server {spid} reads: {reads:?}"
     );

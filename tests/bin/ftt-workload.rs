@@ -16,6 +16,17 @@
 //!                                         as fast as possible; prints the number
 //!   ftt-workload [--wait] open PATH N     N open()+close() of PATH
 //!   ftt-workload [--wait] call N          N calls of ftt_probe_target()
+//!   ftt-workload [--wait] args N [MS]     N rounds of: ftt_args8(i, i+1, ... i+7)
+//!                                         (8 arguments: the last two on the stack
+//!                                         on x86-64), then ftt_fill(i, buf, 256)
+//!                                         with buf (one per call, kept to the
+//!                                         end) holding the C string "in-i" at
+//!                                         entry and fill_bytes(i) at return; then
+//!                                         lives MS milliseconds more (so that its
+//!                                         memory can still be read)
+//!   ftt-workload [--wait] nest T M D     T threads, each M calls of ftt_nest(D),
+//!                                         which recurses down to ftt_nest(0):
+//!                                         ftt_nest(d) returns d; prints T*M*(D+1)
 //!   ftt-workload [--wait] strlen N        N calls of libc's strlen() (an IFUNC)
 //!   ftt-workload [--wait] spin SECS       getppid() as fast as possible;
 //!                                         prints the number of calls made
@@ -146,6 +157,50 @@ fn signals(n: u64, fail: u64) {
             libc::close(pidfd);
         }
     }
+}
+
+/// Eight arguments, for `$arg7` and `$arg8` from the stack; returns their
+/// sum.
+#[no_mangle]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn ftt_args8(a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64, h: u64) -> u64 {
+    std::hint::black_box(a + b + c + d + e + f + g + h)
+}
+
+/// Recurses down to 0 and returns its argument: each return pairs with
+/// the entry of the same depth.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn ftt_nest(d: u64) -> u64 {
+    if std::hint::black_box(d) == 0 {
+        return 0;
+    }
+    std::hint::black_box(ftt_nest(d - 1)) + 1
+}
+
+/// What `ftt_fill(i, ...)` writes: text, a NUL, bytes that are not text,
+/// and a length that varies with i (12 to 18 bytes plus the digits of i).
+pub fn fill_bytes(i: u64) -> Vec<u8> {
+    let mut v = format!("out-{i}").into_bytes();
+    v.extend_from_slice(b"\0\x01\xff\n\"\\ ");
+    v.extend(std::iter::repeat_n(b'z', (i % 7) as usize));
+    v
+}
+
+/// Fills `buf` (of `cap` bytes) with `fill_bytes(i)` like a read(2) and
+/// returns the length written.
+///
+/// # Safety
+/// `buf` must be valid for `cap` bytes.
+#[no_mangle]
+#[inline(never)]
+pub unsafe extern "C" fn ftt_fill(i: u64, buf: *mut u8, cap: u64) -> u64 {
+    let b = fill_bytes(std::hint::black_box(i));
+    let n = b.len().min(cap as usize);
+    // SAFETY: the caller gives cap bytes at buf.
+    unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), buf, n) };
+    n as u64
 }
 
 /// Reads stdin up to a newline (or its end) with readv(2).
@@ -281,6 +336,52 @@ fn main() {
             }
             std::hint::black_box(acc);
             n
+        }
+        "args" => {
+            let n = num(args.get(1), "count");
+            let mut acc = 0u64;
+            // A buffer per call, kept to the end: a return probe reads it
+            // after the call, as the process left it.
+            let mut bufs = vec![[0u8; 256]; n as usize];
+            for (i, buf) in (0..n).zip(bufs.iter_mut()) {
+                acc = acc.wrapping_add(ftt_args8(
+                    i,
+                    i + 1,
+                    i + 2,
+                    i + 3,
+                    i + 4,
+                    i + 5,
+                    i + 6,
+                    i + 7,
+                ));
+                let s = format!("in-{i}");
+                buf[..s.len()].copy_from_slice(s.as_bytes());
+                // SAFETY: buf holds 256 bytes.
+                let got = unsafe { ftt_fill(i, buf.as_mut_ptr(), buf.len() as u64) };
+                assert_eq!(&buf[..got as usize], &fill_bytes(i)[..]);
+            }
+            std::hint::black_box((acc, &bufs));
+            let hold = args.get(2).map(|_| num(args.get(2), "milliseconds"));
+            std::thread::sleep(Duration::from_millis(hold.unwrap_or(0)));
+            n
+        }
+        "nest" => {
+            let t = num(args.get(1), "threads");
+            let m = num(args.get(2), "calls");
+            let d = num(args.get(3), "depth");
+            let threads: Vec<_> = (0..t)
+                .map(|_| {
+                    std::thread::spawn(move || {
+                        for _ in 0..m {
+                            assert_eq!(ftt_nest(d), d);
+                        }
+                    })
+                })
+                .collect();
+            for th in threads {
+                th.join().expect("a thread failed");
+            }
+            t * m * (d + 1)
         }
         "strlen" => {
             let n = num(args.get(1), "count");

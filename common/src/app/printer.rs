@@ -70,6 +70,15 @@ pub trait Events {
     /// In collecting mode ([`PrinterOpts::collect`]): counts the event
     /// instead of printing it.
     fn collect(&mut self, _which: usize, _ev: &Event, _comm: &str) {}
+
+    /// Whether the event is taken by the tool and not shown (an entry
+    /// recorded for pairing with its return).
+    fn consume(&mut self, _which: usize, _ev: &Event) -> bool {
+        false
+    }
+
+    /// Events were lost (state kept across events cannot be trusted).
+    fn lost(&mut self) {}
 }
 
 /// The symbol tables events and stacks are printed with.
@@ -437,6 +446,11 @@ impl<T: Events> Sink for EventPrinter<T> {
             }
             return Flow::Continue;
         };
+        if self.events.consume(which, ev) {
+            // Its stack (-s) is not shown either.
+            self.after_other = true;
+            return Flow::Continue;
+        }
         self.after_other = false;
         if self.max.past() {
             return Flow::Continue;
@@ -452,6 +466,7 @@ impl<T: Events> Sink for EventPrinter<T> {
     }
 
     fn lost(&mut self, cpu: u32, count: Option<u64>) -> Flow {
+        self.events.lost();
         if self.opts.collect {
             return Flow::Continue;
         }
@@ -473,7 +488,7 @@ impl Events for ProbeEvents {
     }
 
     fn text(&mut self, which: usize, ev: &Event, syms: &mut Symbols, line: &mut String) {
-        self.write_text(which, ev.data, syms.lookups(), line);
+        self.write_text(which, ev, syms.lookups(), line);
     }
 
     fn json(
@@ -483,7 +498,15 @@ impl Events for ProbeEvents {
         syms: &mut Symbols,
         obj: &mut serde_json::Map<String, serde_json::Value>,
     ) {
-        self.write_json(which, ev.data, &mut syms.kernel, obj);
+        self.write_json(which, ev, &mut syms.kernel, obj);
+    }
+
+    fn consume(&mut self, which: usize, ev: &Event) -> bool {
+        self.pairs.take(which, ev.pid, ev.data)
+    }
+
+    fn lost(&mut self) {
+        self.pairs.lost();
     }
 }
 

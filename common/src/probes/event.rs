@@ -6,6 +6,7 @@
 
 use crate::kernel::tracefs::Tracefs;
 use crate::lifecycle::dynevent::{ProbeDef, ProbeGroup};
+use crate::probes::argn::KernelArgs;
 use crate::probes::kfuncs::Functions;
 use crate::probes::{kprobe, tool as probetool, uprobe};
 use crate::{Error, Result};
@@ -114,11 +115,19 @@ pub fn plan(tfs: &Tracefs, ev: &EventArg, pid: Option<u32>) -> Result<Option<Pro
             let funcs = Functions::load(tfs.read("available_filter_functions").ok());
             funcs.check(&d.location, false)?;
             let name = d.name.clone().unwrap_or_else(|| kprobe::default_name(d));
-            Ok(Some(kprobe::probe(d, name)))
+            let mut p = kprobe::probe(d, name);
+            p.args = kprobe::kernel_args(d, &p.args, KernelArgs::read(tfs))?;
+            Ok(Some(p))
         }
         Kind::Uprobe(d) => {
             crate::kernel::caps::require(tfs, crate::kernel::caps::Feature::UprobeEvents)?;
             let planned = uprobe::plan(vec![(d.clone(), None)], pid, false)?;
+            if planned.iter().any(|p| p.pair.is_some()) {
+                return Err(Error::usage(format!(
+                    "{}: $argN at a return of a user function is paired with its entry by uprobe only; here, use u: for the arguments",
+                    ev.text
+                )));
+            }
             Ok(planned.into_iter().next().map(|p| p.probe))
         }
     }

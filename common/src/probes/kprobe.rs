@@ -9,7 +9,9 @@
 //!   name and the function (`p:do_sys_open`, `'r:do_sys_open $retval'`);
 //! - LOCATION is `FUNC`, `FUNC+OFFSET`, `MODULE:FUNC[+OFFSET]` or `0xADDR`;
 //! - ARGS are the kernel's fetch arguments, passed on as given (`%di`,
-//!   `+0(%si):string`, `$retval`, `mode=%cx:u16`).
+//!   `+0(%si):string`, `$retval`, `mode=%cx:u16`), and `$argN`
+//!   (`f=+0($arg2):string`): the kernel's where it has it, else the
+//!   registers of the calling convention ([`crate::probes::argn`]).
 //!
 //! As in `uprobe` (the shape both share is [`crate::probes::spec`]),
 //! a definition given with `-e` can carry its own filter after a standalone
@@ -18,6 +20,8 @@
 //! Parsing is pure and never panics (see the property test).
 
 use crate::lifecycle::dynevent::{ProbeDef, ProbeKind};
+use crate::probes::argn::{self, Arch, KernelArgs, ProbeType, Site};
+use crate::probes::pair::{self, PairPlan};
 use crate::probes::spec::{self as probespec, Grammar};
 pub use crate::probes::spec::{sanitize, Kind};
 use crate::{Error, Result};
@@ -229,6 +233,45 @@ pub fn probe(def: &Definition, name: String) -> ProbeDef {
         location: def.location.kernel_form(),
         args: def.args.clone(),
     }
+}
+
+/// The arguments to give the kernel: `$argN` kept where `kernel` has it,
+/// else rewritten to registers, or refused (see
+/// [`crate::probes::argn::rewrite`]).
+pub fn kernel_args(def: &Definition, args: &[String], kernel: KernelArgs) -> Result<Vec<String>> {
+    let at_entry = matches!(def.location, Location::Symbol { offset: 0, .. });
+    let site = Site {
+        ty: ProbeType::Kprobe,
+        kind: def.kind,
+        at_entry,
+    };
+    argn::rewrite(args, site, kernel, Arch::host())
+}
+
+/// For a return probe with `$argN` on a kernel without `$arg<N>` in
+/// return probes (before 6.10): the entry probe's arguments and how the
+/// two pair ([`crate::probes::pair`]); only `$argN` values (kernel memory
+/// cannot be read at the return from user space). `None` where the kernel
+/// does it, or nothing uses `$argN`.
+pub fn pair_plan(
+    def: &Definition,
+    args: &[String],
+    kernel: KernelArgs,
+) -> Result<Option<PairPlan>> {
+    if def.kind != Kind::Return || kernel.ret {
+        return Ok(None);
+    }
+    pair::plan_return(args, true, &|n| {
+        if kernel.entry {
+            return Ok(format!("$arg{n}"));
+        }
+        Arch::host().location(n, false).ok_or_else(|| {
+            Error::usage(format!(
+                "$arg{n}: this kernel's kprobes have no $argN, and on {} it is not in a register; give its place",
+                Arch::host().name()
+            ))
+        })
+    })
 }
 
 /// The field name the kernel gives each fetch argument: `NAME` for

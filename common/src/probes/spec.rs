@@ -5,7 +5,8 @@
 //! - if the first word is followed by a second word that does not look like
 //!   a fetch argument, the first word is the event NAME; otherwise there is
 //!   no NAME and the first word is the LOCATION;
-//! - ARGS are the kernel's fetch arguments, passed on as given;
+//! - ARGS are the kernel's fetch arguments, passed on as given, and
+//!   `$argN` (see [`crate::probes::argn`]), checked here;
 //! - our addition: a standalone word `if` after the first word starts a
 //!   filter, so that each of several `-e` definitions can carry its own. A
 //!   word `if` can never be a fetch argument, so nothing valid changes
@@ -161,11 +162,13 @@ pub fn split<'a>(def: &'a str, g: &Grammar) -> Result<Parts<'a>> {
         }
         crate::lifecycle::dynevent::check_event_name(n)?;
     }
+    let args: Vec<String> = args.iter().map(|(_, w)| w.to_string()).collect();
+    crate::probes::argn::check(&args)?;
     Ok(Parts {
         kind,
         name,
         location,
-        args: args.iter().map(|(_, w)| w.to_string()).collect(),
+        args,
         filter,
     })
 }

@@ -10,9 +10,11 @@
 
 use crate::buffer::format::{EventFormat, Field};
 use crate::buffer::printfmt::{EventText, Kernel, Lookups};
+use crate::buffer::reader::Event;
 use crate::kernel::tracefs::Tracefs;
 use crate::lifecycle::dynevent::{ProbeDef, ProbeGroup};
 use crate::probes::args::ArgStyles;
+use crate::probes::pair::{Pairs, ProcessMemory};
 use crate::probes::spec::{Definition, Kind, Location};
 use crate::sym::kallsyms::KernelSyms;
 use crate::{Error, Result};
@@ -117,6 +119,20 @@ pub fn describe(kind: Kind, name: &str, probe: &ProbeDef) -> String {
         s.push_str(a);
     }
     s.push(')');
+    s
+}
+
+/// `NAME (r:NAME LOCATION ARGS, paired with ENTRY)`: a return probe whose
+/// `$argN` come from an entry probe of the run, with the arguments as the
+/// user gave them (the kernel's are in `-v`).
+pub fn describe_paired(name: &str, probe: &ProbeDef, user_args: &[String], entry: &str) -> String {
+    let shown = ProbeDef {
+        args: user_args.to_vec(),
+        ..probe.clone()
+    };
+    let mut s = describe(Kind::Return, name, &shown);
+    s.pop();
+    s.push_str(&format!(", paired with the entry probe {entry})"));
     s
 }
 
@@ -242,6 +258,8 @@ pub struct ProbeEvents {
     pub probes: Vec<ProbeOut>,
     by_id: std::collections::HashMap<u16, usize>,
     style: AddrStyle,
+    /// Return probes paired with entry probes (`$argN` at a return).
+    pub pairs: Pairs,
 }
 
 impl ProbeEvents {
@@ -251,7 +269,21 @@ impl ProbeEvents {
             by_id: probes.iter().enumerate().map(|(i, p)| (p.id, i)).collect(),
             probes,
             style,
+            pairs: Pairs::default(),
         }
+    }
+
+    /// One line for stderr at the end when pairing missed something, else
+    /// `None`.
+    pub fn pair_note(&self) -> Option<String> {
+        let p = &self.pairs;
+        let (u, d, w) = (p.unpaired, p.dropped, p.waiting());
+        if u + d == 0 {
+            return None;
+        }
+        Some(format!(
+            "$argN at a return: {u} return(s) not shown for want of their entry (begun before tracing, or lost), {d} entr(ies) dropped (lost events, threads gone); {w} call(s) had not returned"
+        ))
     }
 
     /// The index of the probe whose event id this is.
@@ -268,7 +300,8 @@ impl ProbeEvents {
     }
 
     /// ` (ADDR) ARG=VALUE...` of probe `i`'s event.
-    pub fn write_text(&self, i: usize, data: &[u8], look: Lookups, line: &mut String) {
+    pub fn write_text(&mut self, i: usize, ev: &Event, look: Lookups, line: &mut String) {
+        let data = ev.data;
         let p = &self.probes[i];
         let ksyms = &mut *look.syms;
         line.push_str(" (");
@@ -281,18 +314,24 @@ impl ProbeEvents {
             }
         }
         line.push(')');
-        p.write_args(line, data, look);
+        if self.pairs.is_paired(i) {
+            self.pairs
+                .write(i, ev.pid, data, &mut ProcessMemory, line, None);
+        } else {
+            p.write_args(line, data, look);
+        }
     }
 
     /// The JSON members of probe `i`'s event: `ip` (or `func` and `ret`)
     /// and `args`.
     pub fn write_json(
-        &self,
+        &mut self,
         i: usize,
-        data: &[u8],
+        ev: &Event,
         ksyms: &mut KernelSyms,
         obj: &mut serde_json::Map<String, serde_json::Value>,
     ) {
+        let data = ev.data;
         let p = &self.probes[i];
         let short = |ksyms: &mut KernelSyms, a: u64| match self.style {
             AddrStyle::Hex => format!("0x{a:x}"),
@@ -311,7 +350,13 @@ impl ProbeEvents {
                 );
             }
         }
-        obj.insert("args".into(), p.args_json(data));
+        if self.pairs.is_paired(i) {
+            let mut ignored = String::new();
+            self.pairs
+                .write(i, ev.pid, data, &mut ProcessMemory, &mut ignored, Some(obj));
+        } else {
+            obj.insert("args".into(), p.args_json(data));
+        }
     }
 }
 
@@ -387,6 +432,10 @@ mod tests {
         assert_eq!(
             tracing_what("kprobe", std::slice::from_ref(&one)),
             "kprobe f (r:f f $retval)"
+        );
+        assert_eq!(
+            describe_paired("f", &p, &["n=$arg3".into()], "f_entry"),
+            "f (r:f f n=$arg3, paired with the entry probe f_entry)"
         );
         assert_eq!(
             tracing_what("uprobe", &[one.clone(), one]),

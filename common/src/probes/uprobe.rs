@@ -9,7 +9,9 @@
 //! - TARGET is a path, a program on PATH or a library name; SYMBOL is a
 //!   name, `name+OFFSET` or `0xADDR`;
 //! - ARGS are the kernel's fetch arguments, passed on as given (`%di`,
-//!   `+0(%si):string`, `$retval`, `file=$retval`).
+//!   `+0(%si):string`, `$retval`, `file=$retval`), and `$argN`
+//!   (`buf=+0($arg2):string`), which uprobe events lack: rewritten to the
+//!   calling convention's registers and stack ([`crate::probes::argn`]).
 //!
 //! One addition, as in `kprobe` (the shape both share is
 //! [`crate::probes::spec`]): a definition given with `-e` can carry its
@@ -19,6 +21,8 @@
 //! Parsing is pure and never panics (see the property test).
 
 use crate::lifecycle::dynevent::{ProbeDef, ProbeKind};
+use crate::probes::argn::{self, Arch, KernelArgs, ProbeType, Site};
+use crate::probes::pair::{self, PairPlan};
 use crate::probes::spec::{self as probespec, Grammar};
 pub use crate::probes::spec::{sanitize, Kind};
 use crate::sym::elf::{ElfFile, Resolved};
@@ -154,6 +158,9 @@ pub struct Planned {
     pub probe: ProbeDef,
     /// Its filter.
     pub filter: Option<String>,
+    /// For a return probe with `$argN`: the entry probe that records the
+    /// arguments, and how the two pair ([`crate::probes::pair`]).
+    pub pair: Option<(ProbeDef, PairPlan)>,
 }
 
 /// Resolves each definition to a file and offset. Files are parsed once
@@ -188,14 +195,47 @@ pub fn plan(
         }
         let at = files[&target.path].resolve(&def.location.symbol, force)?;
         let name = def.name.clone().unwrap_or_else(|| default_name(&def));
+        // A raw address at a symbol's start is an entry too.
+        let at_entry = at.symbol_offset == 0;
+        let site = Site {
+            ty: ProbeType::Uprobe,
+            kind: def.kind,
+            at_entry,
+        };
+        let location = format!("{}:{:#x}", target.path.display(), at.offset);
+        let mut pair = None;
+        let args = match def.kind {
+            Kind::Return => match pair::plan_return(&def.args, false, &pair::uprobe_loc)? {
+                Some(plan) => {
+                    if !at_entry {
+                        return Err(Error::usage(format!(
+                            "'{}': $argN at a return pairs the return with the function's entry: give the function, not +OFFSET",
+                            def.location.symbol
+                        )));
+                    }
+                    let entry = ProbeDef {
+                        kind: ProbeKind::Uprobe,
+                        name: format!("{}_entry", name.chars().take(56).collect::<String>()),
+                        location: location.clone(),
+                        args: plan.entry_args.clone(),
+                    };
+                    entry.line("ftrace_tools_check")?;
+                    let args = plan.ret_args.clone();
+                    pair = Some((entry, plan));
+                    args
+                }
+                None => def.args.clone(),
+            },
+            Kind::Entry => argn::rewrite(&def.args, site, KernelArgs::default(), Arch::host())?,
+        };
         let probe = ProbeDef {
             kind: match def.kind {
                 Kind::Entry => ProbeKind::Uprobe,
                 Kind::Return => ProbeKind::Uretprobe,
             },
             name,
-            location: format!("{}:{:#x}", target.path.display(), at.offset),
-            args: def.args.clone(),
+            location,
+            args,
         };
         // Refuse a line that could not be written before touching tracefs.
         probe.line("ftrace_tools_check")?;
@@ -205,6 +245,7 @@ pub fn plan(
             at,
             probe,
             filter,
+            pair,
         });
     }
     Ok(out)

@@ -235,6 +235,14 @@ impl Events for Kprobes {
         let styles = &self.probes.probes[which].styles;
         self.aggs[which].add(ev.data, ev.pid, comm, styles);
     }
+
+    fn consume(&mut self, which: usize, ev: &Event) -> bool {
+        self.probes.consume(which, ev)
+    }
+
+    fn lost(&mut self) {
+        self.probes.lost();
+    }
 }
 
 impl Kprobes {

@@ -15,6 +15,10 @@ Examples:
                                          # the file name (x86_64 ABI: 2nd arg)
   kprobe 'p:do_sys_open file=+0(%si):string' 'file ~ \"*stat\"'
                                          # only names ending in stat
+  kprobe 'p:do_sys_openat2 f=+0($arg2):string'
+                                         # the same by argument number
+  kprobe 'r:vfs_read count=$arg3:u64 ret=$retval:s64'
+                                         # size asked and size read
   kprobe -s 'p:myprobe tcp_retransmit_skb'
                                          # TCP retransmits, with kernel stacks
   kprobe -p 1182 -d 10 p:vfs_read        # one process, 10 seconds
@@ -46,6 +50,18 @@ p: probes the entry (or an instruction at +OFFSET), r: the return; if the first 
 followed by a word that is not a fetch argument, the first word is the event NAME \
 (default: the function's name). ARGS are the kernel's fetch arguments, passed on as \
 given: %di, +0(%si):string, $retval, mode=%cx:u16 (see the kernel's kprobetrace.rst). \
+$argN is the function's N-th argument (from $arg1; at most $arg64), alone, in fetches \
+(+0($arg2):string) and named (f=+0($arg2):string): at an entry, the kernel's own $argN \
+where its tracefs README lists $arg<N> (4.20 or later), else the calling convention's \
+registers ($arg1..$arg6: %di %si %dx %cx %r8 %r9 on x86-64, $arg1..$arg8: %x0..%x7 on \
+arm64; arguments on the stack are refused there); in a return probe (r:) the value at \
+entry: the kernel's own where it has $arg<N> in return probes (6.10 or later), else \
+kprobe arms an entry probe of its own and pairs each return with its entry per thread \
+(recursion included; a return whose entry was not seen is not shown, and misses are \
+counted on stderr at the end); there only $argN[:TYPE] itself, since kernel memory cannot \
+be read from user space at the return, not with -C, --hist or -w, and a filter can name \
+only the arguments that do not use $argN. $argN at +OFFSET \
+or out of range is refused with exit status 2 before anything is created. \
 The function is checked against available_filter_functions (or /proc/kallsyms) before \
 anything is created; -F skips the check. The FILTER uses the kernel's event filter \
 syntax on the argument names (e.g. 'file ~ \"*stat\"'). Several probes: give each with \

@@ -43,10 +43,12 @@ use ftrace_common::app::{cli as app_cli, signals};
 use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::kernel::{caps, needs};
-use ftrace_common::lifecycle::dynevent::ProbeGroup;
+use ftrace_common::lifecycle::dynevent::{ProbeDef, ProbeGroup, ProbeKind};
 use ftrace_common::lifecycle::instance::Instance;
+use ftrace_common::probes::argn::KernelArgs;
 use ftrace_common::probes::kfuncs::Functions;
 use ftrace_common::probes::kprobe as spec;
+use ftrace_common::probes::pair::PairOut;
 use ftrace_common::probes::tool::{self as probetool, AddrStyle, ProbeEvents, ProbeOut};
 use ftrace_common::sym::kallsyms::KernelSyms;
 use ftrace_common::{Error, Result};
@@ -80,16 +82,46 @@ fn kprobe(args: Args) -> Result<()> {
             ));
         }
     }
-    let planned = plan::plan(plan::definitions(&args)?, args.hist.as_deref())?;
+    let mut planned = plan::plan(plan::definitions(&args)?, args.hist.as_deref())?;
     // Kernel symbols print the events' addresses; reading and sorting
     // them takes a while (seconds in a slow VM): do it meanwhile.
     let ksyms = (!aggregate(&args) && !args.probe.view).then(KernelSyms::in_background);
     let tfs = Tracefs::open()?;
     checks(&tfs, &args, &planned)?;
+    // $argN: the kernel's where it has it, else registers.
+    let kernel_args = KernelArgs::read(&tfs);
+    for p in &mut planned {
+        // In a return probe, before 6.10: paired with an entry probe.
+        if let Some(plan) = spec::pair_plan(&p.def, &p.probe.args, kernel_args)? {
+            if aggregate(&args) || args.write.write.is_some() {
+                return Err(Error::usage(
+                    "$argN in a return probe on this kernel is paired with the entry while printing: not with -C, --hist or -w (kernels 6.10 and later have it themselves)",
+                ));
+            }
+            let entry = ProbeDef {
+                kind: ProbeKind::Kprobe,
+                name: format!(
+                    "{}_entry",
+                    p.probe.name.chars().take(56).collect::<String>()
+                ),
+                location: p.probe.location.clone(),
+                args: plan.entry_args.clone(),
+            };
+            entry.line("ftrace_tools_check")?;
+            p.probe.args = plan.ret_args.clone();
+            p.pair = Some((entry, plan));
+            continue;
+        }
+        p.probe.args = spec::kernel_args(&p.def, &p.probe.args, kernel_args)?;
+    }
     timing.mark("checked");
     // The group before the instance: the kernel refuses to remove an
     // enabled probe, and the instance disables them when it goes.
-    let probes = planned.iter().map(|p| &p.probe);
+    // The probes as given, then the entry probes of returns paired.
+    let entries = planned
+        .iter()
+        .filter_map(|p| p.pair.as_ref().map(|(e, _)| e));
+    let probes = planned.iter().map(|p| &p.probe).chain(entries);
     let Some((group, created)) = probetool::create_all(&tfs, probes, args.probe.view)? else {
         return Ok(());
     };
@@ -148,6 +180,20 @@ fn setup(
         aggs.push(plan::make_agg(name, &fmt, p, args)?);
         probes.push(ProbeOut::new(name.clone(), p.def.kind, &fmt)?);
     }
+    // Entry probes of paired returns, after the probes as given.
+    let mut pairs = Vec::new();
+    let mut entry_names = created[planned.len()..].iter();
+    for (i, p) in planned.iter().enumerate() {
+        let Some((_, plan)) = &p.pair else { continue };
+        let Some((entry, _)) = entry_names.next() else {
+            return Err(Error::usage("an entry probe was not created"));
+        };
+        let efmt = inst.event_format(group.group(), entry)?;
+        let rfmt = inst.event_format(group.group(), &created[i].0)?;
+        pairs.push((probes.len(), i, PairOut::new(plan, &efmt, &rfmt)?));
+        aggs.push(plan::make_agg(entry, &efmt, p, args)?);
+        probes.push(ProbeOut::new(entry.clone(), spec::Kind::Entry, &efmt)?);
+    }
     if let Some(t) = args.ev.task.task() {
         inst.follow(t, false)?;
     }
@@ -157,9 +203,13 @@ fn setup(
     }
     let execs = printer::follow_execs(&mut inst);
     signals::check()?;
+    let mut events = ProbeEvents::new(probes, AddrStyle::Kernel);
+    for (entry, ret, out) in pairs {
+        events.pairs.add(entry, ret, out);
+    }
     let printer = EventPrinter::new(
         Kprobes {
-            probes: ProbeEvents::new(probes, AddrStyle::Kernel),
+            probes: events,
             aggs,
         },
         CommCache::new(Some(tfs.path("saved_cmdlines"))),
@@ -187,6 +237,9 @@ fn trace(
     run.headers &= !aggregate;
     run.recording = args.write.start("kprobe", inst, true)?;
     let summary = printer.trace(inst, run)?;
+    if let Some(note) = printer.events.probes.pair_note() {
+        eprintln!("kprobe: {note}");
+    }
     if aggregate {
         let plain_count = args.count && args.by.is_none();
         printer
@@ -203,10 +256,18 @@ fn trace(
 
 /// `Tracing kprobe NAME (p:NAME LOC ARGS) for PID N. Ctrl-C to end.`
 fn tracing_line(planned: &[Planned], created: &[(String, String)], args: &Args) -> TracingLine {
+    let mut entries = created[planned.len()..].iter();
     let what: Vec<String> = planned
         .iter()
         .zip(created)
-        .map(|(p, (name, _))| probetool::describe(p.def.kind, name, &p.probe))
+        .map(
+            |(p, (name, _))| match (&p.pair, p.pair.as_ref().and_then(|_| entries.next())) {
+                (Some(_), Some((entry, _))) => {
+                    probetool::describe_paired(name, &p.probe, &p.def.args, entry)
+                }
+                _ => probetool::describe(p.def.kind, name, &p.probe),
+            },
+        )
         .collect();
     args.ev
         .tracing_line(probetool::tracing_what("kprobe", &what))

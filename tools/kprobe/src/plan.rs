@@ -8,6 +8,7 @@ use crate::spec::{self, Definition, Kind};
 use ftrace_common::app::output::Log2Hist;
 use ftrace_common::buffer::format::{EventFormat, FieldKind};
 use ftrace_common::lifecycle::dynevent::ProbeDef;
+use ftrace_common::probes::pair::PairPlan;
 use ftrace_common::probes::tool as probetool;
 use ftrace_common::{Error, Result};
 
@@ -20,6 +21,9 @@ pub struct Planned {
     /// The argument field `--hist` reads in this probe, if it has it, and
     /// whether its values are to be read as signed.
     pub hist_field: Option<(String, bool)>,
+    /// For a return probe with `$argN` the kernel cannot give: the entry
+    /// probe that records the arguments, and how the two pair.
+    pub pair: Option<(ProbeDef, PairPlan)>,
 }
 
 /// The definitions given: the positional one (with the positional filter)
@@ -98,6 +102,7 @@ pub fn plan(defs: Vec<(Definition, Option<String>)>, hist: Option<&str>) -> Resu
             probe,
             filter,
             hist_field,
+            pair: None,
         });
     }
     if let Some(h) = hist {

@@ -10,6 +10,10 @@ Examples:
                                          # commands typed in every bash
   uprobe 'p:libssl:SSL_write +0(%si):string'
                                          # what is sent through OpenSSL
+  uprobe 'p:libssl:SSL_write buf=+0($arg2):string len=$arg3:s32'
+                                         # the same by argument number
+  uprobe 'r:libssl:SSL_read len=$retval:s32 buf=+0($arg2):bytes[$retval]'
+                                         # what SSL_read() returned, exact bytes
   uprobe -e 'p:libssl:SSL_write +0(%si):string' -e 'r:libssl:SSL_read'
                                          # two probes in one run
   uprobe 'p:libc:sleep %di'              # sleep() with its argument
@@ -43,7 +47,28 @@ demangled, as -l lists them), name+OFFSET, or an address as objdump shows it. IF
 (strlen, memcpy) are refused with the implementations to probe instead. ARGS are the \
 kernel's fetch arguments, passed on as given: %di, +0(%si):string, $retval, \
 file=$retval, +8($stack):u32, +0(%si):u8[16]; a bad one is refused with the kernel's \
-error_log text. FILTER uses the kernel's event filter syntax on the argument names \
+error_log text. $argN is the function's N-th integer or pointer argument (from $arg1; at \
+most $arg64), alone, in fetches (+0($arg2):string) and named (buf=+0($arg2):string). \
+Uprobe events have no $argN of their own, so uprobe puts in the place the calling \
+convention gives the argument at the function's first instruction: on x86-64 $arg1..$arg6 \
+are %di %si %dx %cx %r8 %r9 and $arg7, $arg8... are +8(%sp), +16(%sp)... (above the \
+return address); on arm64 $arg1..$arg8 are %x0..%x7 and $arg9, $arg10... are +0(%sp), \
++8(%sp).... Floating-point arguments and structures passed by value are elsewhere. In a \
+return probe (r:), $argN is the value at entry: uprobe arms an entry probe of its own \
+beside the return probe and pairs each return with its entry per thread (recursion \
+included); a return whose entry was not seen (the call began before tracing, or events \
+were lost) is not shown, and such misses are counted on stderr at the end. There a fetch \
+on $argN is $argN[:TYPE] or +OFF(...) around it, TYPE u8..u64, s8..s64, x8..x64, string \
+(up to the NUL, at most 4096 bytes) or bytes[LEN]: exactly LEN bytes (at most 8192), LEN \
+a number, $retval or $argM, e.g. buf=+0($arg2):bytes[$retval] for what a read-like \
+function filled; bytes are printed quoted as the kernel prints strings, every byte that is \
+not printable ASCII (a NUL too) as \\xNN. That memory is read with process_vm_readv(2) \
+when uprobe reads the return event, a few milliseconds AFTER the function returned: the \
+process may have reused or freed the buffer by then, and a process that has exited shows \
+(gone), unreadable memory (fault). -w is refused for such probes (pairing and reading \
+happen while tracing). A filter on such a probe can name only the arguments that do not \
+use $argN. $argN at +OFFSET (the registers hold other things there) or out of range is \
+refused with exit status 2 before anything is created. FILTER uses the kernel's event filter syntax on the argument names \
 (e.g. 'file == 0'). Several probes: give each with -e; a definition given with -e may \
 end with `if FILTER`.
 

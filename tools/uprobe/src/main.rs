@@ -81,8 +81,17 @@ fn uprobe(args: Args) -> Result<()> {
     let defs = plan::definitions(&args)?;
     let tfs = Tracefs::open()?;
     let planned = checks(&tfs, &args, defs)?;
+    if args.write.write.is_some() && planned.iter().any(|p| p.pair.is_some()) {
+        return Err(Error::usage(
+            "$argN at a return is paired with the entry and read while tracing: not with -w",
+        ));
+    }
     timing.mark("resolved");
-    let probes = planned.iter().map(|p| &p.probe);
+    // The probes as given, then the entry probes of returns with $argN.
+    let entries = planned
+        .iter()
+        .filter_map(|p| p.pair.as_ref().map(|(e, _)| e));
+    let probes = planned.iter().map(|p| &p.probe).chain(entries);
     let Some((group, created)) = probetool::create_all(&tfs, probes, args.probe.view)? else {
         return Ok(());
     };
@@ -165,12 +174,32 @@ fn setup(
     )?;
     let me = std::process::id();
     let mut probes = Vec::new();
+    let mut extra = vec![format!("common_pid != {me}")];
+    if let Some(tid) = args.ev.task.tid {
+        extra.push(format!("common_pid == {tid}"));
+    }
+    // Entry probes of returns with $argN: our filter only (the user's
+    // names the return's arguments).
+    let mut pairs = Vec::new();
+    let mut entry_names = created[planned.len()..].iter();
+    for (i, p) in planned.iter().enumerate() {
+        let Some((_, plan)) = &p.pair else { continue };
+        let Some((entry, _)) = entry_names.next() else {
+            return Err(Error::usage("an entry probe was not created"));
+        };
+        let efmt = inst.event_format(group.group(), entry)?;
+        let rfmt = inst.event_format(group.group(), &created[i].0)?;
+        inst.set_filter(group.group(), entry, &extra.join(" && "))?;
+        let out = ftrace_common::probes::pair::PairOut::new(plan, &efmt, &rfmt)?;
+        pairs.push((
+            planned.len() + pairs.len(),
+            i,
+            out,
+            ProbeOut::new(entry.clone(), spec::Kind::Entry, &efmt)?,
+        ));
+    }
     for (p, (name, _)) in planned.iter().zip(created) {
         let fmt = inst.event_format(group.group(), name)?;
-        let mut extra = vec![format!("common_pid != {me}")];
-        if let Some(tid) = args.ev.task.tid {
-            extra.push(format!("common_pid == {tid}"));
-        }
         if let Some(f) = combined_filter(p.filter.as_deref(), &extra) {
             if let Err(e) = inst.set_filter(group.group(), name, &f) {
                 // Show the kernel's complaint about the user's own text.
@@ -191,8 +220,17 @@ fn setup(
         inst.enable_event(group.group(), name)?;
     }
     let execs = printer::follow_execs(&mut inst);
+    let mut pairing = Vec::new();
+    for (entry, ret, out, probe) in pairs {
+        probes.push(probe);
+        pairing.push((entry, ret, out));
+    }
+    let mut events = ProbeEvents::new(probes, AddrStyle::Hex);
+    for (entry, ret, out) in pairing {
+        events.pairs.add(entry, ret, out);
+    }
     let mut printer = EventPrinter::new(
-        ProbeEvents::new(probes, AddrStyle::Hex),
+        events,
         CommCache::new(Some(tfs.path("saved_cmdlines"))),
         PrinterOpts {
             json: args.ev.json.json,
@@ -227,6 +265,9 @@ fn trace(
     let mut run = args.ev.run(args.write.line(line));
     run.recording = args.write.start("uprobe", inst, false)?;
     let summary = printer.trace(inst, run)?;
+    if let Some(note) = printer.events.pair_note() {
+        eprintln!("uprobe: {note}");
+    }
     status::finish("uprobe", &mut printer.out, &summary, "")
 }
 
@@ -243,11 +284,17 @@ fn combined_filter(user: Option<&str>, extra: &[String]) -> Option<String> {
 
 /// `Tracing uprobe NAME (LINE) for PID N. Ctrl-C to end.`
 fn tracing_line(planned: &[Planned], created: &[(String, String)], args: &Args) -> TracingLine {
+    let mut entries = created[planned.len()..].iter();
     let what: Vec<String> = planned
         .iter()
         .zip(created)
         .map(|(p, (name, _))| {
-            let mut s = probetool::describe(p.def.kind, name, &p.probe);
+            let mut s = match (&p.pair, p.pair.as_ref().and_then(|_| entries.next())) {
+                (Some(_), Some((entry, _))) => {
+                    probetool::describe_paired(name, &p.probe, &p.def.args, entry)
+                }
+                _ => probetool::describe(p.def.kind, name, &p.probe),
+            };
             // A raw address: say which function it is in.
             if let (true, Some(sym)) = (p.def.location.symbol.starts_with("0x"), &p.at.symbol) {
                 s.push_str(&format!(" [{sym}+{:#x}]", p.at.symbol_offset));
