@@ -249,6 +249,27 @@ impl Log2Hist {
     }
 }
 
+/// The local time now, formatted by strftime(3) (`%H:%M:%S`, as bcc's
+/// `-T`; `%a %b %e %H:%M:%S %Z %Y`, as date(1)); empty if it cannot be
+/// had. `fmt` must not hold a NUL.
+pub fn local_time(fmt: &str) -> String {
+    let Ok(fmt) = std::ffi::CString::new(fmt) else {
+        return String::new();
+    };
+    // SAFETY: time, localtime_r and strftime write only into the buffers
+    // given; a zeroed tm is a valid value to overwrite.
+    unsafe {
+        let t = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return String::new();
+        }
+        let mut buf = [0u8; 128];
+        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+}
+
 /// Formats a time stamp in ns as seconds with microseconds, as ftrace does.
 pub fn ts_secs(ns: u64) -> String {
     format!("{}.{:06}", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000)
@@ -299,5 +320,8 @@ mod tests {
         ]);
         assert_eq!(t, "COMM  COUNT\nbash  12\n");
         assert_eq!(ts_secs(1_234_567_891_234), "1234.567891");
+        let t = local_time("%H:%M:%S");
+        assert_eq!(t.len(), 8, "{t}");
+        assert_eq!(t.as_bytes()[2], b':');
     }
 }
