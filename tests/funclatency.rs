@@ -25,7 +25,7 @@ fn time_workload(workload: &[&str], args: &[&str], function: &str) -> (Finished,
 }
 
 /// The histogram's unit and its rows `(low, high, count)`.
-fn histogram(out: &str) -> (String, Vec<(u64, u64, u64)>) {
+fn histogram(out: &str) -> (String, Rows) {
     let mut lines = out.lines();
     let unit = lines
         .next()
@@ -93,4 +93,114 @@ fn every_vfs_read_of_a_process_is_timed() {
     assert_eq!(made, 200);
     let (_, rows) = histogram(&f.stdout);
     assert_eq!(rows.iter().map(|r| r.2).sum::<u64>(), 200, "{}", f.stdout);
+}
+
+/// Rows of a histogram: `(low, high, count)`.
+type Rows = Vec<(u64, u64, u64)>;
+
+/// The sections of -F output: `(function, rows)`.
+fn sections(out: &str) -> Vec<(String, Rows)> {
+    let mut v = Vec::new();
+    for part in out.split("Function = ").skip(1) {
+        let (name, rest) = part.split_once('\n').unwrap();
+        v.push((name.trim().to_string(), histogram(rest).1));
+    }
+    v
+}
+
+fn total(rows: &[(u64, u64, u64)]) -> u64 {
+    rows.iter().map(|r| r.2).sum()
+}
+
+#[test]
+fn a_regex_times_each_function_it_matches_with_per_function_histograms() {
+    require_tracing!(UprobeEvents, Instances);
+    // glibc's usleep() calls nanosleep() (through its alias __nanosleep):
+    // each call of the workload is one call of each.
+    let (f, made) = time_workload(
+        &["usleep", "20", "2000"],
+        &["-u", "-F", "-r"],
+        "libc:^(usleep|nanosleep)$",
+    );
+    assert_eq!(made, 20);
+    let s = sections(&f.stdout);
+    let names: Vec<&str> = s.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["nanosleep", "usleep"], "{}", f.stdout);
+    for (name, rows) in &s {
+        assert_eq!(total(rows), 20, "{name}: {}", f.stdout);
+        assert!(rows.iter().all(|r| r.2 == 0 || r.0 >= 1024), "{}", f.stdout);
+    }
+    assert!(
+        f.stderr
+            .contains("Tracing 2 functions matching 'libc:^(usleep|nanosleep)$' for PID"),
+        "{}",
+        f.stderr
+    );
+    // Without -F, one histogram holds both functions' calls.
+    let (f, _) = time_workload(
+        &["usleep", "20", "2000"],
+        &["-u", "-r"],
+        "libc:^(usleep|nanosleep)$",
+    );
+    assert!(!f.stdout.contains("Function = "), "{}", f.stdout);
+    assert_eq!(total(&histogram(&f.stdout).1), 40, "{}", f.stdout);
+}
+
+#[test]
+fn a_glob_and_timestamps() {
+    require_tracing!(UprobeEvents, Instances);
+    let (f, _) = time_workload(&["usleep", "10", "2000"], &["-u", "-T"], "libc:usle?p");
+    let mut lines = f.stdout.lines();
+    let time = lines.next().unwrap_or_default();
+    let b = time.as_bytes();
+    assert!(
+        time.len() == 8 && b[2] == b':' && b[5] == b':',
+        "{}",
+        f.stdout
+    );
+    let rest: Vec<&str> = lines.collect();
+    assert_eq!(total(&histogram(&rest.join("\n")).1), 10, "{}", f.stdout);
+    assert!(
+        f.stderr
+            .contains("Tracing 1 function matching 'libc:usle?p'"),
+        "{}",
+        f.stderr
+    );
+}
+
+#[test]
+fn json_lines_per_histogram() {
+    require_tracing!(UprobeEvents, Instances);
+    let (f, _) = time_workload(
+        &["usleep", "10", "2000"],
+        &["-j", "-T", "-m", "-F"],
+        "libc:usleep",
+    );
+    let lines: Vec<serde_json::Value> = f
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", f.stdout);
+    let v = &lines[0];
+    assert_eq!(v["function"], "usleep", "{v}");
+    assert_eq!(v["unit"], "msecs", "{v}");
+    assert_eq!(v["total"], 10, "{v}");
+    assert_eq!(v["time"].as_str().map(str::len), Some(8), "{v}");
+    let counted: u64 = v["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 10, "{v}");
+}
+
+#[test]
+fn a_pattern_that_matches_nothing_is_refused() {
+    require_tracing!(UprobeEvents, Instances);
+    let f = ToolRun::start("funclatency", &["libc:no_such_fn_*"]).finish(Duration::from_secs(30));
+    assert_eq!(f.code(), 2, "{}", f.stderr);
+    assert!(f.stderr.contains("matches 'no_such_fn_*'"), "{}", f.stderr);
+    support::assert_nothing_left(f.pid);
 }
