@@ -172,6 +172,17 @@ impl Log2Hist {
         self.total += 1;
     }
 
+    /// Adds `count` values to bucket `b` (a histogram kept elsewhere,
+    /// by the kernel, in the same buckets).
+    pub fn add_count(&mut self, b: usize, count: u64) {
+        let b = b.min(64);
+        if self.buckets.len() <= b {
+            self.buckets.resize(b + 1, 0);
+        }
+        self.buckets[b] += count;
+        self.total += count;
+    }
+
     /// The number of values added.
     pub fn total(&self) -> u64 {
         self.total

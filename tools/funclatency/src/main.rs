@@ -6,10 +6,12 @@
 //! functions as `LIB:SYMBOL` (`libc:malloc`, `'libc:mall*'`, resolved as
 //! uprobe resolves them); a glob, or with -r a regular expression. Each
 //! function gets an entry and a return probe (kprobe and kretprobe, or
-//! uprobe and uretprobe) in a group of ours, their events recorded in a
-//! private instance, and each return is paired with its thread's entry of
-//! the same function in user space, from the binary buffer. The histogram
-//! is bcc's (`nsecs : count distribution`); -F gives one per function.
+//! uprobe and uretprobe) in a group of ours. Where the kernel has
+//! synthetic events and hist triggers, it keeps the histograms (see
+//! `kernel.rs`); elsewhere the events are recorded in a private instance
+//! and each return is paired with its thread's entry of the same function
+//! in user space, from the binary buffer. The histogram is bcc's (`nsecs :
+//! count distribution`); -F gives one per function.
 //!
 //! REQUIREMENTS: CONFIG_KPROBE_EVENTS (kernel functions) or
 //! CONFIG_UPROBE_EVENTS (user functions), instances, root.
@@ -18,19 +20,23 @@
 //! events read by funclatency. At hundreds of thousands of calls a second
 //! that is a noticeable part of a CPU.
 
+mod kernel;
 mod targets;
 
 use clap::Parser;
 use ftrace_common::app::cli::{self, parse_secs};
-use ftrace_common::app::opts::{BufferOpt, DurationOpt, JsonOpt, TaskOpts};
+use ftrace_common::app::opts::{BufferOpt, DurationOpt, InOpt, JsonOpt, TaskOpts};
 use ftrace_common::app::output::{local_time, Log2Hist, Output};
 use ftrace_common::app::stream::{self, Sink, StreamOpts};
 use ftrace_common::app::{signals, status};
 use ftrace_common::buffer::reader::Event;
+use ftrace_common::kernel::caps::Feature;
+use ftrace_common::kernel::needs;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
+use ftrace_common::lifecycle::latency::LatencyTriggers;
 use ftrace_common::probes::tool as probetool;
-use ftrace_common::{Flow, Result};
+use ftrace_common::{Error, Flow, Result};
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -49,6 +55,7 @@ Examples:
   funclatency -u libc:usleep          # a user function (all processes)
   funclatency -F 'libc:mall*'         # libc's functions matching mall*
   funclatency -j -i 1 vfs_read        # a JSON line per histogram
+  funclatency --in buffer vfs_read    # pair calls in user space, not the kernel
   funclatency -p 181 /usr/bin/bash:readline
                                       # a program's function, one process";
 
@@ -56,14 +63,22 @@ const LONG_ABOUT: &str = "\
 Time the calls of kernel functions (vfs_read, 'vfs_fstat*') or user functions \
 (LIB:SYMBOL, e.g. libc:malloc, 'libc:mall*') and print their latency as a log2 \
 histogram, as bcc's funclatency does: one for all the functions matched, or one per \
-function with -F. An entry and a return probe per function record each call in a \
-private instance; funclatency pairs every return with its thread's entry of the same \
-function from the binary trace buffer. Lost events are always reported (the calls \
-they belonged to are not counted).
+function with -F. Each function gets an entry and a return probe. Where the kernel \
+has synthetic events and hist triggers, it keeps the histograms itself (the kernel \
+documentation's latency recipe: the entry saves a time stamp per thread, the return \
+fires a synthetic event with the latency, a hist trigger counts it in log2 buckets); \
+nothing goes through the trace buffer. Elsewhere, or with --in buffer, the probes' \
+events are recorded in a private instance and funclatency pairs every return with its \
+thread's entry of the same function from the binary trace buffer. The Tracing line \
+says which. Lost events are always reported (the calls they belonged to are not \
+counted). Latencies are the difference of the two times in the unit (as the kernel's \
+common_timestamp.usecs gives them), on either path.
 
 Requirements: root, tracefs with instances; kernel functions need kprobe events \
 (CONFIG_KPROBE_EVENTS) and functions the kernel lets be probed; user functions need \
-uprobe events (CONFIG_UPROBE_EVENTS).
+uprobe events (CONFIG_UPROBE_EVENTS). In the kernel: synthetic events \
+(CONFIG_SYNTH_EVENTS, Linux 4.17) and hist triggers (CONFIG_HIST_TRIGGERS); -m there \
+needs Linux 5.16 or later (division in hist expressions).
 
 Overhead: two probe hits per call, about 0.1 to 0.3 us each for a kernel function and a \
 few microseconds for a user function (a breakpoint trap), plus reading two events per \
@@ -89,6 +104,8 @@ struct Args {
     buffer: BufferOpt,
     #[command(flatten)]
     json: JsonOpt,
+    #[command(flatten)]
+    place: InOpt,
     /// Print the histogram every SECS seconds, and start it anew.
     #[arg(short = 'i', long = "interval", value_name = "SECS", value_parser = parse_secs)]
     interval: Option<Duration>,
@@ -124,28 +141,62 @@ fn main() -> ExitCode {
 fn funclatency(args: Args) -> Result<()> {
     let tfs = Tracefs::open()?;
     let target = Target::parse(&args.pattern)?;
-    let funcs = checks(&tfs, &args, &target)?;
+    let (funcs, in_kernel) = checks(&tfs, &args, &target)?;
     // Declared in the order the kernel needs them undone, last first: the
-    // instance (it disables the events), then the probes.
+    // triggers, the instance (it disables the events), then the probes.
     let defs: Vec<_> = funcs.iter().flat_map(|f| [&f.entry, &f.ret]).collect();
     let Some((group, created)) = probetool::create_all(&tfs, defs, false)? else {
         return Ok(());
     };
     signals::check()?;
     let names: Vec<String> = created.into_iter().map(|(n, _)| n).collect();
-    let (inst, pairs) = setup(&tfs, &args, &funcs, group.group(), &names)?;
-    trace(&inst, pairs, &args, &funcs)
+    let mut inst = instance(&tfs, &args, in_kernel)?;
+    let hists = hists(&args, &funcs);
+    if in_kernel {
+        let trigs = kernel::arm(&inst, group.group(), &names, hists.div)?;
+        let mut sink = KernelHists {
+            trigs: &trigs,
+            hists,
+            error: None,
+        };
+        let r = trace(&inst, &mut sink, &args, &funcs, true);
+        let dropped = trigs
+            .iter()
+            .map(LatencyTriggers::dropped)
+            .sum::<Result<u64>>()?;
+        if dropped > 0 {
+            eprintln!(
+                "funclatency: {dropped} entries or returns found no room in the kernel's tables of threads (2048 each) and were not timed"
+            );
+        }
+        r
+    } else {
+        let mut pairs = setup(&mut inst, group.group(), &names, hists)?;
+        trace(&inst, &mut pairs, &args, &funcs, false)
+    }
 }
 
 /// Checks: the task exists, the kernel has the probes, and the pattern
-/// matches functions that can be probed (in the task's files with -p).
-fn checks(tfs: &Tracefs, args: &Args, target: &Target) -> Result<Vec<targets::Func>> {
-    ftrace_common::kernel::needs::FUNCLATENCY.require(tfs)?;
+/// matches functions that can be probed (in the task's files with -p);
+/// where the histograms are kept (the kernel where it has synthetic
+/// events and hist triggers, unless --in says otherwise).
+fn checks(tfs: &Tracefs, args: &Args, target: &Target) -> Result<(Vec<targets::Func>, bool)> {
+    needs::FUNCLATENCY.require(tfs)?;
     let task = args.task.task();
     if let Some(t) = task {
         t.require_exists()?;
     }
-    target.functions(tfs, args.regexp, task.map(|t| t.process()))
+    let in_kernel = args.place.in_kernel(
+        || {
+            needs::FUNCLATENCY
+                .has(tfs, Feature::SyntheticEvents)
+                .is_yes()
+                && needs::FUNCLATENCY.has(tfs, Feature::HistTriggers).is_yes()
+        },
+        || needs::FUNCLATENCY.require_optional(tfs, Feature::SyntheticEvents),
+    )?;
+    let funcs = target.functions(tfs, args.regexp, task.map(|t| t.process()))?;
+    Ok((funcs, in_kernel))
 }
 
 /// The units of the histograms: the divisor of nanoseconds and bcc's name.
@@ -159,45 +210,51 @@ fn unit(args: &Args) -> (u64, &'static str) {
     }
 }
 
-/// Setup: the private instance, following the task, with every event on.
-fn setup(
-    tfs: &Tracefs,
-    args: &Args,
-    funcs: &[targets::Func],
-    system: &str,
-    names: &[String],
-) -> Result<(Instance, Pairs)> {
+/// The private instance, following the task: for the kernel's
+/// histograms no buffer to read (the kernel's default size, its clock);
+/// for the user-space path the buffer asked for, and the `mono` clock.
+fn instance(tfs: &Tracefs, args: &Args, in_kernel: bool) -> Result<Instance> {
     let mut inst = Instance::create_with(
         tfs,
         "funclatency",
         &InstanceOptions {
             buffer_kb: args.buffer.buffer_kb,
+            kernel_buffer: in_kernel,
+            keep_clock: in_kernel,
             ..InstanceOptions::default()
         },
     )?;
     if let Some(t) = args.task.task() {
         inst.follow(t, false)?;
     }
-    let mut ids = HashMap::new();
-    for (i, name) in names.iter().enumerate() {
-        ids.insert(inst.event_format(system, name)?.id, (i / 2, i % 2 == 1));
-        inst.enable_event(system, name)?;
-        signals::check()?;
-    }
+    signals::check()?;
+    Ok(inst)
+}
+
+/// The empty histograms: one per function with -F, else one.
+fn hists(args: &Args, funcs: &[targets::Func]) -> Hists {
     let (div, unit) = unit(args);
     let shown: Vec<String> = if args.per_function {
         funcs.iter().map(|f| f.shown.clone()).collect()
     } else {
         vec![args.pattern.clone()]
     };
-    Ok((
-        inst,
-        Pairs {
-            ids,
-            open: HashMap::new(),
-            hists: Hists::new(shown, div, unit, args),
-        },
-    ))
+    Hists::new(shown, div, unit, args)
+}
+
+/// Setup of the user-space path: every event on.
+fn setup(inst: &mut Instance, system: &str, names: &[String], hists: Hists) -> Result<Pairs> {
+    let mut ids = HashMap::new();
+    for (i, name) in names.iter().enumerate() {
+        ids.insert(inst.event_format(system, name)?.id, (i / 2, i % 2 == 1));
+        inst.enable_event(system, name)?;
+        signals::check()?;
+    }
+    Ok(Pairs {
+        ids,
+        open: HashMap::new(),
+        hists,
+    })
 }
 
 /// The histograms and how they are printed.
@@ -231,10 +288,21 @@ impl Hists {
         }
     }
 
-    /// Adds a call of function `func` that took `ns`.
-    fn add(&mut self, func: usize, ns: u64) {
-        let i = if self.per_function { func } else { 0 };
-        self.hists[i].add(ns / self.div);
+    fn index(&self, func: usize) -> usize {
+        if self.per_function {
+            func
+        } else {
+            0
+        }
+    }
+
+    /// Adds a call of function `func` from `start` to `end` (ns): the
+    /// difference of the two times in the unit, as the kernel's
+    /// `common_timestamp.usecs` gives it.
+    fn add(&mut self, func: usize, start: u64, end: u64) {
+        let i = self.index(func);
+        let lat = (end / self.div).saturating_sub(start / self.div);
+        self.hists[i].add(lat);
     }
 
     fn total(&self) -> u64 {
@@ -314,7 +382,7 @@ impl Sink for Pairs {
             Some(&(func, false)) => self.open.entry((ev.pid, func)).or_default().push(ev.ts),
             Some(&(func, true)) => {
                 if let Some(start) = self.open.get_mut(&(ev.pid, func)).and_then(Vec::pop) {
-                    self.hists.add(func, ev.ts.saturating_sub(start));
+                    self.hists.add(func, start, ev.ts);
                 }
             }
             None => {}
@@ -333,6 +401,68 @@ impl Sink for Pairs {
     }
 }
 
+/// The histograms the kernel keeps, read (and cleared) at each interval
+/// and at the end.
+struct KernelHists<'t> {
+    trigs: &'t [LatencyTriggers],
+    hists: Hists,
+    error: Option<Error>,
+}
+
+impl KernelHists<'_> {
+    /// Reads every function's histogram into ours, clearing the kernel's.
+    fn collect(&mut self) -> Result<()> {
+        for (func, t) in self.trigs.iter().enumerate() {
+            let text = t.hist.read_text()?;
+            let i = self.hists.index(func);
+            kernel::add_text(&mut self.hists.hists[i], &text);
+            t.hist.clear()?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the histograms come from, for the read loop.
+trait Source: Sink {
+    /// Brings the histograms up to date (the kernel's path reads them).
+    fn collect(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn hists(&mut self) -> &mut Hists;
+}
+
+impl Sink for KernelHists<'_> {
+    fn event(&mut self, _ev: &Event) -> Flow {
+        Flow::Continue
+    }
+
+    fn tick(&mut self) -> Flow {
+        if let Err(e) = KernelHists::collect(self) {
+            self.error = Some(e);
+            return Flow::Stop;
+        }
+        self.hists.print()
+    }
+}
+
+impl Source for KernelHists<'_> {
+    fn collect(&mut self) -> Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        KernelHists::collect(self)
+    }
+    fn hists(&mut self) -> &mut Hists {
+        &mut self.hists
+    }
+}
+
+impl Source for Pairs {
+    fn hists(&mut self) -> &mut Hists {
+        &mut self.hists
+    }
+}
+
 /// What the Tracing line says is traced: the function, or how many a
 /// pattern matched.
 fn tracing_what(args: &Args, funcs: &[targets::Func]) -> String {
@@ -345,18 +475,34 @@ fn tracing_what(args: &Args, funcs: &[targets::Func]) -> String {
     }
 }
 
-/// Stream, then the histograms and what was lost.
-fn trace(inst: &Instance, mut pairs: Pairs, args: &Args, funcs: &[targets::Func]) -> Result<()> {
-    let mut reader = inst.reader()?;
+/// Stream (reading the buffer on the user-space path), then the
+/// histograms and what was lost.
+fn trace(
+    inst: &Instance,
+    source: &mut dyn Source,
+    args: &Args,
+    funcs: &[targets::Func],
+    in_kernel: bool,
+) -> Result<()> {
+    let mut reader = if in_kernel {
+        None
+    } else {
+        Some(inst.reader()?)
+    };
     signals::check()?;
     inst.start()?;
     status::TracingLine::new(tracing_what(args, funcs))
         .task(args.task.task())
         .duration(args.duration.duration)
+        .how(if in_kernel {
+            "histogram in the kernel"
+        } else {
+            "calls paired from the trace buffer"
+        })
         .print();
     let summary = stream::run(
-        Some(&mut reader),
-        &mut pairs,
+        reader.as_mut(),
+        source,
         StreamOpts {
             duration: args.duration.duration,
             ordered: true,
@@ -365,12 +511,14 @@ fn trace(inst: &Instance, mut pairs: Pairs, args: &Args, funcs: &[targets::Func]
             ..StreamOpts::default()
         },
     )?;
-    if !summary.stopped_by_sink() && (args.interval.is_none() || pairs.hists.total() > 0) {
-        pairs.hists.print();
+    source.collect()?;
+    let hists = source.hists();
+    if !summary.stopped_by_sink() && (args.interval.is_none() || hists.total() > 0) {
+        hists.print();
     }
     status::finish(
         "funclatency",
-        &mut pairs.hists.out,
+        &mut hists.out,
         &summary,
         " (the calls they belonged to are not counted)",
     )

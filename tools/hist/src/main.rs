@@ -34,7 +34,7 @@ mod tables;
 #[cfg(test)]
 mod testdata;
 
-use cli::{Args, In};
+use cli::Args;
 use engine::Engine;
 use ftrace_common::app::{cli as app_cli, signals, status};
 use ftrace_common::kernel::caps::Feature;
@@ -119,14 +119,10 @@ pub fn checks(tfs: &Tracefs, args: &Args, feature: Feature) -> Result<bool> {
     if let Some(t) = args.task.task() {
         t.require_exists()?;
     }
-    Ok(match args.place {
-        In::Buffer => false,
-        In::Auto => needs::HIST.has(tfs, feature).is_yes(),
-        In::Kernel => {
-            needs::HIST.require_optional(tfs, feature)?;
-            true
-        }
-    })
+    args.place.in_kernel(
+        || needs::HIST.has(tfs, feature).is_yes(),
+        || needs::HIST.require_optional(tfs, feature),
+    )
 }
 
 /// The private instance: for the kernel's tables no buffer to read (the
