@@ -8,9 +8,11 @@
 //! The kernel's `.log2` puts `v` in `ilog2(roundup_pow_of_two(v))`, so its
 //! bucket `k` is `(2^(k-1), 2^k]`, where bcc's (and [`Log2Hist`]'s) is
 //! `[2^(k-1), 2^k)`: the latency passed is `v + 1`, whose kernel bucket is
-//! bcc's bucket of `v`. Units: `common_timestamp` (ns), its `.usecs`, or
-//! the ns divided by 10^6: the difference of the two time stamps in the
-//! unit, as the buffer path computes it.
+//! bcc's bucket of `v`. Units: `common_timestamp` (ns), or divided by
+//! 1000 or 10^6 (`.usecs` rounds, and cannot be added to the constant:
+//! "Timestamp units in expression don't match"): the difference of the two
+//! time stamps in the unit, as the buffer path computes it. Constants and
+//! division in expressions need Linux 5.16.
 
 use ftrace_common::app::output::Log2Hist;
 use ftrace_common::lifecycle::instance::Instance;
@@ -23,7 +25,6 @@ use ftrace_common::Result;
 pub fn stamp(div: u64) -> String {
     match div {
         1 => "common_timestamp".to_string(),
-        1_000 => "common_timestamp.usecs".to_string(),
         d => format!("common_timestamp/{d}"),
     }
 }
@@ -86,7 +87,7 @@ mod tests {
             assert_eq!(k, Log2Hist::bucket(v), "{v}");
         }
         let r = recipe(2, 1000);
-        assert_eq!(r.latency, "common_timestamp.usecs-$ftt_ts0+1");
+        assert_eq!(r.latency, "common_timestamp/1000-$ftt_ts0+1");
         assert_eq!(r.what, "fl2");
         assert_eq!(stamp(1_000_000), "common_timestamp/1000000");
     }

@@ -71,14 +71,14 @@ nothing goes through the trace buffer. Elsewhere, or with --in buffer, the probe
 events are recorded in a private instance and funclatency pairs every return with its \
 thread's entry of the same function from the binary trace buffer. The Tracing line \
 says which. Lost events are always reported (the calls they belonged to are not \
-counted). Latencies are the difference of the two times in the unit (as the kernel's \
-common_timestamp.usecs gives them), on either path.
+counted). Latencies are the difference of the two times in the unit (each time \
+divided by 1000 for -u, as the kernel computes it), on either path.
 
 Requirements: root, tracefs with instances; kernel functions need kprobe events \
 (CONFIG_KPROBE_EVENTS) and functions the kernel lets be probed; user functions need \
 uprobe events (CONFIG_UPROBE_EVENTS). In the kernel: synthetic events \
-(CONFIG_SYNTH_EVENTS, Linux 4.17) and hist triggers (CONFIG_HIST_TRIGGERS); -m there \
-needs Linux 5.16 or later (division in hist expressions).
+(CONFIG_SYNTH_EVENTS) and hist triggers (CONFIG_HIST_TRIGGERS), Linux 5.16 or later \
+for -u and -m (constants and division in hist expressions).
 
 Overhead: two probe hits per call, about 0.1 to 0.3 us each for a kernel function and a \
 few microseconds for a user function (a breakpoint trap), plus reading two events per \
@@ -187,11 +187,12 @@ fn checks(tfs: &Tracefs, args: &Args, target: &Target) -> Result<(Vec<targets::F
         t.require_exists()?;
     }
     let in_kernel = args.place.in_kernel(
+        // Synthetic events are made by hist triggers: the check of one
+        // is the check of both.
         || {
             needs::FUNCLATENCY
                 .has(tfs, Feature::SyntheticEvents)
                 .is_yes()
-                && needs::FUNCLATENCY.has(tfs, Feature::HistTriggers).is_yes()
         },
         || needs::FUNCLATENCY.require_optional(tfs, Feature::SyntheticEvents),
     )?;
@@ -297,8 +298,8 @@ impl Hists {
     }
 
     /// Adds a call of function `func` from `start` to `end` (ns): the
-    /// difference of the two times in the unit, as the kernel's
-    /// `common_timestamp.usecs` gives it.
+    /// difference of the two times in the unit, as the kernel's path
+    /// computes it (`common_timestamp/1000-$ts0`).
     fn add(&mut self, func: usize, start: u64, end: u64) {
         let i = self.index(func);
         let lat = (end / self.div).saturating_sub(start / self.div);
