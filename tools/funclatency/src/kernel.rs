@@ -20,6 +20,15 @@ use ftrace_common::lifecycle::latency::{Endpoint, LatencyTriggers, Recipe};
 use ftrace_common::lifecycle::synth::SynthField;
 use ftrace_common::Result;
 
+/// Whether the kernel of this release (`6.1.0-57-amd64`) takes constants
+/// and division in hist expressions (Linux 5.16): the recipe needs them.
+pub fn takes_constants(release: &str) -> bool {
+    let mut n = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    (n.next().unwrap_or(0), n.next().unwrap_or(0)) >= (5, 16)
+}
+
 /// The time stamp in the unit (ns divided by `div`), as hist triggers
 /// write it.
 pub fn stamp(div: u64) -> String {
@@ -90,6 +99,16 @@ mod tests {
         assert_eq!(r.latency, "common_timestamp/1000-$ftt_ts0+1");
         assert_eq!(r.what, "fl2");
         assert_eq!(stamp(1_000_000), "common_timestamp/1000000");
+        for (release, yes) in [
+            ("6.1.0-57-amd64", true),
+            ("6.12.95+deb12-amd64", true),
+            ("5.16.0", true),
+            ("5.15.0-91-generic", false),
+            ("4.19.0-26-amd64", false),
+            ("", false),
+        ] {
+            assert_eq!(takes_constants(release), yes, "{release}");
+        }
     }
 
     #[test]

@@ -77,8 +77,8 @@ divided by 1000 for -u, as the kernel computes it), on either path.
 Requirements: root, tracefs with instances; kernel functions need kprobe events \
 (CONFIG_KPROBE_EVENTS) and functions the kernel lets be probed; user functions need \
 uprobe events (CONFIG_UPROBE_EVENTS). In the kernel: synthetic events \
-(CONFIG_SYNTH_EVENTS) and hist triggers (CONFIG_HIST_TRIGGERS), Linux 5.16 or later \
-for -u and -m (constants and division in hist expressions).
+(CONFIG_SYNTH_EVENTS) and hist triggers (CONFIG_HIST_TRIGGERS), and Linux 5.16 or \
+later (constants and division in hist expressions); older kernels use the buffer.
 
 Overhead: two probe hits per call, about 0.1 to 0.3 us each for a kernel function and a \
 few microseconds for a user function (a breakpoint trap), plus reading two events per \
@@ -193,6 +193,7 @@ fn checks(tfs: &Tracefs, args: &Args, target: &Target) -> Result<(Vec<targets::F
             needs::FUNCLATENCY
                 .has(tfs, Feature::SyntheticEvents)
                 .is_yes()
+                && kernel::takes_constants(&ftrace_common::kernel::config::release())
         },
         || needs::FUNCLATENCY.require_optional(tfs, Feature::SyntheticEvents),
     )?;
