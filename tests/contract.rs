@@ -174,7 +174,7 @@ const TOOLS: &[Tool] = &[
         exclusive: false,
         load: Load::Call,
         stream: Some(&["-i", "0.2", "{wl}:ftt_probe_target"]),
-        json: None,
+        json: Some(&["-j", "-d", "0.5", "{wl}:ftt_probe_target"]),
         pid: Some(&["-p", "{pid}", "{wl}:ftt_probe_target"]),
         missing_event: Some(&["{wl}:no_such_function_xyz"]),
         bad_file: Some(&["{text}:main"]),

@@ -100,6 +100,9 @@ fn the_kernel_and_the_buffer_print_the_same_text() {
         "keys=ret.log2:values=ret if ret >= 0",
         "keys=ret.hex:sort=hitcount.descending",
         "keys=common_pid.execname,ret:sort=ret if ret < 0",
+        // Every time stamp of the run is in the first bucket: the text
+        // (and the trigger info's clock=global) is the same on both paths.
+        "keys=common_timestamp.buckets=1000000000000000",
     ] {
         let mut texts = Vec::new();
         for path in &paths {
@@ -341,5 +344,49 @@ fn a_kernel_functions_latency_pairs_every_call() {
         assert_eq!(made, 200);
         let (n, _) = latencies(&f.stdout);
         assert_eq!(n, 200, "{path}: {}", f.stdout);
+    }
+}
+
+/// The mean `common_timestamp` (with `.usecs` when `usecs`) of the
+/// workload's 305 reads, on one path.
+fn mean_timestamp(path: &str, usecs: bool) -> u64 {
+    let spec = if usecs {
+        "keys=common_pid:vals=common_timestamp.usecs"
+    } else {
+        "keys=common_pid:vals=common_timestamp"
+    };
+    let (f, _, _) = hist_on(
+        &["read-4k", "300", "5"],
+        path,
+        &["syscalls:sys_exit_read", spec],
+    );
+    let e = entries(&f.stdout);
+    assert_eq!(e.len(), 1, "{path} {spec}: {}", f.stdout);
+    assert_eq!(field(e[0], "hitcount"), Some(305), "{path}: {}", e[0]);
+    let sum = field(e[0], "common_timestamp").unwrap_or_else(|| panic!("{path}: {}", e[0]));
+    sum / 305
+}
+
+#[test]
+fn common_timestamp_counts_in_the_kernels_clock_and_units() {
+    require_tracing!(SyscallTracepoints, Instances);
+    let mut means = Vec::new();
+    for path in paths(Feature::HistTriggers) {
+        let ns = mean_timestamp(path, false);
+        let us = mean_timestamp(path, true);
+        // ns, then us: the second run is later, by less than a minute.
+        let later = us * 1000;
+        assert!(
+            ns > 0 && later >= ns && later - ns < 60_000_000_000,
+            "{path}: {ns} ns, then {us} us"
+        );
+        means.push((path, ns / 1000));
+    }
+    if let [(_, buffer), (_, kernel)] = &means[..] {
+        // The kernel's runs came later, on the same clock.
+        assert!(
+            kernel >= buffer && kernel - buffer < 120_000_000,
+            "the buffer's mean {buffer} us, then the kernel's {kernel} us"
+        );
     }
 }

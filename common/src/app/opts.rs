@@ -60,6 +60,48 @@ pub struct JsonOpt {
     pub json: bool,
 }
 
+/// Where a tool computes what the kernel can compute itself (hist
+/// triggers, synthetic events).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Place {
+    /// In the kernel where it has hist triggers, else from the buffer.
+    #[default]
+    Auto,
+    /// In the kernel (hist triggers).
+    Kernel,
+    /// In user space, from the trace buffer.
+    Buffer,
+}
+
+/// `--in WHERE`: the kernel or the trace buffer.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct InOpt {
+    /// Where to compute: in the kernel (hist triggers), or in user space
+    /// from the trace buffer; the same numbers either way. The Tracing
+    /// line says which.
+    #[arg(long = "in", value_enum, default_value_t = Place::Auto, value_name = "WHERE")]
+    pub place: Place,
+}
+
+impl InOpt {
+    /// Whether to compute in the kernel: `has` says whether it can (asked
+    /// only for auto); `require` explains why it cannot (for kernel).
+    pub fn in_kernel(
+        &self,
+        has: impl FnOnce() -> bool,
+        require: impl FnOnce() -> Result<()>,
+    ) -> Result<bool> {
+        Ok(match self.place {
+            Place::Buffer => false,
+            Place::Auto => has(),
+            Place::Kernel => {
+                require()?;
+                true
+            }
+        })
+    }
+}
+
 /// `-H`: column headers.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct HeadersOpt {

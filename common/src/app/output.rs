@@ -172,6 +172,17 @@ impl Log2Hist {
         self.total += 1;
     }
 
+    /// Adds `count` values to bucket `b` (a histogram kept elsewhere,
+    /// by the kernel, in the same buckets).
+    pub fn add_count(&mut self, b: usize, count: u64) {
+        let b = b.min(64);
+        if self.buckets.len() <= b {
+            self.buckets.resize(b + 1, 0);
+        }
+        self.buckets[b] += count;
+        self.total += count;
+    }
+
     /// The number of values added.
     pub fn total(&self) -> u64 {
         self.total
@@ -249,6 +260,34 @@ impl Log2Hist {
     }
 }
 
+/// The local time now, formatted by strftime(3) (`%H:%M:%S`, as bcc's
+/// `-T`; `%a %b %e %H:%M:%S %Z %Y`, as date(1)); empty if it cannot be
+/// had. `fmt` must not hold a NUL.
+pub fn local_time(fmt: &str) -> String {
+    // SAFETY: time() with a null pointer only returns the time.
+    local_time_at(unsafe { libc::time(std::ptr::null_mut()) } as i64, fmt)
+}
+
+/// The local time of `epoch_secs` (seconds since 1970), formatted by
+/// strftime(3) as [`local_time`] formats now.
+pub fn local_time_at(epoch_secs: i64, fmt: &str) -> String {
+    let Ok(fmt) = std::ffi::CString::new(fmt) else {
+        return String::new();
+    };
+    // SAFETY: localtime_r and strftime write only into the buffers given;
+    // a zeroed tm is a valid value to overwrite.
+    unsafe {
+        let t = epoch_secs as libc::time_t;
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return String::new();
+        }
+        let mut buf = [0u8; 128];
+        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+}
+
 /// Formats a time stamp in ns as seconds with microseconds, as ftrace does.
 pub fn ts_secs(ns: u64) -> String {
     format!("{}.{:06}", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000)
@@ -278,32 +317,9 @@ impl TimeColumn {
         if self.seconds {
             format!("{:<14}", ts_secs(ts))
         } else {
-            local_hms(epoch_secs_of_mono(ts))
+            local_time_at(epoch_secs_of_mono(ts), "%H:%M:%S")
         }
     }
-}
-
-/// Local wall-clock time of `epoch_secs` (seconds since 1970) as HH:MM:SS.
-pub fn local_hms(epoch_secs: i64) -> String {
-    // SAFETY: localtime_r writes only to the struct given; a zeroed tm is
-    // a valid value to overwrite.
-    unsafe {
-        let t = epoch_secs as libc::time_t;
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            return "??:??:??".into();
-        }
-        format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
-    }
-}
-
-/// The local wall-clock time now, as HH:MM:SS.
-pub fn local_hms_now() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    local_hms(now)
 }
 
 /// Seconds since 1970 of a `CLOCK_MONOTONIC` time stamp in ns (the clock
@@ -368,5 +384,8 @@ mod tests {
         ]);
         assert_eq!(t, "COMM  COUNT\nbash  12\n");
         assert_eq!(ts_secs(1_234_567_891_234), "1234.567891");
+        let t = local_time("%H:%M:%S");
+        assert_eq!(t.len(), 8, "{t}");
+        assert_eq!(t.as_bytes()[2], b':');
     }
 }

@@ -1,9 +1,10 @@
 //! The vocabulary every layer speaks: errors and their exit statuses,
-//! glob patterns (with "did you mean"), and [`Flow`], what a consumer of
+//! glob patterns (with "did you mean") and name patterns (glob or regex), and [`Flow`], what a consumer of
 //! events or output lines asks for next. Nothing here touches the kernel.
 
 pub mod error;
 pub mod glob;
+pub mod pattern;
 
 /// What a consumer (a sink of events, an output) wants after an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

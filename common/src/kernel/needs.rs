@@ -163,6 +163,10 @@ pub const FUNCLATENCY: Needs = Needs {
     optional: &[
         opt(Feature::KprobeEvents, "kernel functions"),
         opt(Feature::UprobeEvents, "user functions (LIB:SYMBOL)"),
+        opt(
+            Feature::SyntheticEvents,
+            "histograms kept by the kernel (--in kernel; else computed from the buffer)",
+        ),
     ],
 };
 

@@ -229,22 +229,29 @@ pub fn online_cpus() -> usize {
         .unwrap_or(1)
 }
 
-/// Reads process `pid`'s memory at `addr` into `buf`, as far as it is
-/// mapped: the number of bytes read, 0 if none could be (the process has
-/// exited, or the address is not mapped).
-pub fn read_user(pid: u32, addr: u64, buf: &mut [u8]) -> usize {
+/// Reads process (or thread) `pid`'s memory at `addr` into `buf`, as far
+/// as it is mapped: the number of bytes read, or the errno when none could
+/// be (ESRCH: the process has exited; EFAULT: the address is not mapped).
+pub fn read_user(pid: u32, addr: u64, buf: &mut [u8]) -> std::result::Result<usize, i32> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
     let local = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
     };
     let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
+        iov_base: addr as usize as *mut libc::c_void,
         iov_len: buf.len(),
     };
     // SAFETY: the local iovec covers `buf`, which lives across the call;
     // the remote one is only read, by the kernel, in process `pid`.
     let n = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
-    n.max(0) as usize
+    if n < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(n as usize)
+    }
 }
 
 /// Reads a C string of process `pid` at `addr`, of at most `max` bytes (the
@@ -256,7 +263,7 @@ pub fn read_user_string(pid: u32, addr: u64, max: usize) -> Option<Vec<u8>> {
     while out.len() < max {
         let room = (4096 - (at % 4096) as usize).min(max - out.len());
         let mut buf = vec![0u8; room];
-        let n = read_user(pid, at, &mut buf);
+        let n = read_user(pid, at, &mut buf).unwrap_or(0);
         if n == 0 {
             return (!out.is_empty()).then_some(out);
         }

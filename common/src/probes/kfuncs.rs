@@ -181,6 +181,46 @@ impl Functions {
         glob::hint(&near)
     }
 
+    /// The distinct names of the listed functions that `m` matches, in
+    /// the list's order (placeholders of dropped functions left out); an
+    /// error naming the pattern, with close names, when none does.
+    pub fn matching(
+        &self,
+        pattern: &str,
+        m: &crate::base::pattern::Matcher,
+    ) -> Result<Vec<String>> {
+        let Some(source) = self.source() else {
+            return Err(Error::usage(
+                "cannot match kernel functions: neither available_filter_functions nor /proc/kallsyms can be read",
+            ));
+        };
+        let mut seen = std::collections::HashSet::new();
+        let found: Vec<String> = self
+            .listed()
+            .map(|(n, _)| n)
+            .filter(|n| !crate::kernel::functions::is_placeholder(n) && m.matches(n))
+            .filter(|n| seen.insert(*n))
+            .map(str::to_string)
+            .collect();
+        if found.is_empty() {
+            let plain: String = pattern
+                .chars()
+                .filter(|c| {
+                    !matches!(
+                        c,
+                        '*' | '?' | '[' | ']' | '^' | '$' | '\\' | '.' | '+' | '(' | ')' | '|'
+                    )
+                })
+                .collect();
+            return Err(Error::usage(format!(
+                "no kernel function matches '{pattern}' (checked in {}){}",
+                source.describe(),
+                self.suggest(&plain, None)
+            )));
+        }
+        Ok(found)
+    }
+
     /// Checks that a probe can go at `loc`; `force` skips every check.
     pub fn check(&self, loc: &Location, force: bool) -> Result<()> {
         if force {
@@ -333,6 +373,26 @@ ffffffffc0b00000 t virtblk_done\t[virtio_blk]
         let e = check(&f, "vfs_reed").unwrap_err();
         assert!(e.message().contains("/proc/kallsyms"), "{e}");
         assert!(e.message().contains("vfs_read"), "{e}");
+    }
+
+    #[test]
+    fn patterns_match_distinct_names_in_the_lists_order() {
+        use crate::base::pattern::Matcher;
+        let f = Functions::from_texts(Some(FILTER), KALLSYMS);
+        let m = |p: &str, r: bool| f.matching(p, &Matcher::new(p, r).unwrap());
+        assert_eq!(m("vfs_*", false).unwrap(), ["vfs_read", "vfs_write"]);
+        assert_eq!(
+            m("^do_sys_open", true).unwrap(),
+            ["do_sys_openat2", "do_sys_open"]
+        );
+        let e = m("vfs_reed*", false).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.message().contains("'vfs_reed*'"), "{e}");
+        assert!(e.message().contains("vfs_read"), "{e}");
+        let k = Functions::from_texts(None, KALLSYMS);
+        let m = |p: &str| k.matching(p, &Matcher::new(p, false).unwrap());
+        assert_eq!(m("notrace_*").unwrap(), ["notrace_helper"]);
+        assert!(m("some_*").is_err());
     }
 
     #[test]

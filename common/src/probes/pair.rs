@@ -340,25 +340,7 @@ pub struct ProcessMemory;
 
 impl Memory for ProcessMemory {
     fn read(&mut self, tid: i32, addr: u64, buf: &mut [u8]) -> std::result::Result<usize, i32> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let local = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        let remote = libc::iovec {
-            iov_base: addr as usize as *mut libc::c_void,
-            iov_len: buf.len(),
-        };
-        // SAFETY: one local iovec over a live buffer of its length; the
-        // remote one is only read by the kernel, in the other process.
-        let n = unsafe { libc::process_vm_readv(tid, &local, 1, &remote, 1, 0) };
-        if n < 0 {
-            Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-        } else {
-            Ok(n as usize)
-        }
+        crate::kernel::proc::read_user(tid as u32, addr, buf)
     }
 }
 

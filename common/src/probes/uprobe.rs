@@ -20,6 +20,7 @@
 //!
 //! Parsing is pure and never panics (see the property test).
 
+use crate::base::pattern::Matcher;
 use crate::lifecycle::dynevent::{ProbeDef, ProbeKind};
 use crate::probes::argn::{self, Arch, KernelArgs, ProbeType, Site};
 use crate::probes::pair::{self, PairPlan};
@@ -249,6 +250,41 @@ pub fn plan(
         });
     }
     Ok(out)
+}
+
+/// The functions of TARGET (as uprobe takes it: a program, a library, a
+/// path; in `pid`'s files with -p) that FUNC names: a glob or, with
+/// `regex`, a regular expression ([`Matcher`]), or one plain name resolved
+/// as [`ElfFile::resolve`] does (versions, IFUNCs explained). Each as
+/// (name, file offset), with the target; an error when none matches.
+/// `files` keeps the ELF files parsed, for several patterns in one file.
+pub fn matching(
+    target: &str,
+    func: &str,
+    regex: bool,
+    pid: Option<u32>,
+    files: &mut HashMap<PathBuf, ElfFile>,
+) -> Result<(Target, Vec<(String, u64)>)> {
+    let t = resolve_target(target, pid)?;
+    if !files.contains_key(&t.path) {
+        let elf = ElfFile::open(&t.path)?.with_name(&t.display_path);
+        files.insert(t.path.clone(), elf);
+    }
+    let elf = &files[&t.path];
+    let m = Matcher::new(func, regex)?;
+    let found = if m.is_pattern() {
+        elf.matching_functions(&m)
+    } else {
+        let at = elf.resolve(func, false)?;
+        vec![(at.symbol.unwrap_or_else(|| func.to_string()), at.offset)]
+    };
+    if found.is_empty() {
+        return Err(Error::usage(format!(
+            "no function of {} matches '{func}' (uprobe -l {target} lists them)",
+            t.display_path.display()
+        )));
+    }
+    Ok((t, found))
 }
 
 #[cfg(test)]

@@ -545,6 +545,36 @@ impl ElfFile {
         out.into_iter().map(|(_, s)| s).collect()
     }
 
+    /// The functions whose name `m` matches (the display name or the raw
+    /// one), as (name, file offset), sorted by name: the targets of one
+    /// uprobe each. One per address: aliases (malloc, __libc_malloc) share
+    /// one, shown by the plainest name. IFUNC resolvers are left out (the
+    /// function that runs is another).
+    pub fn matching_functions(&self, m: &crate::base::pattern::Matcher) -> Vec<(String, u64)> {
+        let mut by_addr: HashMap<u64, String> = HashMap::new();
+        for sym in self.functions(None) {
+            let shown = sym.display_name();
+            if sym.kind == SymbolKind::Ifunc || !(m.matches(&shown) || m.matches(&sym.name)) {
+                continue;
+            }
+            let better = |old: &String| {
+                let score = |n: &str| (n.bytes().take_while(|&b| b == b'_').count(), n.len());
+                score(&shown) < score(old)
+            };
+            match by_addr.get(&sym.vaddr) {
+                Some(old) if !better(old) => {}
+                _ => {
+                    by_addr.insert(sym.vaddr, shown);
+                }
+            }
+        }
+        let mut v: Vec<(u64, String)> = by_addr.into_iter().collect();
+        v.sort_by(|a, b| a.1.cmp(&b.1));
+        v.into_iter()
+            .filter_map(|(vaddr, shown)| Some((shown, self.vaddr_to_offset(vaddr)?)))
+            .collect()
+    }
+
     /// The file offset of a virtual address, if a `PT_LOAD` segment maps it
     /// from the file (not `.bss`).
     pub fn vaddr_to_offset(&self, vaddr: u64) -> Option<u64> {

@@ -7,8 +7,7 @@ use ftrace_common::app::output::Output;
 use ftrace_common::base::glob;
 use ftrace_common::kernel::functions::{FunctionList, TraceableFunction};
 use ftrace_common::kernel::tracefs::Tracefs;
-use ftrace_common::sym::elf::{ElfFile, SymbolKind};
-use ftrace_common::sym::target::resolve_target;
+use ftrace_common::probes::uprobe;
 use ftrace_common::{Error, Flow, Result};
 use std::collections::{HashMap, HashSet};
 
@@ -162,30 +161,12 @@ fn tracepoints(tfs: &Tracefs, specs: &[Spec], regexp: bool, plan: &mut Plan) -> 
 }
 
 fn user_functions(specs: &[Spec], regexp: bool, pid: Option<u32>, plan: &mut Plan) -> Result<()> {
-    let mut files: HashMap<std::path::PathBuf, ElfFile> = HashMap::new();
+    let mut files = HashMap::new();
     for s in specs {
         let Spec::User { target, func } = s else {
             continue;
         };
-        let t = resolve_target(target, pid)?;
-        if !files.contains_key(&t.path) {
-            let elf = ElfFile::open(&t.path)?.with_name(&t.display_path);
-            files.insert(t.path.clone(), elf);
-        }
-        let elf = &files[&t.path];
-        let m = Matcher::new(func, regexp)?;
-        let found = if m.is_pattern() {
-            matching_symbols(elf, &m)
-        } else {
-            let at = elf.resolve(func, false)?;
-            vec![(at.symbol.unwrap_or_else(|| func.clone()), at.offset)]
-        };
-        if found.is_empty() {
-            return Err(Error::usage(format!(
-                "no function of {} matches '{func}' (uprobe -l {target} lists them)",
-                t.display_path.display()
-            )));
-        }
+        let (t, found) = uprobe::matching(target, func, regexp, pid, &mut files)?;
         for (name, off) in found {
             plan.user.push(UserFunc {
                 display: format!("{target}:{name}"),
@@ -194,34 +175,6 @@ fn user_functions(specs: &[Spec], regexp: bool, pid: Option<u32>, plan: &mut Pla
         }
     }
     Ok(())
-}
-
-/// The functions of `elf` that `m` matches, as (name, file offset), by
-/// name. One probe per address: aliases (malloc, __libc_malloc) share one;
-/// the plainest name is shown.
-fn matching_symbols(elf: &ElfFile, m: &Matcher) -> Vec<(String, u64)> {
-    let mut by_addr: HashMap<u64, String> = HashMap::new();
-    for sym in elf.functions(None) {
-        let shown = sym.display_name();
-        if sym.kind == SymbolKind::Ifunc || !(m.matches(&shown) || m.matches(&sym.name)) {
-            continue;
-        }
-        let better = |old: &String| {
-            let score = |n: &str| (n.bytes().take_while(|&b| b == b'_').count(), n.len());
-            score(&shown) < score(old)
-        };
-        match by_addr.get(&sym.vaddr) {
-            Some(old) if !better(old) => {}
-            _ => {
-                by_addr.insert(sym.vaddr, shown);
-            }
-        }
-    }
-    let mut v: Vec<(u64, String)> = by_addr.into_iter().collect();
-    v.sort_by(|a, b| a.1.cmp(&b.1));
-    v.into_iter()
-        .filter_map(|(vaddr, shown)| Some((shown, elf.vaddr_to_offset(vaddr)?)))
-        .collect()
 }
 
 #[cfg(test)]

@@ -9,56 +9,8 @@
 //! Names are globs (`*`, `?`, `[...]`) or, with `-r`, regular expressions
 //! matched anywhere in the name (anchor them with `^` and `$`).
 
-use ftrace_common::base::glob::{self, Glob};
+pub use ftrace_common::base::pattern::Matcher;
 use ftrace_common::{Error, Result};
-
-/// Matches names: a glob (whole name) or a regular expression.
-#[derive(Debug, Clone)]
-pub enum Matcher {
-    /// A shell-style glob; without glob characters, one exact name.
-    Glob(Glob),
-    /// A regular expression, found anywhere in the name.
-    Regex(regex::Regex),
-}
-
-impl Matcher {
-    /// Compiles `text` as a regex (`regex` true) or a glob.
-    pub fn new(text: &str, regex: bool) -> Result<Matcher> {
-        if text.is_empty() {
-            return Err(Error::usage("an empty pattern matches nothing"));
-        }
-        if regex {
-            regex::RegexBuilder::new(text)
-                .size_limit(1 << 20)
-                .build()
-                .map(Matcher::Regex)
-                .map_err(|e| {
-                    Error::usage(format!(
-                        "'{text}' is not a regular expression: {}",
-                        e.to_string().lines().last().unwrap_or("")
-                    ))
-                })
-        } else {
-            Glob::new(text).map(Matcher::Glob)
-        }
-    }
-
-    /// Whether `name` matches.
-    pub fn matches(&self, name: &str) -> bool {
-        match self {
-            Matcher::Glob(g) => g.matches(name),
-            Matcher::Regex(r) => r.is_match(name),
-        }
-    }
-
-    /// Whether this can match more than one name.
-    pub fn is_pattern(&self) -> bool {
-        match self {
-            Matcher::Glob(g) => glob::is_glob(g.as_str()),
-            Matcher::Regex(_) => true,
-        }
-    }
-}
 
 /// One pattern of the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,20 +181,6 @@ mod tests {
             assert_eq!(e.exit_code(), 2, "{bad:?}");
         }
         assert!(parse("x:y").unwrap_err().message().contains("t:x:y"));
-    }
-
-    #[test]
-    fn matchers() {
-        let g = Matcher::new("vfs_*", false).unwrap();
-        assert!(g.matches("vfs_read") && !g.matches("xvfs_read") && g.is_pattern());
-        let e = Matcher::new("vfs_read", false).unwrap();
-        assert!(e.matches("vfs_read") && !e.matches("vfs_readv") && !e.is_pattern());
-        let r = Matcher::new("^vfs_(read|write)$", true).unwrap();
-        assert!(r.matches("vfs_read") && r.matches("vfs_write") && !r.matches("vfs_readv"));
-        let any = Matcher::new("read", true).unwrap();
-        assert!(any.matches("ksys_read") && any.matches("vfs_readv"));
-        assert!(Matcher::new("(", true).is_err());
-        assert!(Matcher::new("", false).is_err());
     }
 
     proptest! {

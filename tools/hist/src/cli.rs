@@ -1,7 +1,7 @@
 //! hist's command line: its options, help and examples.
 
-use clap::{Parser, ValueEnum};
-use ftrace_common::app::opts::{BufferOpt, DurationOpt, JsonOpt, SummaryOpts, TaskOpts};
+use clap::Parser;
+use ftrace_common::app::opts::{BufferOpt, DurationOpt, InOpt, JsonOpt, SummaryOpts, TaskOpts};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -71,17 +71,6 @@ nothing in user space until the table is read. From the buffer, each event is al
 recorded (about 0.1 to 0.3 us) and read by hist: at a million events a second, a \
 fraction of a CPU.";
 
-/// Where the table is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum In {
-    /// In the kernel where it has hist triggers, else from the buffer.
-    Auto,
-    /// In the kernel (hist triggers).
-    Kernel,
-    /// In user space, from the trace buffer.
-    Buffer,
-}
-
 /// Hist triggers on any event, in the kernel or from the trace buffer.
 #[derive(Debug, Parser)]
 #[command(
@@ -106,9 +95,8 @@ pub struct Args {
     /// the kernel's hist text.
     #[arg(long = "table", conflicts_with = "json")]
     pub table: bool,
-    /// Where to compute the table.
-    #[arg(long = "in", value_enum, default_value_t = In::Auto, value_name = "WHERE")]
-    pub place: In,
+    #[command(flatten)]
+    pub place: InOpt,
     /// The time from EVENT (the start) to the event given as SPEC (the
     /// end); the SPEC comes third.
     #[arg(long = "latency")]
@@ -143,6 +131,7 @@ ftrace_common::cli_tests!(Args);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ftrace_common::app::opts::Place;
 
     fn parse(v: &[&str]) -> Result<Args, clap::Error> {
         Args::try_parse_from(std::iter::once("hist").chain(v.iter().copied()))
@@ -158,7 +147,7 @@ mod tests {
         let a = parse(&["--latency", "a:b", "c:d", "--on", "pid=next_pid,prio"]).unwrap();
         assert!(a.latency);
         assert_eq!(a.on, ["pid=next_pid", "prio"]);
-        assert_eq!(a.place, In::Auto);
+        assert_eq!(a.place.place, Place::Auto);
         for bad in [
             &["--on", "pid", "a:b", "keys=x"][..],
             &["--nsecs", "a:b", "keys=x"],

@@ -34,7 +34,7 @@ mod tables;
 #[cfg(test)]
 mod testdata;
 
-use cli::{Args, In};
+use cli::Args;
 use engine::Engine;
 use ftrace_common::app::{cli as app_cli, signals, status};
 use ftrace_common::kernel::caps::Feature;
@@ -79,6 +79,12 @@ fn hist(args: Args) -> Result<()> {
     } else {
         let fmt = inst.event_format(system, name)?;
         let compiled = spec::compile(&spec, &fmt).map_err(|e| spec_error(&e, &spec, &what))?;
+        if compiled.timestamps() {
+            // The kernel's trigger switches its instance to the hist's
+            // clock (`clock=global` by default): common_timestamp then
+            // counts in that clock, in ns (µs with .usecs).
+            inst.write("trace_clock", HIST_CLOCK)?;
+        }
         inst.enable_event(system, name)?;
         let mut table = BufferTable {
             engine: Engine::new(compiled, CommCache::new(Some(tfs.path("saved_cmdlines")))),
@@ -87,6 +93,9 @@ fn hist(args: Args) -> Result<()> {
         print_tables(&inst, &args, &mut table, &what, line, false)
     }
 }
+
+/// The clock of the kernel's hist triggers when their spec names none.
+const HIST_CLOCK: &str = "global";
 
 /// Options: the EVENT and the SPEC.
 fn options(args: &Args) -> Result<(EventArg, SpecText)> {
@@ -119,14 +128,10 @@ pub fn checks(tfs: &Tracefs, args: &Args, feature: Feature) -> Result<bool> {
     if let Some(t) = args.task.task() {
         t.require_exists()?;
     }
-    Ok(match args.place {
-        In::Buffer => false,
-        In::Auto => needs::HIST.has(tfs, feature).is_yes(),
-        In::Kernel => {
-            needs::HIST.require_optional(tfs, feature)?;
-            true
-        }
-    })
+    args.place.in_kernel(
+        || needs::HIST.has(tfs, feature).is_yes(),
+        || needs::HIST.require_optional(tfs, feature),
+    )
 }
 
 /// The private instance: for the kernel's tables no buffer to read (the

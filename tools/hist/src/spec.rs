@@ -553,6 +553,18 @@ pub fn compile(spec: &SpecText, fmt: &EventFormat) -> Result<Compiled, SpecError
     Ok(c)
 }
 
+impl Compiled {
+    /// Whether a key or value is `common_timestamp`: the kernel then runs
+    /// the instance on the hist's clock (`global`, as the trigger info
+    /// says), and so must the buffer for the same numbers.
+    pub fn timestamps(&self) -> bool {
+        self.keys
+            .iter()
+            .chain(self.vals.iter())
+            .any(|i| matches!(i.source, Source::Timestamp))
+    }
+}
+
 /// The trigger info as `event_hist_trigger_print()` writes it, without
 /// the state (`[active]`).
 fn info(c: &Compiled, timestamps: bool, filter: Option<&str>) -> String {

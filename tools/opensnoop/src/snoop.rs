@@ -201,7 +201,7 @@ impl Snoop {
             }
             if let Some(h) = c.how.as_ref().and_then(|h| h.u64(ev.data)) {
                 let mut b = [0u8; 8];
-                if proc::read_user(tid, h, &mut b) == 8 {
+                if proc::read_user(tid, h, &mut b) == Ok(8) {
                     flags = Some(u64::from_ne_bytes(b) as i64);
                 }
             }

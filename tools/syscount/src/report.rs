@@ -173,5 +173,5 @@ impl Report {
 
 /// Local wall-clock time as HH:MM:SS.
 fn clock_time() -> String {
-    ftrace_common::app::output::local_hms_now()
+    ftrace_common::app::output::local_time("%H:%M:%S")
 }
