@@ -129,6 +129,34 @@ impl Drop for Output {
     }
 }
 
+/// The local time as `date` prints it (`Tue Jul 15 10:00:01 UTC 2025`).
+pub fn date_now() -> String {
+    // SAFETY: time, localtime_r and strftime write only into the buffers
+    // given; a zeroed tm is a valid value to overwrite.
+    unsafe {
+        let t = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return String::new();
+        }
+        let mut buf = [0u8; 64];
+        let fmt = b"%a %b %e %H:%M:%S %Z %Y\0";
+        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr().cast(), &tm);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+}
+
+/// Prints `lines` to stdout, one a line, until the reader goes away.
+pub fn print_lines(lines: impl IntoIterator<Item = String>) -> crate::Result<()> {
+    let mut out = Output::new();
+    for l in lines {
+        if out.line(&l) == Flow::Stop {
+            break;
+        }
+    }
+    out.finish()
+}
+
 /// Renders rows as columns aligned with spaces (tabwriter). The first row is
 /// usually the header.
 pub fn table(rows: &[Vec<String>]) -> String {

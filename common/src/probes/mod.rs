@@ -10,6 +10,8 @@ pub mod args;
 pub mod event;
 pub mod kfuncs;
 pub mod kprobe;
+pub mod matching;
+pub mod pattern;
 pub mod spec;
 pub mod tool;
 pub mod uprobe;

@@ -34,23 +34,6 @@ pub fn render(rows: &[(String, u64)], date: Option<&str>) -> String {
     s
 }
 
-/// The local time as `date` prints it (`Tue Jul 15 10:00:01 UTC 2025`).
-pub fn date_now() -> String {
-    // SAFETY: time, localtime_r and strftime write only into the buffers
-    // given; a zeroed tm is a valid value to overwrite.
-    unsafe {
-        let t = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            return String::new();
-        }
-        let mut buf = [0u8; 64];
-        let fmt = b"%a %b %e %H:%M:%S %Z %Y\0";
-        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr().cast(), &tm);
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    }
-}
-
 /// Turns a counter that only grows (the profiler's, `kprobe_profile`'s)
 /// into counts per interval.
 #[derive(Debug, Default)]
@@ -268,7 +251,7 @@ mod tests {
         );
         let text = render(&[], Some("Tue Jul 15 10:00:01 UTC 2025"));
         assert!(text.starts_with("\nTue Jul 15"), "{text}");
-        assert!(!date_now().is_empty());
+        assert!(!ftrace_common::app::output::date_now().is_empty());
     }
 
     #[test]
