@@ -6,9 +6,11 @@
 
 pub mod attach;
 pub mod cli;
+pub mod flame;
 pub mod opts;
 pub mod output;
 pub mod printer;
 pub mod signals;
+pub mod stacks;
 pub mod status;
 pub mod stream;
