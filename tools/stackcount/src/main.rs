@@ -152,7 +152,6 @@ fn setup(
         folded: args.folded_out,
         timestamp: args.timestamp,
         top: args.top.map(|n| n as usize),
-        printed: 0,
     };
     Ok((inst, counter))
 }
@@ -166,7 +165,6 @@ struct Counter {
     folded: bool,
     timestamp: bool,
     top: Option<usize>,
-    printed: usize,
 }
 
 impl Counter {
@@ -175,7 +173,6 @@ impl Counter {
         if self.timestamp {
             self.out.line(&date_now());
         }
-        self.printed += 1;
         let rows = self.stacks.sorted(false, self.top);
         let flow = if self.folded {
             let lines = self.stacks.folded(&rows);
@@ -244,7 +241,9 @@ fn trace(
         },
     )?;
     if !summary.stopped_by_sink() {
-        if args.interval.is_none() || counter.printed == 0 {
+        // With -i, what came after the last printout is printed too.
+        counter.stacks.flush();
+        if args.interval.is_none() || !counter.stacks.sorted(false, None).is_empty() {
             counter.print();
         }
         let all = counter.stacks.sorted(true, None);
