@@ -135,6 +135,10 @@ impl FlameFiles {
             eprintln!("{tool}: wrote {} stacks to {}", lines.len(), p.display());
         }
         if let Some((p, f)) = self.svg {
+            if lines.is_empty() {
+                eprintln!("{tool}: no stacks were seen: {} is left empty", p.display());
+                return Ok(());
+            }
             let mut w = BufWriter::new(f);
             svg(&title(tool), count_name, palette, lines, &mut w)?;
             w.flush().map_err(|e| io(&p, e))?;
