@@ -201,3 +201,41 @@ fn kernel_function_stacks_sum_to_the_calls() {
         f.stdout
     );
 }
+
+/// The probe tools' `-s --folded FILE`: every stack printed is counted in
+/// the file (here uprobe's, at the entry of leaf(), reached N1 + N2 times).
+#[test]
+fn uprobe_stacks_are_folded_into_a_file() {
+    require_tracing!(UprobeEvents, Instances, UserStacks);
+    if !require_user_stacks() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let prog = two_paths(dir.path());
+    let folded = dir.path().join("u.folded");
+    let mut child: Child = Command::new(&prog)
+        .args([N1.to_string(), N2.to_string()])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let def = format!("p:{}:leaf", prog.display());
+    let mut t = ToolRun::start(
+        "uprobe",
+        &["-s", "--folded", folded.to_str().unwrap(), "-p", &pid, &def],
+    );
+    t.wait_ready();
+    child.stdin.take().unwrap().write_all(b"g").unwrap();
+    assert!(child.wait().unwrap().success());
+    let f = t.finish(Duration::from_secs(60));
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let text = std::fs::read_to_string(&folded).unwrap();
+    let total: u64 = text
+        .lines()
+        .map(|l| {
+            assert!(l.starts_with("twopaths;") && l.contains(";leaf "), "{l}");
+            l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(total, N1 + N2, "{text}");
+}
