@@ -202,6 +202,17 @@ const TOOLS: &[Tool] = &[
         bad_file: None,
     },
     Tool {
+        name: "stackcount",
+        needs: &[Feature::SyscallTracepoints, Feature::Instances],
+        exclusive: false,
+        load: Load::Getppid,
+        stream: Some(&["-i", "0.2", "t:syscalls:sys_enter_getppid"]),
+        json: None,
+        pid: Some(&["-p", "{pid}", "t:syscalls:sys_enter_getppid"]),
+        missing_event: Some(&["t:syscalls:sys_enter_no_such_call"]),
+        bad_file: Some(&["{text}:main"]),
+    },
+    Tool {
         name: "reset-ftrace",
         needs: &[],
         exclusive: false,

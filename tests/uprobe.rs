@@ -5,11 +5,11 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{run, Finished, ToolRun, Workload};
+use support::{cc, has_command, require_cc, run, Finished, ToolRun, Workload};
 
 /// `p:NAME WORKLOAD:ftt_probe_target ARGS` with the workload's real path.
 fn wl_def(kind: char, name: &str, args: &str) -> String {
@@ -71,15 +71,6 @@ fn clean(f: &Finished) {
     let ue = std::fs::read_to_string(support::tracefs_root().join("uprobe_events")).unwrap();
     let mine = format!("ftrace_tools_{}_", f.pid);
     assert!(!ue.contains(&mine), "left in uprobe_events: {ue}");
-}
-
-fn has(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
 }
 
 #[test]
@@ -623,22 +614,6 @@ int main(int argc, char **argv) {{
 const LOCAL_FN: &str =
     "__attribute__((noinline)) int ftt_c_target(int x) { __asm__ volatile(\"\"); return x + 1; }";
 
-/// Compiles `src` into `dir/name` with `cc -o dir/name SRC FLAGS`.
-fn cc(dir: &Path, name: &str, src: &str, flags: &[&str]) -> PathBuf {
-    let c = dir.join(format!("{name}.c"));
-    std::fs::write(&c, src).unwrap();
-    let out = dir.join(name);
-    let st = Command::new("cc")
-        .arg("-o")
-        .arg(&out)
-        .arg(&c)
-        .args(flags)
-        .status()
-        .unwrap();
-    assert!(st.success(), "cc {flags:?} failed");
-    out
-}
-
 /// The load address of a file in a process (its mapping at offset 0).
 fn load_base(pid: u32, file: &Path) -> u64 {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
@@ -693,14 +668,6 @@ fn probe_prog(
 fn sym_vaddr(file: &Path, name: &str) -> u64 {
     let elf = ftrace_common::sym::elf::ElfFile::open(file).unwrap();
     elf.resolve(name, false).unwrap().vaddr
-}
-
-fn require_cc() -> bool {
-    if !has("cc") {
-        support::skip("needs a C compiler (cc)");
-        return false;
-    }
-    true
 }
 
 #[test]
@@ -870,7 +837,7 @@ fn an_ifunc_bound_to_the_vdso_is_explained() {
 #[test]
 fn openssl_write_and_read_are_seen_in_clear() {
     require_tracing!(UprobeEvents, Instances);
-    if !has("openssl") {
+    if !has_command("openssl") {
         support::skip("needs the openssl command");
         return;
     }
@@ -1020,7 +987,7 @@ fn openssl_write_and_read_are_seen_in_clear() {
 #[test]
 fn bash_readline_shows_the_typed_command() {
     require_tracing!(UprobeEvents, Instances);
-    if !has("bash") || !has("script") {
+    if !has_command("bash") || !has_command("script") {
         support::skip("needs bash and script(1)");
         return;
     }
@@ -1071,7 +1038,7 @@ fn bash_readline_shows_the_typed_command() {
 #[test]
 fn a_program_seen_only_in_a_private_mount_namespace_is_probed_with_pid() {
     require_tracing!(UprobeEvents, Instances);
-    if !has("unshare") {
+    if !has_command("unshare") {
         support::skip("needs unshare(1)");
         return;
     }
@@ -1349,7 +1316,7 @@ fn cpp_and_rust_functions_by_their_demangled_names() {
     );
     assert_eq!(f.code(), 0, "{}", f.stderr);
     assert_eq!(events(&f, "ftt_rs").len(), 1, "{}", f.stdout);
-    if !has("g++") {
+    if !has_command("g++") {
         support::skip("needs g++ for the C++ half");
         return;
     }

@@ -660,3 +660,38 @@ pub fn assert_same_probe_texts(kernel: &str, tool: &str, names: &[&str], expecte
         names.join(", ")
     );
 }
+
+/// Compiles `src` into `dir/name` with `cc -o dir/name SRC FLAGS`.
+pub fn cc(dir: &Path, name: &str, src: &str, flags: &[&str]) -> PathBuf {
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, src).unwrap();
+    let out = dir.join(name);
+    let st = Command::new("cc")
+        .arg("-o")
+        .arg(&out)
+        .arg(&c)
+        .args(flags)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cc {flags:?} failed");
+    out
+}
+
+/// Whether a command is on PATH.
+pub fn has_command(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Whether a C compiler is there; skips (saying so) when not.
+pub fn require_cc() -> bool {
+    if !has_command("cc") {
+        skip("needs a C compiler (cc)");
+        return false;
+    }
+    true
+}

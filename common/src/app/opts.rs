@@ -110,20 +110,28 @@ pub struct HeadersOpt {
     pub headers: bool,
 }
 
-/// `-s` for tools whose events are the kernel's.
+/// `-s` for tools whose events are the kernel's, and the stacks' flame
+/// graph.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct KernelStacksOpt {
     /// Print the kernel stack after each event.
     #[arg(short = 's', long = "stacks")]
     pub stacks: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub flame: crate::app::flame::FlameOpts,
 }
 
-/// `-s` for tools whose events are user code's.
+/// `-s` for tools whose events are user code's, and the stacks' flame
+/// graph.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct UserStacksOpt {
     /// Print the user stack after each event, symbolized.
     #[arg(short = 's', long = "stacks")]
     pub stacks: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub flame: crate::app::flame::FlameOpts,
 }
 
 /// `-M N`: the number of events to print.

@@ -129,6 +129,22 @@ impl Drop for Output {
     }
 }
 
+/// The local time as `date` prints it (`Tue Jul 15 10:00:01 UTC 2025`).
+pub fn date_now() -> String {
+    local_time("%a %b %e %H:%M:%S %Z %Y")
+}
+
+/// Prints `lines` to stdout, one a line, until the reader goes away.
+pub fn print_lines(lines: impl IntoIterator<Item = String>) -> crate::Result<()> {
+    let mut out = Output::new();
+    for l in lines {
+        if out.line(&l) == Flow::Stop {
+            break;
+        }
+    }
+    out.finish()
+}
+
 /// Renders rows as columns aligned with spaces (tabwriter). The first row is
 /// usually the header.
 pub fn table(rows: &[Vec<String>]) -> String {

@@ -14,6 +14,7 @@
 //! - the output flushed at the end of each round of reads, and a closed
 //!   output ending the run.
 
+use crate::app::flame::{self, FlameFiles, FlameOpts, Palette};
 use crate::app::opts::{EventOpts, Recording};
 use crate::app::output::Output;
 use crate::app::status::TracingLine;
@@ -132,6 +133,9 @@ pub struct PrinterOpts {
     /// column ([`line_head`]; tpoint); without it, `comm-pid [cpu] secs:`
     /// (the probe tools, whose text is their own).
     pub irq_info: bool,
+    /// `--folded`/`--svg` with `-s`: the stacks are also counted, and the
+    /// files written at the end of the run (the tool's name for the title).
+    pub flame: Option<(&'static str, FlameFiles)>,
 }
 
 /// With `on` (`-s`), turns on the stack records of `kind` in the instance
@@ -273,6 +277,36 @@ pub struct EventPrinter<T: Events> {
     after_other: bool,
     line: String,
     kernel: Kernel,
+    folds: std::collections::HashMap<Vec<String>, u64>,
+}
+
+impl FlameOpts {
+    /// The files for [`PrinterOpts::flame`]: only with `-s` (`stacks`).
+    pub fn for_stacks(
+        &self,
+        tool: &'static str,
+        stacks: bool,
+    ) -> Result<Option<(&'static str, FlameFiles)>> {
+        if !self.any() {
+            return Ok(None);
+        }
+        if !stacks {
+            return Err(crate::Error::usage(
+                "--folded and --svg draw the stacks: give -s too",
+            ));
+        }
+        Ok(Some((tool, self.create()?)))
+    }
+}
+
+/// A stack frame as a flame graph shows it: the function, without its
+/// offset (`vfs_read+0x1a/0x170` and `main+0x12 (/bin/x)` are `vfs_read`
+/// and `main`); an address stays as it is.
+fn frame_name(f: &str) -> String {
+    if f.starts_with("0x") {
+        return f.to_string();
+    }
+    f.split('+').next().unwrap_or(f).trim().to_string()
 }
 
 impl<T: Events> EventPrinter<T> {
@@ -289,7 +323,22 @@ impl<T: Events> EventPrinter<T> {
             after_other: false,
             line: String::new(),
             kernel: Kernel::this(),
+            folds: std::collections::HashMap::new(),
         }
+    }
+
+    /// With [`PrinterOpts::flame`], writes the files of the stacks seen.
+    pub fn write_flame(&mut self) -> Result<()> {
+        let Some((tool, files)) = self.opts.flame.take() else {
+            return Ok(());
+        };
+        let mut v: Vec<(&Vec<String>, &u64)> = self.folds.iter().collect();
+        v.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)));
+        let lines: Vec<String> = v
+            .into_iter()
+            .map(|(k, n)| flame::folded_line(k, *n))
+            .collect();
+        files.write(tool, "events", Palette::Hot, &lines)
     }
 
     /// Column headers of ftrace's text shape (not in JSON).
@@ -337,6 +386,7 @@ impl<T: Events> EventPrinter<T> {
         if let Some(r) = run.recording {
             r.finish(inst)?;
         }
+        self.write_flame()?;
         Ok(summary)
     }
 
@@ -383,6 +433,11 @@ impl<T: Events> EventPrinter<T> {
                 ("user_stack", user_frames(&mut self.syms.user, tgid, &addrs))
             }
         };
+        if self.opts.flame.is_some() {
+            let mut key = vec![self.comms.get(ev.pid).to_string()];
+            key.extend(frames.iter().rev().map(|f| frame_name(f)));
+            *self.folds.entry(key).or_insert(0) += 1;
+        }
         if self.opts.json {
             let mut v = serde_json::json!({ "ts": ev.ts, "cpu": ev.cpu, "pid": ev.pid });
             v[key] = frames.into();

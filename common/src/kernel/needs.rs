@@ -170,6 +170,18 @@ pub const FUNCLATENCY: Needs = Needs {
     ],
 };
 
+/// `stackcount`.
+pub const STACKCOUNT: Needs = Needs {
+    tool: "stackcount",
+    required: &[Feature::Instances, Feature::TracePipeRaw],
+    optional: &[
+        opt(Feature::KprobeEvents, "kernel functions"),
+        opt(Feature::UprobeEvents, "user functions (LIB:FUNC)"),
+        opt(Feature::KernelStacks, "kernel stacks"),
+        opt(Feature::UserStacks, "user stacks (-U)"),
+    ],
+};
+
 /// `reset-ftrace`: tracefs alone.
 pub const RESET_FTRACE: Needs = Needs {
     tool: "reset-ftrace",
@@ -223,6 +235,7 @@ pub const TOOLS: &[Needs] = &[
     FUNCLATENCY,
     KILLSNOOP,
     OPENSNOOP,
+    STACKCOUNT,
     RESET_FTRACE,
     FTRACE_STATUS,
 ];

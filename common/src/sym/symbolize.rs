@@ -111,8 +111,23 @@ impl UserSymbols {
                 read_at: Instant::now(),
             });
         let hit = fresh.as_ref().and_then(find);
-        self.processes.insert(pid, fresh);
+        match (fresh, self.processes.get(&pid)) {
+            // Exited since its maps were read: keep them, so that its
+            // frames still resolve.
+            (None, Some(Some(_))) => {}
+            (fresh, _) => {
+                self.processes.insert(pid, fresh);
+            }
+        }
         hit
+    }
+
+    /// Reads a process's maps now, if they are not known yet: frames of
+    /// it then resolve even after it exits.
+    pub fn remember(&mut self, pid: u32) {
+        if !self.processes.contains_key(&pid) {
+            self.mapping(pid, 0);
+        }
     }
 
     fn file(&mut self, pid: u32, m: &MapEntry) -> Option<Arc<ElfFile>> {

@@ -182,7 +182,7 @@ impl Printer {
         self.seq += 1;
         let rows = counts::sorted_rows(counts);
         let rows = counts::top(&rows, self.top);
-        let date = self.timestamp.then(counts::date_now);
+        let date = self.timestamp.then(ftrace_common::app::output::date_now);
         let flow = if self.json {
             let list: Vec<serde_json::Value> = rows
                 .iter()

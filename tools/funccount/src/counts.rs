@@ -34,11 +34,6 @@ pub fn render(rows: &[(String, u64)], date: Option<&str>) -> String {
     s
 }
 
-/// The local time as `date` prints it (`Tue Jul 15 10:00:01 UTC 2025`).
-pub fn date_now() -> String {
-    ftrace_common::app::output::local_time("%a %b %e %H:%M:%S %Z %Y")
-}
-
 /// Turns a counter that only grows (the profiler's, `kprobe_profile`'s)
 /// into counts per interval.
 #[derive(Debug, Default)]
@@ -256,7 +251,7 @@ mod tests {
         );
         let text = render(&[], Some("Tue Jul 15 10:00:01 UTC 2025"));
         assert!(text.starts_with("\nTue Jul 15"), "{text}");
-        assert!(!date_now().is_empty());
+        assert!(!ftrace_common::app::output::date_now().is_empty());
     }
 
     #[test]

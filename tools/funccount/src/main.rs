@@ -35,13 +35,12 @@ mod cli;
 mod counter;
 mod counts;
 mod method;
-mod plan;
 mod profiler;
-mod spec;
 
 use cli::{Args, MethodArg};
 use counter::{Counter, Printer};
 use ftrace_common::app::cli as app_cli;
+use ftrace_common::app::output;
 use ftrace_common::app::signals;
 use ftrace_common::app::status::TracingLine;
 use ftrace_common::app::stream::{self, End, Sink, StreamOpts, Summary};
@@ -52,6 +51,7 @@ use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::dynevent::ProbeGroup;
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
 use ftrace_common::lifecycle::{sweep, toplevel};
+use ftrace_common::probes::{matching as plan, pattern as spec};
 use ftrace_common::{Error, Flow, Result};
 use method::{AttachLog, Method};
 use plan::Plan;
@@ -72,7 +72,7 @@ fn funccount(args: Args) -> Result<()> {
     let tfs = Tracefs::open()?;
     let plan = checks(&tfs, &args, &specs)?;
     if args.list {
-        return plan.list();
+        return output::print_lines(plan.listing());
     }
     sweep::sweep_dead(&tfs);
     if let Some(m) = toplevel::recover_stale(&tfs) {

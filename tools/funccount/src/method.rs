@@ -8,7 +8,7 @@ use crate::counter::Counter;
 use crate::counts::Cumulative;
 use crate::plan::Plan;
 use crate::profiler::Profiler;
-use ftrace_common::app::signals;
+use ftrace_common::app::{attach, signals};
 use ftrace_common::kernel::caps;
 use ftrace_common::kernel::functions::{self, FilterWrite, TraceableFunction};
 use ftrace_common::kernel::proc::Task;
@@ -152,7 +152,7 @@ pub fn choose(
                         plan.shared_names()
                     );
                 }
-                match add_kprobes(probes, &plan.names, auto) {
+                match attach::add_kprobes("funccount", "fc", probes, &plan.names, auto) {
                     Ok(names) => {
                         log.mark("kprobes");
                         return chosen(m, None, names);
@@ -199,48 +199,6 @@ fn profiler(
         Err(e) if auto && e.kind() == ErrorKind::Busy => Ok(Err(e.to_string())),
         Err(e) => Err(e),
     }
-}
-
-/// Creates a kprobe for each name: (event name, function). A name the
-/// kernel refuses (the kprobe blacklist, a function it cannot place) is an
-/// error with `strict`; otherwise it is left out with a warning.
-fn add_kprobes(
-    probes: &mut ProbeGroup,
-    names: &[String],
-    strict: bool,
-) -> Result<Vec<(String, String)>> {
-    let mut made = Vec::new();
-    let mut refused: Vec<String> = Vec::new();
-    let mut first_refusal = None;
-    for (i, name) in names.iter().enumerate() {
-        signals::check()?;
-        let def = ProbeDef {
-            kind: ProbeKind::Kprobe,
-            name: format!("fc{}_{i}", std::process::id()),
-            location: name.clone(),
-            args: Vec::new(),
-        };
-        match probes.add(&def) {
-            Ok(p) => made.push((p.name.clone(), name.clone())),
-            Err(e) if e.kind() == ErrorKind::Rejected && !strict => {
-                refused.push(name.clone());
-                first_refusal.get_or_insert(e);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    if made.is_empty() {
-        return Err(first_refusal.unwrap_or_else(|| Error::rejected("no kprobe was accepted")));
-    }
-    if !refused.is_empty() {
-        eprintln!(
-            "funccount: the kernel refused kprobes on {} of the functions, which are not counted: {}{}",
-            refused.len(),
-            refused.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
-            if refused.len() > 5 { ", ..." } else { "" }
-        );
-    }
-    Ok(made)
 }
 
 /// The function tracer in `inst`: its filter, the task (or not ourselves),

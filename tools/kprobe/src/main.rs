@@ -219,6 +219,7 @@ fn setup(
             collect: aggregate(args),
             stacks,
             execs,
+            flame: args.stacks.flame.for_stacks("kprobe", args.stacks.stacks)?,
             ..PrinterOpts::default()
         },
     );

@@ -223,6 +223,7 @@ fn setup(
             skip_own: args.ev.task.task().is_none(),
             stacks,
             irq_info: true,
+            flame: args.stacks.flame.for_stacks("tpoint", args.stacks.stacks)?,
             ..PrinterOpts::default()
         },
     );

@@ -237,6 +237,7 @@ fn setup(
             max_events: args.ev.max.max_events,
             stacks,
             execs,
+            flame: args.stacks.flame.for_stacks("uprobe", args.stacks.stacks)?,
             ..PrinterOpts::default()
         },
     );

@@ -1,14 +1,14 @@
-//! What the patterns match: kernel functions (from
+//! What the patterns of [`crate::probes::pattern`] match (funccount,
+//! stackcount): kernel functions (from
 //! `available_filter_functions`), tracepoints (from `available_events`) and
 //! user functions (from the target's ELF symbols). Nothing is written.
 
-use crate::spec::{Matcher, Spec};
-use ftrace_common::app::output::Output;
-use ftrace_common::base::glob;
-use ftrace_common::kernel::functions::{FunctionList, TraceableFunction};
-use ftrace_common::kernel::tracefs::Tracefs;
-use ftrace_common::probes::uprobe;
-use ftrace_common::{Error, Flow, Result};
+use crate::base::glob;
+use crate::kernel::functions::{FunctionList, TraceableFunction};
+use crate::kernel::tracefs::Tracefs;
+use crate::probes::pattern::{Matcher, Spec};
+use crate::probes::uprobe;
+use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 
 /// A user function to count.
@@ -77,20 +77,13 @@ impl Plan {
     }
 
     /// `-l`: what the patterns match, one a line.
-    pub fn list(&self) -> Result<()> {
-        let mut out = Output::new();
-        let lines = self
-            .names
+    pub fn listing(&self) -> Vec<String> {
+        self.names
             .iter()
             .cloned()
             .chain(self.tracepoints.iter().map(|(s, e)| format!("t:{s}:{e}")))
-            .chain(self.user.iter().map(|u| format!("u:{}", u.display)));
-        for l in lines {
-            if out.line(&l) == Flow::Stop {
-                break;
-            }
-        }
-        out.finish()
+            .chain(self.user.iter().map(|u| format!("u:{}", u.display)))
+            .collect()
     }
 }
 

@@ -1,4 +1,5 @@
-//! What to count: the patterns on the command line.
+//! The patterns of the counting tools (funccount, stackcount): what to
+//! count or trace, as typed on the command line.
 //!
 //! - `vfs_*`, `k:vfs_*` or `p:vfs_*`: kernel functions, matched against
 //!   `available_filter_functions`.
@@ -9,8 +10,8 @@
 //! Names are globs (`*`, `?`, `[...]`) or, with `-r`, regular expressions
 //! matched anywhere in the name (anchor them with `^` and `$`).
 
-pub use ftrace_common::base::pattern::Matcher;
-use ftrace_common::{Error, Result};
+pub use crate::base::pattern::Matcher;
+use crate::{Error, Result};
 
 /// One pattern of the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +123,23 @@ pub fn parse(text: &str) -> Result<Spec> {
     }
 }
 
+/// Parses one pattern as bcc's stackcount and trace take it: as
+/// [`parse`], and `LIB:FUNC` or `/path:FUNC` (an unknown prefix) is a user
+/// function, as `u:LIB:FUNC`.
+pub fn parse_lib_func(text: &str) -> Result<Spec> {
+    match text.split_once(':') {
+        Some((p, _))
+            if !matches!(
+                p,
+                "k" | "p" | "kprobe" | "t" | "tracepoint" | "u" | "uprobe"
+            ) =>
+        {
+            parse(&format!("u:{text}"))
+        }
+        _ => parse(text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +187,19 @@ mod tests {
             }
         );
         assert_eq!(parse("t:sched:*").unwrap().text(), "t:sched:*");
+        assert_eq!(
+            parse_lib_func("/tmp/prog:path_*").unwrap(),
+            Spec::User {
+                target: "/tmp/prog".into(),
+                func: "path_*".into()
+            }
+        );
+        assert_eq!(
+            parse_lib_func("libc:malloc").unwrap().text(),
+            "u:libc:malloc"
+        );
+        assert_eq!(parse_lib_func("t:block:x").unwrap().text(), "t:block:x");
+        assert_eq!(parse_lib_func("vfs_read").unwrap().text(), "vfs_read");
     }
 
     #[test]

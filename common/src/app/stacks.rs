@@ -1,0 +1,362 @@
+//! Stacks counted from the trace buffer (stackcount, and later offcputime):
+//! the `kernel_stack` and `user_stack` records the kernel writes after each
+//! event (the instance's `stacktrace` and `userstacktrace` options) are
+//! joined to the event they follow on the same CPU, symbolized once per
+//! distinct stack (while its process still runs: a process's maps are read
+//! when it first appears, so frames of a process that has exited since still
+//! resolve), and counted by what they show.
+//!
+//! Printed as bcc prints them: one block per stack, innermost frame first,
+//! the count on its own line, the most frequent last; or folded (one line a
+//! stack, outermost first, joined by `;`), which is also what
+//! [`crate::app::flame`] draws.
+
+use crate::app::flame;
+use crate::buffer::format::EventFormat;
+use crate::buffer::reader::Event;
+use crate::buffer::stack;
+use crate::kernel::proc::CommCache;
+use crate::lifecycle::instance::Instance;
+use crate::sym::kallsyms::KernelSyms;
+use crate::sym::symbolize::{Frame, UserSymbols};
+use crate::Result;
+use std::collections::{HashMap, HashSet};
+
+/// Which stacks are counted, and how they are shown.
+#[derive(Debug, Clone, Default)]
+pub struct StackOpts {
+    /// Kernel stacks.
+    pub kernel: bool,
+    /// User stacks.
+    pub user: bool,
+    /// One count per process (`-P`): the process name and PID are part of
+    /// the stack.
+    pub per_process: bool,
+    /// The process name is part of the stack (it starts a folded line).
+    pub comm: bool,
+    /// Addresses beside the names (`-v`), and offsets into functions.
+    pub addresses: bool,
+    /// Frames left out at the innermost end (`-s N`).
+    pub skip: usize,
+    /// `--` between the kernel and the user frames (`-` when folded).
+    pub delimited: bool,
+}
+
+/// A stack as shown: what stacks are counted by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StackKey {
+    /// The process name, where it is part of the stack.
+    pub comm: Option<String>,
+    /// The process, with `-P`.
+    pub pid: Option<u32>,
+    /// Kernel frames, innermost first.
+    pub kernel: Vec<String>,
+    /// User frames, innermost first.
+    pub user: Vec<String>,
+}
+
+/// What was read of one CPU's latest event: its task and the stacks that
+/// followed it so far.
+#[derive(Debug)]
+struct Pending {
+    pid: i32,
+    weight: u64,
+    kernel: Option<Vec<u64>>,
+    user: Option<(u32, Vec<u64>)>,
+}
+
+type RawKey = (u32, Vec<u64>, Vec<u64>);
+
+/// Counts stacks from the buffer.
+pub struct StackCounter {
+    opts: StackOpts,
+    kfmt: Option<EventFormat>,
+    ufmt: Option<EventFormat>,
+    pending: Vec<Option<Pending>>,
+    kernel_syms: KernelSyms,
+    user_syms: UserSymbols,
+    comms: CommCache,
+    raw: HashMap<RawKey, usize>,
+    seen: HashSet<i32>,
+    keys: Vec<StackKey>,
+    by_key: HashMap<StackKey, usize>,
+    counts: Vec<u64>,
+    totals: Vec<u64>,
+}
+
+impl StackCounter {
+    /// Turns on the stack records `opts` asks for in `inst`.
+    pub fn new(inst: &mut Instance, opts: StackOpts) -> Result<StackCounter> {
+        let mut kfmt = None;
+        let mut ufmt = None;
+        if opts.kernel {
+            inst.set_option("stacktrace", true)?;
+            kfmt = Some(inst.event_format("ftrace", "kernel_stack")?);
+        }
+        if opts.user {
+            inst.set_option("userstacktrace", true)?;
+            ufmt = Some(inst.event_format("ftrace", "user_stack")?);
+        }
+        Ok(StackCounter {
+            opts,
+            kfmt,
+            ufmt,
+            pending: Vec::new(),
+            kernel_syms: KernelSyms::in_background(),
+            user_syms: UserSymbols::new(),
+            comms: CommCache::new(Some(inst.tracefs().path("saved_cmdlines"))),
+            raw: HashMap::new(),
+            seen: HashSet::new(),
+            keys: Vec::new(),
+            by_key: HashMap::new(),
+            counts: Vec::new(),
+            totals: Vec::new(),
+        })
+    }
+
+    /// Reads the maps of `pid` now (`-p`): its frames resolve even if it
+    /// exits before its first stack is read.
+    pub fn remember(&mut self, pid: u32) {
+        if self.opts.user {
+            self.user_syms.remember(pid);
+        }
+    }
+
+    /// An event whose stacks are counted (`weight` times): closes what the
+    /// CPU's previous event had, and waits for this one's stacks.
+    pub fn start(&mut self, ev: &Event, weight: u64) {
+        if self.opts.user && self.seen.insert(ev.pid) {
+            self.user_syms.remember(ev.pid.max(0) as u32);
+        }
+        let cpu = ev.cpu as usize;
+        if self.pending.len() <= cpu {
+            self.pending.resize_with(cpu + 1, || None);
+        }
+        if let Some(p) = self.pending[cpu].take() {
+            self.count(p);
+        }
+        self.pending[cpu] = Some(Pending {
+            pid: ev.pid,
+            weight,
+            kernel: None,
+            user: None,
+        });
+    }
+
+    /// A stack record: joined to its CPU's event. Returns false for any
+    /// other event.
+    pub fn stack(&mut self, ev: &Event) -> bool {
+        let cpu = ev.cpu as usize;
+        let slot = self.pending.get_mut(cpu).and_then(Option::as_mut);
+        if let Some(f) = self.kfmt.as_ref().filter(|f| f.id == ev.id) {
+            if let Some(p) = slot {
+                p.kernel
+                    .get_or_insert_with(|| stack::kernel_stack(f, ev.data));
+            }
+        } else if let Some(f) = self.ufmt.as_ref().filter(|f| f.id == ev.id) {
+            if let Some(p) = slot {
+                p.user.get_or_insert_with(|| stack::user_stack(f, ev.data));
+            }
+        } else {
+            return false;
+        }
+        // Complete: count it now, while its process surely runs.
+        if let Some(p) = self.pending[cpu].as_ref() {
+            if (p.kernel.is_some() || !self.opts.kernel) && (p.user.is_some() || !self.opts.user) {
+                let p = self.pending[cpu].take().expect("checked");
+                self.count(p);
+            }
+        }
+        true
+    }
+
+    /// Counts every event still waiting for its stacks.
+    pub fn flush(&mut self) {
+        for i in 0..self.pending.len() {
+            if let Some(p) = self.pending[i].take() {
+                self.count(p);
+            }
+        }
+    }
+
+    fn count(&mut self, p: Pending) {
+        let (tgid, uaddrs) = p.user.unwrap_or((0, Vec::new()));
+        let tgid = if tgid == 0 { p.pid.max(0) as u32 } else { tgid };
+        let kaddrs = p.kernel.unwrap_or_default();
+        // User addresses mean something in their process only.
+        let keep_pid = self.opts.user || self.opts.per_process || self.opts.comm;
+        let raw = (if keep_pid { tgid } else { 0 }, kaddrs, uaddrs);
+        let i = match self.raw.get(&raw) {
+            Some(&i) => i,
+            None => {
+                let key = self.symbolize(p.pid, tgid, &raw.1, &raw.2);
+                let i = match self.by_key.get(&key) {
+                    Some(&i) => i,
+                    None => {
+                        self.keys.push(key.clone());
+                        self.counts.push(0);
+                        self.totals.push(0);
+                        self.by_key.insert(key, self.keys.len() - 1);
+                        self.keys.len() - 1
+                    }
+                };
+                self.raw.insert(raw, i);
+                i
+            }
+        };
+        self.counts[i] += p.weight;
+        self.totals[i] += p.weight;
+    }
+
+    fn symbolize(&mut self, pid: i32, tgid: u32, kaddrs: &[u64], uaddrs: &[u64]) -> StackKey {
+        let addresses = self.opts.addresses;
+        let mut kernel: Vec<String> = kaddrs
+            .iter()
+            .map(|&a| {
+                if addresses {
+                    format!("{a:#x} {}", self.kernel_syms.get(a, true))
+                } else {
+                    self.kernel_syms.get(a, false).to_string()
+                }
+            })
+            .collect();
+        let mut user: Vec<String> = user_frames(&mut self.user_syms, tgid, uaddrs)
+            .iter()
+            .map(|f| user_frame(f, addresses))
+            .collect();
+        let skip = self.opts.skip;
+        if !kernel.is_empty() {
+            kernel.drain(..skip.min(kernel.len()));
+        } else {
+            user.drain(..skip.min(user.len()));
+        }
+        let comm = (self.opts.comm || self.opts.per_process).then(|| {
+            self.comms
+                .get(if tgid > 0 { tgid as i32 } else { pid })
+                .to_string()
+        });
+        StackKey {
+            comm,
+            pid: self.opts.per_process.then_some(tgid),
+            kernel,
+            user,
+        }
+    }
+
+    /// The stacks counted since the last [`StackCounter::clear`] (`total`:
+    /// since the start), least frequent first; `top`: the most frequent
+    /// ones only.
+    pub fn sorted(&self, total: bool, top: Option<usize>) -> Vec<(&StackKey, u64)> {
+        let counts = if total { &self.totals } else { &self.counts };
+        let mut v: Vec<(&StackKey, u64)> = self
+            .keys
+            .iter()
+            .zip(counts.iter().copied())
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        v.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)));
+        if let Some(t) = top {
+            let cut = v.len().saturating_sub(t);
+            v.drain(..cut);
+        }
+        v
+    }
+
+    /// Starts the counts of an interval anew (the totals stay).
+    pub fn clear(&mut self) {
+        self.counts.iter_mut().for_each(|n| *n = 0);
+    }
+
+    /// The text of `stacks` as bcc prints it.
+    pub fn render(&self, stacks: &[(&StackKey, u64)]) -> String {
+        let mut s = String::new();
+        for (k, n) in stacks {
+            for f in &k.kernel {
+                s.push_str(&format!("  {f}\n"));
+            }
+            if self.opts.delimited && self.opts.kernel && self.opts.user {
+                s.push_str("  --\n");
+            }
+            for f in &k.user {
+                s.push_str(&format!("  {f}\n"));
+            }
+            match (&k.comm, k.pid) {
+                (Some(c), Some(p)) => s.push_str(&format!("  {c} [{p}]\n")),
+                (Some(c), None) => s.push_str(&format!("  {c}\n")),
+                _ => {}
+            }
+            s.push_str(&format!("    {n}\n\n"));
+        }
+        s
+    }
+
+    /// `stacks` folded, one a line, outermost frame first.
+    pub fn folded(&self, stacks: &[(&StackKey, u64)]) -> Vec<String> {
+        stacks
+            .iter()
+            .map(|(k, n)| {
+                let mut frames = Vec::new();
+                match (&k.comm, k.pid) {
+                    (Some(c), Some(p)) => frames.push(format!("{c}-{p}")),
+                    (Some(c), None) => frames.push(c.clone()),
+                    _ => {}
+                }
+                frames.extend(k.user.iter().rev().cloned());
+                if self.opts.delimited && self.opts.kernel && self.opts.user {
+                    frames.push("-".into());
+                }
+                frames.extend(k.kernel.iter().rev().cloned());
+                flame::folded_line(&frames, *n)
+            })
+            .collect()
+    }
+}
+
+/// User frames of `tgid`. Maps read too early (before an exec, or before
+/// the libraries were loaded) are read again once when no frame falls in
+/// any file.
+pub fn user_frames(users: &mut UserSymbols, tgid: u32, addrs: &[u64]) -> Vec<Frame> {
+    let mut frames: Vec<Frame> = addrs.iter().map(|&a| users.lookup(tgid, a)).collect();
+    if !frames.is_empty() && frames.iter().all(|f| f.object.is_none()) {
+        users.forget(tgid);
+        frames = addrs.iter().map(|&a| users.lookup(tgid, a)).collect();
+    }
+    frames
+}
+
+/// A user frame as stackcount shows it: the function (with `addresses`,
+/// `0xADDR func+0xOFF (file)`); unresolved, the address and its file.
+pub fn user_frame(f: &Frame, addresses: bool) -> String {
+    match (&f.function, &f.object) {
+        (Some(func), Some(obj)) if addresses => {
+            format!("{:#x} {func}+{:#x} ({obj})", f.addr, f.offset)
+        }
+        (Some(func), _) => func.clone(),
+        (None, Some(obj)) => format!("{:#x} ({obj})", f.addr),
+        (None, None) => format!("{:#x} [unknown]", f.addr),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_frames_show_names_or_address_and_file() {
+        let f = Frame {
+            addr: 0x5000,
+            function: Some("path_a".into()),
+            offset: 0x12,
+            object: Some("/tmp/prog".into()),
+        };
+        assert_eq!(user_frame(&f, false), "path_a");
+        assert_eq!(user_frame(&f, true), "0x5000 path_a+0x12 (/tmp/prog)");
+        let g = Frame {
+            function: None,
+            ..f.clone()
+        };
+        assert_eq!(user_frame(&g, false), "0x5000 (/tmp/prog)");
+        let h = Frame { object: None, ..g };
+        assert_eq!(user_frame(&h, false), "0x5000 [unknown]");
+    }
+}
