@@ -25,6 +25,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "shared/rusage.rs"]
+mod rusage;
+use rusage::wait_rusage;
+
 fn bin(name: &str) -> PathBuf {
     let me = std::env::current_exe().expect("own path");
     let p = me.parent().unwrap().join(name);
@@ -36,30 +40,6 @@ fn bin(name: &str) -> PathBuf {
         std::process::exit(2);
     }
     p
-}
-
-/// Waits for a child and returns its status and CPU time (user + system).
-fn wait_rusage(child: &mut Child) -> (i32, Duration) {
-    let mut status = 0;
-    // SAFETY: zeroed rusage is a valid value to be written into.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: waiting for our own child with valid pointers.
-        let r = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
-        if r == child.id() as i32 {
-            break;
-        }
-        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            panic!("wait4: {}", std::io::Error::last_os_error());
-        }
-    }
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    (code, tv(ru.ru_utime) + tv(ru.ru_stime))
 }
 
 fn ncpus() -> usize {
