@@ -73,6 +73,10 @@
 //!                                         read); with MS, each exits at once and
 //!                                         MS milliseconds pass between execs.
 //!                                         Every child must exit 0; prints N + FAIL
+//!   ftt-workload [--wait] open-rate PATH RATE SECS
+//!                                         open()+close() of PATH at RATE a second
+//!                                         (as near as it can) for SECS; prints
+//!                                         the number made
 //!   ftt-workload exec-child ...           what execs' children run: waits for the
 //!                                         end of stdin (or not, with --now)
 //!   ftt-workload [--wait] mix SECS DIR    a bit of everything, in rounds for SECS:
@@ -353,6 +357,26 @@ fn main() {
             let pace = args.get(4).map(|_| num(args.get(4), "milliseconds"));
             execs(&prog, n, fail, pace);
             n + fail
+        }
+        "open-rate" => {
+            let path = std::ffi::CString::new(args.get(1).expect("path").as_str()).expect("path");
+            let rate = num(args.get(2), "rate") as f64;
+            let secs: f64 = args.get(3).and_then(|s| s.parse().ok()).expect("seconds");
+            let start = Instant::now();
+            let mut n = 0u64;
+            while start.elapsed().as_secs_f64() < secs {
+                let due = (start.elapsed().as_secs_f64() * rate) as u64;
+                while n < due {
+                    // SAFETY: a NUL-terminated path; the descriptor is ours.
+                    unsafe {
+                        let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+                        libc::close(fd);
+                    }
+                    n += 1;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            n
         }
         "exec-child" => {
             if args.last().map(String::as_str) != Some("--now") {
