@@ -224,8 +224,8 @@ fn setup(
 ) -> Result<(Instance, Snoop)> {
     let mut inst = skel::instance(tfs, "opensnoop", &args.snoop)?;
     let mut decs = Vec::new();
-    let syscalls = Syscalls::setup(&mut inst, calls, probes, |_, name, e, x, p| {
-        decs.push(Call::new(name, e, x, p)?);
+    let syscalls = Syscalls::setup(&mut inst, calls, probes, |_, name, e, _, p| {
+        decs.push(Call::new(name, e, p)?);
         Ok(())
     })?;
     let paths = if probes.iter().any(Option::is_some) {

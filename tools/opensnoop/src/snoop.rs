@@ -63,11 +63,10 @@ pub struct Call {
 }
 
 impl Call {
-    /// From the formats of the call's events.
+    /// From the formats of the call's entry and probe.
     pub fn new(
         name: &'static str,
         enter: &EventFormat,
-        _exit: &EventFormat,
         probe: Option<&EventFormat>,
     ) -> ftrace_common::Result<Call> {
         Ok(Call {
