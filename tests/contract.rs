@@ -40,6 +40,8 @@ enum Load {
     Kill,
     /// open(2) and close(2) of /dev/null, about 1000 a second.
     Open,
+    /// fork(2) and exec of the workload itself, about 100 a second.
+    Exec,
 }
 
 /// One row of the table. In arguments, `{wl}` is the workload program,
@@ -202,6 +204,17 @@ const TOOLS: &[Tool] = &[
         bad_file: None,
     },
     Tool {
+        name: "execsnoop",
+        needs: &[Feature::SyscallTracepoints, Feature::Instances],
+        exclusive: false,
+        load: Load::Exec,
+        stream: Some(&[]),
+        json: Some(&["-j", "-d", "0.5"]),
+        pid: Some(&["-p", "{pid}"]),
+        missing_event: None,
+        bad_file: None,
+    },
+    Tool {
         name: "stackcount",
         needs: &[Feature::SyscallTracepoints, Feature::Instances],
         exclusive: false,
@@ -309,6 +322,11 @@ impl Running {
             Load::Read => (vec!["steady".into(), "read".into(), "600".into()], None),
             Load::Kill => (vec!["steady".into(), "kill".into(), "600".into()], None),
             Load::Open => (vec!["steady".into(), "open".into(), "600".into()], None),
+            Load::Exec => {
+                let wl = support::workload_bin().display().to_string();
+                let a = ["execs", &wl, "1000000", "0", "10"];
+                (a.iter().map(|s| s.to_string()).collect(), None)
+            }
             Load::DirectRead => {
                 let f = DiskFile::new();
                 let a = vec![

@@ -61,6 +61,24 @@
 //!                                         opens of PATH.missing (ENOENT); then waits
 //!                                         1 s (so that its memory can be read);
 //!                                         prints N + FAIL
+//!   ftt-workload [--wait] execs PROG N FAIL [MS]
+//!                                         N fork()s, each child exec'ing PROG (a
+//!                                         name for this program) as
+//!                                         `PROG exec-child --k=K 'ftt distinct'`,
+//!                                         K from 0; then FAIL execve()s of
+//!                                         PROG.missing (ENOENT) by itself, as
+//!                                         `PROG.missing exec-fail --k=K`. The
+//!                                         children live until all are made and
+//!                                         1 s more (so /proc/PID/cmdline can be
+//!                                         read); with MS, each exits at once and
+//!                                         MS milliseconds pass between execs.
+//!                                         Every child must exit 0; prints N + FAIL
+//!   ftt-workload [--wait] open-rate PATH RATE SECS
+//!                                         open()+close() of PATH at RATE a second
+//!                                         (as near as it can) for SECS; prints
+//!                                         the number made
+//!   ftt-workload exec-child ...           what execs' children run: waits for the
+//!                                         end of stdin (or not, with --now)
 //!   ftt-workload [--wait] mix SECS DIR    a bit of everything, in rounds for SECS:
 //!                                         files in DIR (written, synced, read,
 //!                                         renamed, removed; direct I/O where DIR's
@@ -119,6 +137,85 @@ fn opens(path: &str, n: u64, fail: u64) {
     // The paths stay in memory meanwhile.
     std::thread::sleep(Duration::from_secs(1));
     std::hint::black_box((&c, &missing));
+}
+
+/// `execs PROG N FAIL [MS]`: see the usage above.
+fn execs(prog: &str, n: u64, fail: u64, pace: Option<u64>) {
+    use std::ffi::CString;
+    let cs = |s: &str| CString::new(s).expect("no NUL");
+    let path = cs(prog);
+    let mut children = Vec::new();
+    let mut fds = [0i32; 2];
+    // SAFETY: a pipe of two descriptors; the write end stays ours
+    // (close-on-exec), the children read the other end as stdin.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    for k in 0..n {
+        let mut args = vec![
+            cs(prog),
+            cs("exec-child"),
+            cs(&format!("--k={k}")),
+            cs("ftt distinct"),
+        ];
+        if pace.is_some() {
+            args.push(cs("--now"));
+        }
+        let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        // SAFETY: the child makes only async-signal-safe calls (dup2,
+        // execv, _exit) on memory prepared before the fork.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: as above.
+            unsafe {
+                libc::dup2(fds[0], 0);
+                libc::execv(path.as_ptr(), argv.as_ptr());
+                libc::_exit(127);
+            }
+        }
+        assert!(pid > 0, "ftt-workload: fork");
+        children.push(pid);
+        if let Some(ms) = pace {
+            wait_child(pid);
+            children.pop();
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+    }
+    // SAFETY: the read end is the children's now.
+    unsafe { libc::close(fds[0]) };
+    let missing = cs(&format!("{prog}.missing"));
+    // Each failed exec's arguments stay in memory to the end, to be read.
+    let mut kept = Vec::new();
+    for k in 0..fail {
+        let args = vec![missing.clone(), cs("exec-fail"), cs(&format!("--k={k}"))];
+        let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        // SAFETY: NUL-terminated strings and a NULL-terminated argv that
+        // outlive the call, which fails (no such file).
+        let r = unsafe { libc::execv(missing.as_ptr(), argv.as_ptr()) };
+        assert!(r < 0, "ftt-workload: {prog}.missing ran");
+        kept.push((args, argv));
+    }
+    if pace.is_none() {
+        // The children (and this process's memory) stay a while, to be read.
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    std::hint::black_box(&kept);
+    // SAFETY: our own descriptor: its end is the children's end of stdin.
+    unsafe { libc::close(fds[1]) };
+    for pid in children {
+        wait_child(pid);
+    }
+}
+
+/// Waits for a child of `execs`, which must have exited 0.
+fn wait_child(pid: libc::pid_t) {
+    let mut st = 0;
+    // SAFETY: waits for our own child.
+    let r = unsafe { libc::waitpid(pid, &mut st, 0) };
+    assert!(
+        r == pid && libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
+        "ftt-workload: child {pid} ended with status {st:#x}"
+    );
 }
 
 /// `signals N FAIL`: see the usage above.
@@ -252,6 +349,40 @@ fn main() {
             let fail = num(args.get(3), "failing count");
             opens(&path, n, fail);
             n + fail
+        }
+        "execs" => {
+            let prog = args.get(1).expect("program").clone();
+            let n = num(args.get(2), "count");
+            let fail = num(args.get(3), "failing count");
+            let pace = args.get(4).map(|_| num(args.get(4), "milliseconds"));
+            execs(&prog, n, fail, pace);
+            n + fail
+        }
+        "open-rate" => {
+            let path = std::ffi::CString::new(args.get(1).expect("path").as_str()).expect("path");
+            let rate = num(args.get(2), "rate") as f64;
+            let secs: f64 = args.get(3).and_then(|s| s.parse().ok()).expect("seconds");
+            let start = Instant::now();
+            let mut n = 0u64;
+            while start.elapsed().as_secs_f64() < secs {
+                let due = (start.elapsed().as_secs_f64() * rate) as u64;
+                while n < due {
+                    // SAFETY: a NUL-terminated path; the descriptor is ours.
+                    unsafe {
+                        let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+                        libc::close(fd);
+                    }
+                    n += 1;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            n
+        }
+        "exec-child" => {
+            if args.last().map(String::as_str) != Some("--now") {
+                let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+            }
+            std::process::exit(0);
         }
         "close-fail" => {
             let n = num(args.get(1), "count");

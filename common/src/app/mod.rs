@@ -11,6 +11,7 @@ pub mod opts;
 pub mod output;
 pub mod printer;
 pub mod signals;
+pub mod snoop;
 pub mod stacks;
 pub mod status;
 pub mod stream;

@@ -222,6 +222,20 @@ pub const OPENSNOOP: Needs = Needs {
     )],
 };
 
+/// `execsnoop`.
+pub const EXECSNOOP: Needs = Needs {
+    tool: "execsnoop",
+    required: &[
+        Feature::SyscallTracepoints,
+        Feature::Instances,
+        Feature::TracePipeRaw,
+    ],
+    optional: &[opt(
+        Feature::KprobeEvents,
+        "arguments copied in the kernel (else read from /proc, best effort)",
+    )],
+};
+
 /// Every tool of the suite, in the order reports list them.
 pub const TOOLS: &[Needs] = &[
     TPOINT,
@@ -235,6 +249,7 @@ pub const TOOLS: &[Needs] = &[
     FUNCLATENCY,
     KILLSNOOP,
     OPENSNOOP,
+    EXECSNOOP,
     STACKCOUNT,
     RESET_FTRACE,
     FTRACE_STATUS,

@@ -16,21 +16,16 @@
 
 use clap::Parser;
 use ftrace_common::app::cli;
-use ftrace_common::app::opts::{BufferOpt, DurationOpt, JsonOpt, TaskOpts};
 use ftrace_common::app::output::{Output, TimeColumn};
-use ftrace_common::app::printer::follow_execs;
-use ftrace_common::app::stream::{self, StreamOpts};
-use ftrace_common::app::{signals, status};
-use ftrace_common::base::glob::NameMatch;
+use ftrace_common::app::snoop::{self as skel, Names, Pending, SnoopOpts, Syscalls};
+use ftrace_common::app::status;
 use ftrace_common::buffer::format::EventFormat;
-use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::kernel::{needs, signame};
-use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
+use ftrace_common::lifecycle::instance::Instance;
 use ftrace_common::lifecycle::sweep;
-use ftrace_common::{Error, ErrorKind, Result};
+use ftrace_common::{Error, Result};
 use snoop::{Call, Filters, Snoop};
-use std::collections::HashMap;
 use std::process::ExitCode;
 
 mod snoop;
@@ -78,26 +73,10 @@ systems: negligible.";
 )]
 struct Args {
     #[command(flatten)]
-    task: TaskOpts,
-    #[command(flatten)]
-    duration: DurationOpt,
-    #[command(flatten)]
-    buffer: BufferOpt,
-    #[command(flatten)]
-    json: JsonOpt,
+    snoop: SnoopOpts,
     /// Signal names (SIGKILL) instead of numbers in the SIG column.
     #[arg(short = 's', long = "names")]
     names: bool,
-    /// A TIMEs column (seconds of CLOCK_MONOTONIC) instead of the clock.
-    #[arg(short = 't', long = "timestamps")]
-    timestamps: bool,
-    /// Only calls that failed.
-    #[arg(short = 'x', long = "failed")]
-    failed: bool,
-    /// Only signals sent by processes whose name contains NAME (or
-    /// matches it, if NAME is a glob).
-    #[arg(short = 'n', long = "name", value_name = "NAME")]
-    name: Option<String>,
     /// Only this signal: a number (9) or a name (KILL, SIGKILL).
     #[arg(long = "signal", value_name = "SIG")]
     signal: Option<String>,
@@ -122,7 +101,7 @@ fn killsnoop(args: Args) -> Result<()> {
 
 /// Options: the name and signal filters.
 fn options(args: &Args) -> Result<Filters> {
-    let name = args.name.as_deref().map(NameMatch::new).transpose()?;
+    let name = args.snoop.name_match()?;
     let signal = match &args.signal {
         Some(s) => Some(signame::parse(s).ok_or_else(|| {
             Error::usage(format!(
@@ -134,7 +113,7 @@ fn options(args: &Args) -> Result<Filters> {
     Ok(Filters {
         name,
         signal,
-        failed: args.failed,
+        failed: args.snoop.failed,
     })
 }
 
@@ -143,21 +122,10 @@ fn options(args: &Args) -> Result<Filters> {
 /// came in 5.1).
 fn checks(tfs: &Tracefs, args: &Args) -> Result<Vec<&'static str>> {
     needs::KILLSNOOP.require(tfs)?;
-    if let Some(t) = args.task.task() {
+    if let Some(t) = args.snoop.task.task() {
         t.require_exists()?;
     }
-    let calls: Vec<&str> = CALLS
-        .into_iter()
-        .filter(|c| tfs.exists(format!("events/syscalls/sys_enter_{c}")))
-        .collect();
-    if calls.is_empty() {
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            "this kernel has no tracepoints for kill, tkill, tgkill or pidfd_send_signal \
-             (events/syscalls/sys_enter_kill is missing)",
-        ));
-    }
-    Ok(calls)
+    skel::available(tfs, &CALLS, "kill, tkill, tgkill or pidfd_send_signal")
 }
 
 /// Setup: the private instance with both events of each call enabled.
@@ -168,39 +136,7 @@ fn setup(
     filters: Filters,
 ) -> Result<(Instance, Snoop)> {
     sweep::sweep_dead(tfs);
-    let mut inst = Instance::create_with(
-        tfs,
-        "killsnoop",
-        &InstanceOptions {
-            buffer_kb: args.buffer.buffer_kb,
-            ..InstanceOptions::default()
-        },
-    )?;
-    if let Some(t) = args.task.task() {
-        inst.follow(t, false)?;
-    }
-    let mut enter = HashMap::new();
-    let mut exit = HashMap::new();
-    let mut decs = Vec::new();
-    for name in calls {
-        let e = inst.event_format("syscalls", &format!("sys_enter_{name}"))?;
-        let x = inst.event_format("syscalls", &format!("sys_exit_{name}"))?;
-        let field = |f: &EventFormat, n: &str| f.require(n).cloned();
-        let target = if *name == "pidfd_send_signal" {
-            "pidfd"
-        } else {
-            "pid"
-        };
-        decs.push(Call {
-            name,
-            target: field(&e, target)?,
-            tgid: e.field("tgid").cloned(),
-            sig: field(&e, "sig")?,
-            ret: field(&x, "ret")?,
-        });
-        enter.insert(e.id, decs.len() - 1);
-        exit.insert(x.id, decs.len() - 1);
-    }
+    let mut inst = skel::instance(tfs, "killsnoop", &args.snoop)?;
     // The target of a pidfd, as the kernel resolved it: signal_generate
     // fires inside the call, in the sender, with the target's PID.
     let generate = match inst.event_format("signal", "signal_generate") {
@@ -210,59 +146,42 @@ fn setup(
         }
         Err(_) => None,
     };
-    for name in calls {
-        for dir in ["enter", "exit"] {
-            inst.enable_event("syscalls", &format!("sys_{dir}_{name}"))?;
-            signals::check()?;
-        }
-    }
-    let execs = follow_execs(&mut inst);
+    let mut decs = Vec::new();
+    let syscalls = Syscalls::setup(&mut inst, calls, &[], |_, name, e, _, _| {
+        let field = |f: &EventFormat, n: &str| f.require(n).cloned();
+        let target = if name == "pidfd_send_signal" {
+            "pidfd"
+        } else {
+            "pid"
+        };
+        decs.push(Call {
+            name,
+            target: field(e, target)?,
+            tgid: e.field("tgid").cloned(),
+            sig: field(e, "sig")?,
+        });
+        Ok(())
+    })?;
+    let names = Names::new(tfs, &mut inst);
     let snoop = Snoop {
-        execs,
+        names,
+        syscalls,
         calls: decs,
-        enter,
-        exit,
-        open: HashMap::new(),
+        pending: Pending::default(),
         generate,
-        comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
         filters,
-        names: args.names,
+        sig_names: args.names,
         time: TimeColumn {
-            seconds: args.timestamps,
+            seconds: args.snoop.timestamps,
         },
-        json: args.json.json,
+        json: args.snoop.json.json,
         out: Output::new(),
-        header: false,
     };
     Ok((inst, snoop))
 }
 
 /// Stream, then what was lost.
 fn trace(inst: &Instance, mut snoop: Snoop, args: &Args) -> Result<()> {
-    let mut reader = inst.reader()?;
-    signals::check()?;
-    inst.start()?;
-    status::TracingLine::new("kill, tkill, tgkill and pidfd_send_signal")
-        .task(args.task.task())
-        .duration(args.duration.duration)
-        .print();
-    if !args.json.json {
-        snoop.header();
-    }
-    let summary = stream::run(
-        Some(&mut reader),
-        &mut snoop,
-        StreamOpts {
-            duration: args.duration.duration,
-            ordered: true,
-            task: args.task.task(),
-            ..StreamOpts::default()
-        },
-    )?;
-    status::finish(
-        "killsnoop",
-        &mut snoop.out,
-        &summary,
-        " (the calls they belonged to are not shown)",
-    )
+    let line = status::TracingLine::new("kill, tkill, tgkill and pidfd_send_signal");
+    skel::trace("killsnoop", inst, &mut snoop, &args.snoop, line)
 }

@@ -2,15 +2,14 @@
 //! shown as a line or a JSON object.
 
 use ftrace_common::app::output::{ts_secs, Output, TimeColumn};
-use ftrace_common::app::printer::Execs;
+use ftrace_common::app::snoop::{Names, Open, Pending, Role, SnoopSink, Syscalls};
 use ftrace_common::app::stream::Sink;
 use ftrace_common::base::glob::NameMatch;
 use ftrace_common::buffer::format::Field;
 use ftrace_common::buffer::reader::Event;
-use ftrace_common::kernel::proc::{self, CommCache};
+use ftrace_common::kernel::proc;
 use ftrace_common::kernel::signame;
 use ftrace_common::Flow;
-use std::collections::HashMap;
 
 /// What to show.
 pub struct Filters {
@@ -19,7 +18,7 @@ pub struct Filters {
     pub failed: bool,
 }
 
-/// One call's entry and exit decoders.
+/// One call's entry decoders.
 pub struct Call {
     pub name: &'static str,
     /// The target's field (`pid`, or `pidfd`).
@@ -27,13 +26,10 @@ pub struct Call {
     /// tgkill's `tgid`.
     pub tgid: Option<Field>,
     pub sig: Field,
-    pub ret: Field,
 }
 
-/// A call between its entry and its return.
-pub struct Open {
-    call: usize,
-    ts: u64,
+/// What a call keeps between its entry and its return.
+pub struct Sent {
     sig: i64,
     target: String,
     tgid: Option<i64>,
@@ -41,27 +37,22 @@ pub struct Open {
 
 /// Pairs entries and returns per thread and prints each call.
 pub struct Snoop {
-    /// Renames tasks that exec.
-    pub execs: Option<Execs>,
+    pub names: Names,
+    pub syscalls: Syscalls,
     pub calls: Vec<Call>,
-    pub enter: HashMap<u16, usize>,
-    pub exit: HashMap<u16, usize>,
-    pub open: HashMap<i32, Open>,
+    pub pending: Pending<Sent>,
     /// signal_generate's id and its target field.
     pub generate: Option<(u16, Field)>,
-    pub comms: CommCache,
     pub filters: Filters,
-    pub names: bool,
+    pub sig_names: bool,
     pub time: TimeColumn,
     pub json: bool,
     pub out: Output,
-    pub header: bool,
 }
 
 impl Snoop {
     /// The column headers (none for JSON).
-    pub fn header(&mut self) -> Flow {
-        self.header = true;
+    fn columns(&mut self) -> Flow {
         if self.json {
             return Flow::Continue;
         }
@@ -76,36 +67,30 @@ impl Snoop {
     }
 
     fn sig_text(&self, sig: i64) -> String {
-        if self.names {
+        if self.sig_names {
             signame::name(sig).unwrap_or_else(|| sig.to_string())
         } else {
             sig.to_string()
         }
     }
 
-    fn show(&mut self, tid: i32, o: Open, ret: i64) -> Flow {
+    fn show(&mut self, tid: i32, o: Open<Sent>, ret: i64) -> Flow {
+        let (ts, call, o) = (o.ts, self.calls[o.call].name, o.data);
         if self.filters.failed && ret >= 0 {
             return Flow::Continue;
         }
         if self.filters.signal.is_some_and(|s| s != o.sig) {
             return Flow::Continue;
         }
-        let comm = self.comms.get(tid).to_string();
+        let comm = self.names.get(tid);
         if let Some(n) = &self.filters.name {
             if !n.matches(&comm) {
                 return Flow::Continue;
             }
         }
-        if !self.header {
-            let f = self.header();
-            if f == Flow::Stop {
-                return f;
-            }
-        }
-        let call = self.calls[o.call].name;
         if self.json {
             let mut v = serde_json::json!({
-                "ts": ts_secs(o.ts),
+                "ts": ts_secs(ts),
                 "pid": tid,
                 "comm": comm,
                 "call": call,
@@ -119,7 +104,7 @@ impl Snoop {
             }
             return self.out.json(&v);
         }
-        let time = self.time.cell(o.ts);
+        let time = self.time.cell(ts);
         let line = format!(
             "{time} {tid:<7} {comm:<16} {:<11} {:<7} {ret}",
             self.sig_text(o.sig),
@@ -139,68 +124,68 @@ fn pidfd_target(pid: i32, fd: i64) -> Option<i64> {
 
 impl Sink for Snoop {
     fn event(&mut self, ev: &Event) -> Flow {
-        if self
-            .execs
-            .as_ref()
-            .is_some_and(|x| x.rename(ev, &mut self.comms))
-        {
+        if self.names.exec(ev) {
             return Flow::Continue;
         }
-        if let Some(&i) = self.enter.get(&ev.id) {
-            let c = &self.calls[i];
-            let sig = c.sig.i64(ev.data).unwrap_or(0);
-            let raw = c.target.i64(ev.data).unwrap_or(0);
-            let target = if c.name == "pidfd_send_signal" {
-                // The sender's process: its fd table holds the descriptor.
-                let owner = proc::tgid(ev.pid as u32).map_or(ev.pid, |p| p as i32);
-                match pidfd_target(owner, raw) {
-                    Some(p) => p.to_string(),
-                    None => format!("pidfd:{raw}"),
-                }
-            } else {
-                raw.to_string()
-            };
-            let tgid = c.tgid.as_ref().and_then(|f| f.i64(ev.data));
-            // A name for the sender while it lives (it may exit soon).
-            let _ = self.comms.get(ev.pid);
-            self.open.insert(
-                ev.pid,
-                Open {
-                    call: i,
-                    ts: ev.ts,
-                    sig,
-                    target,
-                    tgid,
-                },
-            );
-        } else if let Some((id, pid)) = &self.generate {
+        if let Some((id, pid)) = &self.generate {
             if ev.id == *id {
-                if let Some(o) = self.open.get_mut(&ev.pid) {
+                if let Some(o) = self.pending.any_mut(ev.pid) {
                     if self.calls[o.call].name == "pidfd_send_signal" {
                         if let Some(p) = pid.i64(ev.data) {
-                            o.target = p.to_string();
+                            o.data.target = p.to_string();
                         }
                     }
                 }
                 return Flow::Continue;
             }
         }
-        if let Some(&i) = self.exit.get(&ev.id) {
-            let ret = self.calls[i].ret.i64(ev.data).unwrap_or(0);
-            if let Some(o) = self.open.remove(&ev.pid).filter(|o| o.call == i) {
-                return self.show(ev.pid, o, ret);
+        match self.syscalls.role(ev) {
+            Some((i, Role::Enter)) => {
+                let c = &self.calls[i];
+                let sig = c.sig.i64(ev.data).unwrap_or(0);
+                let raw = c.target.i64(ev.data).unwrap_or(0);
+                let target = if c.name == "pidfd_send_signal" {
+                    // The sender's process: its fd table holds the descriptor.
+                    let owner = proc::tgid(ev.pid as u32).map_or(ev.pid, |p| p as i32);
+                    match pidfd_target(owner, raw) {
+                        Some(p) => p.to_string(),
+                        None => format!("pidfd:{raw}"),
+                    }
+                } else {
+                    raw.to_string()
+                };
+                let tgid = c.tgid.as_ref().and_then(|f| f.i64(ev.data));
+                // A name for the sender while it lives (it may exit soon).
+                let _ = self.names.get(ev.pid);
+                self.pending.enter(ev, i, Sent { sig, target, tgid });
             }
+            Some((i, Role::Exit)) => {
+                let ret = self.syscalls.ret(i, ev);
+                if let Some(o) = self.pending.exit(ev, i) {
+                    return self.show(ev.pid, o, ret);
+                }
+            }
+            _ => {}
         }
         Flow::Continue
     }
 
     fn lost(&mut self, _cpu: u32, _count: Option<u64>) -> Flow {
-        // An entry whose return was lost must not pair with a later one.
-        self.open.clear();
+        self.pending.clear();
         Flow::Continue
     }
 
     fn round_end(&mut self) -> Flow {
         self.out.flush()
+    }
+}
+
+impl SnoopSink for Snoop {
+    fn header(&mut self) -> Flow {
+        self.columns()
+    }
+
+    fn out(&mut self) -> &mut Output {
+        &mut self.out
     }
 }

@@ -20,22 +20,17 @@
 
 use clap::Parser;
 use ftrace_common::app::cli;
-use ftrace_common::app::opts::{BufferOpt, DurationOpt, JsonOpt, TaskOpts};
 use ftrace_common::app::output::{Output, TimeColumn};
-use ftrace_common::app::printer::follow_execs;
-use ftrace_common::app::stream::{self, StreamOpts};
+use ftrace_common::app::snoop::{self as skel, Names, Pending, SnoopOpts, Syscalls};
 use ftrace_common::app::{signals, status};
-use ftrace_common::base::glob::NameMatch;
 use ftrace_common::kernel::caps::{self, Feature, Support};
 use ftrace_common::kernel::needs;
-use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::dynevent::ProbeGroup;
-use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
+use ftrace_common::lifecycle::instance::Instance;
 use ftrace_common::probes::event;
 use ftrace_common::{Error, ErrorKind, Result};
 use snoop::{Call, Filters, PathsFrom, Snoop};
-use std::collections::HashMap;
 use std::process::ExitCode;
 
 mod flags;
@@ -89,23 +84,7 @@ second spends a few percent of a CPU on them.";
 )]
 struct Args {
     #[command(flatten)]
-    task: TaskOpts,
-    #[command(flatten)]
-    duration: DurationOpt,
-    #[command(flatten)]
-    buffer: BufferOpt,
-    #[command(flatten)]
-    json: JsonOpt,
-    /// A TIMEs column: when the call was made (seconds of CLOCK_MONOTONIC).
-    #[arg(short = 't', long = "timestamps")]
-    timestamps: bool,
-    /// Only calls that failed.
-    #[arg(short = 'x', long = "failed")]
-    failed: bool,
-    /// Only opens by processes whose name contains NAME (or matches it,
-    /// if NAME is a glob).
-    #[arg(short = 'n', long = "name", value_name = "NAME")]
-    name: Option<String>,
+    snoop: SnoopOpts,
     /// A FLAGS column: the open flags by name.
     #[arg(short = 'e', long = "extended")]
     extended: bool,
@@ -148,7 +127,7 @@ fn opensnoop(args: Args) -> Result<()> {
 
 /// Options: the name, flag and path filters.
 fn options(args: &Args) -> Result<Filters> {
-    let name = args.name.as_deref().map(NameMatch::new).transpose()?;
+    let name = args.snoop.name_match()?;
     let mut fl = Vec::new();
     for f in &args.flag {
         fl.push(flags::parse(f).ok_or_else(|| {
@@ -174,7 +153,7 @@ fn options(args: &Args) -> Result<Filters> {
         name,
         flags: fl,
         path,
-        failed: args.failed,
+        failed: args.snoop.failed,
     })
 }
 
@@ -183,20 +162,10 @@ fn options(args: &Args) -> Result<Filters> {
 /// arm64), and whether paths can be copied in the kernel.
 fn checks(tfs: &Tracefs, args: &Args) -> Result<(Vec<&'static str>, bool)> {
     needs::OPENSNOOP.require(tfs)?;
-    if let Some(t) = args.task.task() {
+    if let Some(t) = args.snoop.task.task() {
         t.require_exists()?;
     }
-    let calls: Vec<&str> = CALLS
-        .into_iter()
-        .filter(|c| tfs.exists(format!("events/syscalls/sys_enter_{c}")))
-        .collect();
-    if calls.is_empty() {
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            "this kernel has no tracepoints for open, openat, openat2 or creat \
-             (events/syscalls/sys_enter_openat is missing)",
-        ));
-    }
+    let calls = skel::available(tfs, &CALLS, "open, openat, openat2 or creat")?;
     let kprobes = matches!(caps::check(tfs, Feature::KprobeEvents), Support::Yes);
     let kernel_paths = match args.paths.as_str() {
         "user" => false,
@@ -204,7 +173,7 @@ fn checks(tfs: &Tracefs, args: &Args) -> Result<(Vec<&'static str>, bool)> {
             ErrorKind::Unsupported,
             "--paths kernel needs kprobe events (CONFIG_KPROBE_EVENTS), which this kernel lacks",
         )),
-        _ => kprobes && snoop::PathProbe::ARCH.is_some(),
+        _ => kprobes && skel::SyscallRegs::ARCH.is_some(),
     };
     Ok((calls, kernel_paths))
 }
@@ -219,11 +188,11 @@ fn probes(
     calls: &[&'static str],
     kernel_paths: bool,
 ) -> Result<(Option<ProbeGroup>, Vec<Option<Made>>)> {
-    let arch = snoop::PathProbe::ARCH.filter(|_| kernel_paths);
+    let arch = skel::SyscallRegs::ARCH.filter(|_| kernel_paths);
     let mut evs = Vec::new();
     let mut which = Vec::new();
     for c in calls {
-        if let Some(def) = arch.and_then(|a| a.definition(c)) {
+        if let Some(def) = arch.and_then(|a| snoop::path_probe(&a, c)) {
             evs.push(event::parse(&def)?);
             which.push(true);
         } else {
@@ -253,41 +222,12 @@ fn setup(
     probes: &[Option<Made>],
     filters: Filters,
 ) -> Result<(Instance, Snoop)> {
-    let mut inst = Instance::create_with(
-        tfs,
-        "opensnoop",
-        &InstanceOptions {
-            buffer_kb: args.buffer.buffer_kb,
-            ..InstanceOptions::default()
-        },
-    )?;
-    if let Some(t) = args.task.task() {
-        inst.follow(t, false)?;
-    }
-    let mut ids = HashMap::new();
+    let mut inst = skel::instance(tfs, "opensnoop", &args.snoop)?;
     let mut decs = Vec::new();
-    for (i, name) in calls.iter().enumerate() {
-        let e = inst.event_format("syscalls", &format!("sys_enter_{name}"))?;
-        let x = inst.event_format("syscalls", &format!("sys_exit_{name}"))?;
-        let p = match &probes[i] {
-            Some((s, n)) => Some(inst.event_format(s, n)?),
-            None => None,
-        };
-        decs.push(Call::new(name, &e, &x, p.as_ref())?);
-        ids.insert(e.id, (i, snoop::Role::Enter));
-        ids.insert(x.id, (i, snoop::Role::Exit));
-        if let Some(p) = &p {
-            ids.insert(p.id, (i, snoop::Role::Path));
-        }
-    }
-    for (i, name) in calls.iter().enumerate() {
-        inst.enable_event("syscalls", &format!("sys_enter_{name}"))?;
-        if let Some((s, n)) = &probes[i] {
-            inst.enable_event(s, n)?;
-        }
-        inst.enable_event("syscalls", &format!("sys_exit_{name}"))?;
-        signals::check()?;
-    }
+    let syscalls = Syscalls::setup(&mut inst, calls, probes, |_, name, e, _, p| {
+        decs.push(Call::new(name, e, p)?);
+        Ok(())
+    })?;
     let paths = if probes.iter().any(Option::is_some) {
         PathsFrom::Kernel
     } else if args.paths == "user" {
@@ -295,18 +235,20 @@ fn setup(
     } else {
         PathsFrom::Nowhere
     };
-    let execs = follow_execs(&mut inst);
+    let names = Names::new(tfs, &mut inst);
     let snoop = Snoop {
-        execs,
+        names,
+        syscalls,
         calls: decs,
-        ids,
-        open: HashMap::new(),
-        comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
+        pending: Pending::default(),
         filters,
         paths,
         extended: args.extended,
-        time: args.timestamps.then_some(TimeColumn { seconds: true }),
-        json: args.json.json,
+        time: args
+            .snoop
+            .timestamps
+            .then_some(TimeColumn { seconds: true }),
+        json: args.snoop.json.json,
         out: Output::new(),
     };
     Ok((inst, snoop))
@@ -314,12 +256,7 @@ fn setup(
 
 /// Stream, then what was lost.
 fn trace(inst: &Instance, mut snoop: Snoop, args: &Args) -> Result<()> {
-    let mut reader = inst.reader()?;
-    signals::check()?;
-    inst.start()?;
-    let mut line = status::TracingLine::new("open, openat, openat2 and creat")
-        .task(args.task.task())
-        .duration(args.duration.duration);
+    let mut line = status::TracingLine::new("open, openat, openat2 and creat");
     match snoop.paths {
         PathsFrom::Kernel => {}
         PathsFrom::Process => {
@@ -335,22 +272,5 @@ fn trace(inst: &Instance, mut snoop: Snoop, args: &Args) -> Result<()> {
             );
         }
     }
-    line.print();
-    snoop.header();
-    let summary = stream::run(
-        Some(&mut reader),
-        &mut snoop,
-        StreamOpts {
-            duration: args.duration.duration,
-            ordered: true,
-            task: args.task.task(),
-            ..StreamOpts::default()
-        },
-    )?;
-    status::finish(
-        "opensnoop",
-        &mut snoop.out,
-        &summary,
-        " (the calls they belonged to are not shown)",
-    )
+    skel::trace("opensnoop", inst, &mut snoop, &args.snoop, line)
 }

@@ -4,63 +4,32 @@
 
 use crate::flags;
 use ftrace_common::app::output::{ts_secs, Output, TimeColumn};
-use ftrace_common::app::printer::Execs;
+use ftrace_common::app::snoop::{Names, Open, Pending, Role, SnoopSink, SyscallRegs, Syscalls};
 use ftrace_common::app::stream::Sink;
 use ftrace_common::base::glob::NameMatch;
 use ftrace_common::buffer::format::{EventFormat, Field};
 use ftrace_common::buffer::reader::Event;
-use ftrace_common::kernel::proc::{self, CommCache};
+use ftrace_common::kernel::proc;
 use ftrace_common::Flow;
-use std::collections::HashMap;
 
 /// The longest path read from a process (the kernel's PATH_MAX).
 const PATH_MAX: usize = 4096;
 
-/// Where a system call's arguments are at the entry of its wrapper
-/// (`__x64_sys_openat(const struct pt_regs *regs)`): the register that
-/// holds `regs`, and the offset in `struct pt_regs` of each argument.
-#[derive(Debug, Clone, Copy)]
-pub struct PathProbe {
-    prefix: &'static str,
-    regs: &'static str,
-    args: [u32; 4],
-}
-
-impl PathProbe {
-    /// This architecture's, if known.
-    pub const ARCH: Option<PathProbe> = if cfg!(target_arch = "x86_64") {
-        // di, si, dx, r10 in struct pt_regs.
-        Some(PathProbe {
-            prefix: "__x64_sys_",
-            regs: "%di",
-            args: [112, 104, 96, 56],
-        })
-    } else if cfg!(target_arch = "aarch64") {
-        Some(PathProbe {
-            prefix: "__arm64_sys_",
-            regs: "%x0",
-            args: [0, 8, 16, 24],
-        })
-    } else {
-        None
+/// The kprobe (as `k:` EVENT text) copying call `c`'s path, and for
+/// openat2 its flags (the first member of `struct open_how`), from the
+/// registers the call's wrapper was given.
+pub fn path_probe(regs: &SyscallRegs, c: &str) -> Option<String> {
+    let (path, how) = match c {
+        "open" | "creat" => (0, None),
+        "openat" => (1, None),
+        "openat2" => (1, Some(2)),
+        _ => return None,
     };
-
-    /// The kprobe (as `k:` EVENT text) copying call `c`'s path, and for
-    /// openat2 its flags (the first member of `struct open_how`).
-    pub fn definition(&self, c: &str) -> Option<String> {
-        let (path, how) = match c {
-            "open" | "creat" => (0, None),
-            "openat" => (1, None),
-            "openat2" => (1, Some(2)),
-            _ => return None,
-        };
-        let arg = |n: usize| format!("+{}({})", self.args[n], self.regs);
-        let mut d = format!("k:{}{c} path=+0({}):ustring", self.prefix, arg(path));
-        if let Some(h) = how {
-            d.push_str(&format!(" how_flags=+0({}):x64", arg(h)));
-        }
-        Some(d)
+    let mut d = format!("k:{} path=+0({}):ustring", regs.function(c), regs.arg(path));
+    if let Some(h) = how {
+        d.push_str(&format!(" how_flags=+0({}):x64", regs.arg(h)));
     }
+    Some(d)
 }
 
 /// Whether bytes read from a process afterwards can be the path it
@@ -80,14 +49,6 @@ pub enum PathsFrom {
     Nowhere,
 }
 
-/// What an event is to its call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Enter,
-    Path,
-    Exit,
-}
-
 /// One call's decoders.
 pub struct Call {
     name: &'static str,
@@ -96,18 +57,16 @@ pub struct Call {
     flags: Option<Field>,
     /// openat2's `how`.
     how: Option<Field>,
-    ret: Field,
     /// The kprobe's `path` and `how_flags`.
     path: Option<Field>,
     how_flags: Option<Field>,
 }
 
 impl Call {
-    /// From the formats of the call's events.
+    /// From the formats of the call's entry and probe.
     pub fn new(
         name: &'static str,
         enter: &EventFormat,
-        exit: &EventFormat,
         probe: Option<&EventFormat>,
     ) -> ftrace_common::Result<Call> {
         Ok(Call {
@@ -119,7 +78,6 @@ impl Call {
             },
             flags: enter.field("flags").cloned(),
             how: enter.field("how").cloned(),
-            ret: exit.require("ret")?.clone(),
             path: probe.map(|p| p.require("path").cloned()).transpose()?,
             how_flags: probe.and_then(|p| p.field("how_flags").cloned()),
         })
@@ -134,22 +92,18 @@ pub struct Filters {
     pub failed: bool,
 }
 
-/// A call between its entry and its return.
-pub struct Open {
-    call: usize,
-    ts: u64,
+/// What a call keeps between its entry and its return.
+pub struct Opening {
     flags: Option<i64>,
     path: Option<Vec<u8>>,
 }
 
 /// Pairs the events of each call per thread and prints it.
 pub struct Snoop {
-    /// Renames tasks that exec.
-    pub execs: Option<Execs>,
+    pub names: Names,
+    pub syscalls: Syscalls,
     pub calls: Vec<Call>,
-    pub ids: HashMap<u16, (usize, Role)>,
-    pub open: HashMap<i32, Open>,
-    pub comms: CommCache,
+    pub pending: Pending<Opening>,
     pub filters: Filters,
     /// Where paths come from.
     pub paths: PathsFrom,
@@ -161,7 +115,7 @@ pub struct Snoop {
 
 impl Snoop {
     /// The column headers (none for JSON).
-    pub fn header(&mut self) -> Flow {
+    fn columns(&mut self) -> Flow {
         if self.json {
             return Flow::Continue;
         }
@@ -207,21 +161,13 @@ impl Snoop {
             }
         }
         // A name for the opener while it lives (it may exit soon).
-        let _ = self.comms.get(ev.pid);
-        self.open.insert(
-            ev.pid,
-            Open {
-                call: i,
-                ts: ev.ts,
-                flags,
-                path,
-            },
-        );
+        let _ = self.names.get(ev.pid);
+        self.pending.enter(ev, i, Opening { flags, path });
     }
 
     fn path(&mut self, i: usize, ev: &Event) {
         let c = &self.calls[i];
-        if let Some(o) = self.open.get_mut(&ev.pid).filter(|o| o.call == i) {
+        if let Some(o) = self.pending.get_mut(ev.pid, i).map(|o| &mut o.data) {
             o.path = c.path.as_ref().and_then(|f| f.bytes(ev.data)).map(|b| {
                 let end = b.iter().position(|&x| x == 0).unwrap_or(b.len());
                 b[..end].to_vec()
@@ -232,7 +178,8 @@ impl Snoop {
         }
     }
 
-    fn show(&mut self, tid: i32, o: Open, ret: i64) -> Flow {
+    fn show(&mut self, tid: i32, o: Open<Opening>, ret: i64) -> Flow {
+        let (ts, call, o) = (o.ts, self.calls[o.call].name, o.data);
         let f = &self.filters;
         if f.failed && ret >= 0 {
             return Flow::Continue;
@@ -254,17 +201,16 @@ impl Snoop {
                 return Flow::Continue;
             }
         }
-        let comm = self.comms.get(tid).to_string();
+        let comm = self.names.get(tid);
         if let Some(n) = &self.filters.name {
             if !n.matches(&comm) {
                 return Flow::Continue;
             }
         }
         let (fd, err) = if ret < 0 { (-1, -ret) } else { (ret, 0) };
-        let call = self.calls[o.call].name;
         if self.json {
             let v = serde_json::json!({
-                "ts": ts_secs(o.ts),
+                "ts": ts_secs(ts),
                 "pid": tid,
                 "comm": comm,
                 "call": call,
@@ -283,7 +229,7 @@ impl Snoop {
         }
         let mut line = String::new();
         if let Some(t) = &self.time {
-            line.push_str(&t.cell(o.ts));
+            line.push_str(&t.cell(ts));
             line.push(' ');
         }
         line.push_str(&format!("{tid:<7} {comm:<16} {fd:>3} {err:>3} "));
@@ -309,19 +255,15 @@ impl Snoop {
 
 impl Sink for Snoop {
     fn event(&mut self, ev: &Event) -> Flow {
-        if self
-            .execs
-            .as_ref()
-            .is_some_and(|x| x.rename(ev, &mut self.comms))
-        {
+        if self.names.exec(ev) {
             return Flow::Continue;
         }
-        match self.ids.get(&ev.id).copied() {
+        match self.syscalls.role(ev) {
             Some((i, Role::Enter)) => self.enter(i, ev),
-            Some((i, Role::Path)) => self.path(i, ev),
+            Some((i, Role::Probe)) => self.path(i, ev),
             Some((i, Role::Exit)) => {
-                let ret = self.calls[i].ret.i64(ev.data).unwrap_or(0);
-                if let Some(o) = self.open.remove(&ev.pid).filter(|o| o.call == i) {
+                let ret = self.syscalls.ret(i, ev);
+                if let Some(o) = self.pending.exit(ev, i) {
                     return self.show(ev.pid, o, ret);
                 }
             }
@@ -331,12 +273,21 @@ impl Sink for Snoop {
     }
 
     fn lost(&mut self, _cpu: u32, _count: Option<u64>) -> Flow {
-        // An entry whose return was lost must not pair with a later one.
-        self.open.clear();
+        self.pending.clear();
         Flow::Continue
     }
 
     fn round_end(&mut self) -> Flow {
         self.out.flush()
+    }
+}
+
+impl SnoopSink for Snoop {
+    fn header(&mut self) -> Flow {
+        self.columns()
+    }
+
+    fn out(&mut self) -> &mut Output {
+        &mut self.out
     }
 }
