@@ -477,8 +477,11 @@ fn parse_keys(keys_text: &str) -> Option<Vec<HistKey>> {
     Some(keys)
 }
 
+/// An entry's values: as numbers, and as printed.
+type Values = (Vec<(String, u64)>, Vec<(String, String)>);
+
 /// `hitcount: N name: M`: the values, as numbers and as printed.
-fn parse_values(vals_text: &str) -> (Vec<(String, u64)>, Vec<(String, String)>) {
+fn parse_values(vals_text: &str) -> Values {
     let mut values = Vec::new();
     let mut raw_values = Vec::new();
     let mut words = vals_text.split_whitespace();
