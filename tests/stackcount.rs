@@ -177,20 +177,32 @@ fn a_missing_tracepoint_or_function_is_refused() {
     assert_eq!(f.code(), 2, "{}", f.stderr);
 }
 
-#[test]
-fn kernel_function_stacks_sum_to_the_calls() {
-    require_tracing!(KprobeEvents, Instances, KernelStacks);
+/// Counts `__do_sys_getppid`'s kernel stacks in `place` while the workload
+/// calls getppid() a known number of times: the stacks' total must be
+/// that number.
+fn getppid_stacks(place: &str, extra: &[&str]) -> (Finished, u64) {
     let mut w = Workload::waiting(&["getppid", "500"]);
     let pid = w.pid().to_string();
     // __x64_sys_getppid is not traceable in Debian's 6.1 and 6.12; the
     // function it calls once per call is.
-    let mut t = ToolRun::start("stackcount", &["-K", "-p", &pid, "__do_sys_getppid"]);
+    let mut a = vec!["--in", place, "-K", "-p", &pid];
+    a.extend(extra);
+    a.push("__do_sys_getppid");
+    let mut t = ToolRun::start("stackcount", &a);
     t.wait_ready();
     w.go();
     let made = w.wait();
     let f = t.finish(Duration::from_secs(120));
     assert_eq!(f.code(), 0, "{}", f.stderr);
     support::assert_nothing_left(f.pid);
+    (f, made)
+}
+
+#[test]
+fn kernel_function_stacks_sum_to_the_calls() {
+    require_tracing!(KprobeEvents, Instances, KernelStacks);
+    let (f, made) = getppid_stacks("buffer", &[]);
+    assert!(f.stderr.contains("counted from the buffer"), "{}", f.stderr);
     let b = blocks(&f.stdout);
     let total: u64 = b.iter().map(|(_, n)| n).sum();
     assert_eq!(total, made, "{}", f.stdout);
@@ -200,6 +212,34 @@ fn kernel_function_stacks_sum_to_the_calls() {
         "{}",
         f.stdout
     );
+}
+
+/// The same count in the kernel (a hist trigger keyed on the stack): the
+/// same total, the same frames, and folded lines that start with the
+/// process name the kernel keyed them on.
+#[test]
+fn kernel_and_buffer_paths_give_the_same_counts() {
+    require_tracing!(KprobeEvents, Instances, KernelStacks, HistTriggers);
+    let (f, made) = getppid_stacks("kernel", &[]);
+    assert!(f.stderr.contains("counted in the kernel"), "{}", f.stderr);
+    let b = blocks(&f.stdout);
+    let total: u64 = b.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, made, "{}", f.stdout);
+    for (frames, _) in &b {
+        assert!(frames.iter().any(|l| l == "do_syscall_64"), "{}", f.stdout);
+    }
+    let (f, made) = getppid_stacks("kernel", &["-f"]);
+    let mut total = 0;
+    for l in f.stdout.lines() {
+        let (stack, n) = l.rsplit_once(' ').unwrap();
+        assert!(stack.starts_with("ftt-workload;"), "{}", f.stdout);
+        assert!(stack.contains(";do_syscall_64;"), "{}", f.stdout);
+        total += n.parse::<u64>().unwrap();
+    }
+    assert_eq!(total, made, "{}", f.stdout);
+    // A hist key holds no user stack.
+    let f = support::run("stackcount", &["--in", "kernel", "-U", "__do_sys_getppid"]);
+    assert_eq!(f.code(), 2, "{}", f.stderr);
 }
 
 /// The probe tools' `-s --folded FILE`: every stack printed is counted in

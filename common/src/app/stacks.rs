@@ -87,20 +87,26 @@ pub struct StackCounter {
 impl StackCounter {
     /// Turns on the stack records `opts` asks for in `inst`.
     pub fn new(inst: &mut Instance, opts: StackOpts) -> Result<StackCounter> {
-        let mut kfmt = None;
-        let mut ufmt = None;
-        if opts.kernel {
+        let mut c = StackCounter::fed(inst, opts);
+        if c.opts.kernel {
             inst.set_option("stacktrace", true)?;
-            kfmt = Some(inst.event_format("ftrace", "kernel_stack")?);
+            c.kfmt = Some(inst.event_format("ftrace", "kernel_stack")?);
         }
-        if opts.user {
+        if c.opts.user {
             inst.set_option("userstacktrace", true)?;
-            ufmt = Some(inst.event_format("ftrace", "user_stack")?);
+            c.ufmt = Some(inst.event_format("ftrace", "user_stack")?);
         }
-        Ok(StackCounter {
+        Ok(c)
+    }
+
+    /// A counter fed stacks counted elsewhere (a hist trigger keyed on the
+    /// stack), through [`StackCounter::add`]: no stack records are turned
+    /// on, and it prints them as it prints its own.
+    pub fn fed(inst: &Instance, opts: StackOpts) -> StackCounter {
+        StackCounter {
             opts,
-            kfmt,
-            ufmt,
+            kfmt: None,
+            ufmt: None,
             pending: Vec::new(),
             kernel_syms: KernelSyms::in_background(),
             user_syms: UserSymbols::new(),
@@ -111,7 +117,7 @@ impl StackCounter {
             by_key: HashMap::new(),
             counts: Vec::new(),
             totals: Vec::new(),
-        })
+        }
     }
 
     /// Reads the maps of `pid` now (`-p`): its frames resolve even if it
@@ -190,16 +196,7 @@ impl StackCounter {
             Some(&i) => i,
             None => {
                 let key = self.symbolize(p.pid, tgid, &raw.1, &raw.2);
-                let i = match self.by_key.get(&key) {
-                    Some(&i) => i,
-                    None => {
-                        self.keys.push(key.clone());
-                        self.counts.push(0);
-                        self.totals.push(0);
-                        self.by_key.insert(key, self.keys.len() - 1);
-                        self.keys.len() - 1
-                    }
-                };
+                let i = self.slot(key);
                 self.raw.insert(raw, i);
                 i
             }
@@ -260,6 +257,32 @@ impl StackCounter {
             v.drain(..cut);
         }
         v
+    }
+
+    /// Adds `n` to the count of `key`, a stack already shown as text
+    /// (innermost frame first): `-s` applies here, the rest is the caller's.
+    pub fn add(&mut self, mut key: StackKey, n: u64) {
+        let skip = self.opts.skip;
+        if !key.kernel.is_empty() {
+            key.kernel.drain(..skip.min(key.kernel.len()));
+        } else {
+            key.user.drain(..skip.min(key.user.len()));
+        }
+        let i = self.slot(key);
+        self.counts[i] += n;
+        self.totals[i] += n;
+    }
+
+    /// The index of `key`'s counts, made on first sight.
+    fn slot(&mut self, key: StackKey) -> usize {
+        if let Some(&i) = self.by_key.get(&key) {
+            return i;
+        }
+        self.keys.push(key.clone());
+        self.counts.push(0);
+        self.totals.push(0);
+        self.by_key.insert(key, self.keys.len() - 1);
+        self.keys.len() - 1
     }
 
     /// Starts the counts of an interval anew (the totals stay).

@@ -179,6 +179,10 @@ pub const STACKCOUNT: Needs = Needs {
         opt(Feature::UprobeEvents, "user functions (LIB:FUNC)"),
         opt(Feature::KernelStacks, "kernel stacks"),
         opt(Feature::UserStacks, "user stacks (-U)"),
+        opt(
+            Feature::HistTriggers,
+            "kernel stacks counted in the kernel (--in kernel; else from the buffer)",
+        ),
     ],
 };
 

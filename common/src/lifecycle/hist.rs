@@ -390,8 +390,25 @@ pub struct Hist {
 /// skipped; it never panics.
 pub fn parse(text: &str) -> Hist {
     let mut h = Hist::default();
+    // A stack key spans lines: `{ stacktrace:`, a frame a line, then
+    // `} hitcount: N`.
+    let mut open: Option<(&str, Vec<&str>)> = None;
     for line in text.lines() {
         let t = line.trim();
+        if let Some((_, frames)) = open.as_mut() {
+            if !t.is_empty() && !t.starts_with('}') {
+                frames.push(t);
+                continue;
+            }
+            // The entry ends here; cut short (a blank line), it is dropped.
+            let (head, frames) = open.take().expect("checked");
+            if t.starts_with('}') {
+                if let Some(e) = parse_stack_entry(head, &frames, t) {
+                    h.entries.push(e);
+                }
+                continue;
+            }
+        }
         if let Some(v) = t.strip_prefix("# trigger info:") {
             h.info = Some(v.trim().to_string());
         } else if let Some(v) = t.strip_prefix("Hits:") {
@@ -399,7 +416,9 @@ pub fn parse(text: &str) -> Hist {
         } else if let Some(v) = t.strip_prefix("Dropped:") {
             h.dropped = v.trim().parse().ok();
         } else if t.starts_with('{') {
-            if let Some(e) = parse_entry(t) {
+            if !t.contains('}') && t.ends_with(':') {
+                open = Some((t, Vec::new()));
+            } else if let Some(e) = parse_entry(t) {
                 h.entries.push(e);
             }
         }
@@ -407,12 +426,35 @@ pub fn parse(text: &str) -> Hist {
     h
 }
 
+/// An entry whose last key is a stack: `head` is `{ [KEYS, ]NAME:`, the
+/// frames follow (kept in the key's `raw`, a line each), `tail` is
+/// `} hitcount: N ...`.
+fn parse_stack_entry(head: &str, frames: &[&str], tail: &str) -> Option<HistEntry> {
+    let mut keys = parse_keys(head.get(1..)?.trim())?;
+    keys.last_mut()?.raw = frames.join("\n");
+    let (values, raw_values) = parse_values(tail.get(1..)?);
+    Some(HistEntry {
+        keys,
+        values,
+        raw_values,
+    })
+}
+
 fn parse_entry(line: &str) -> Option<HistEntry> {
     // `{ k1: v1, k2: v2 } hitcount: N name: M`; a label may hold anything
     // but a key section ends with the last `}` before ` hitcount:`.
     let vals_at = line.find("} hitcount:")?;
-    let keys_text = line.get(1..vals_at)?.trim();
-    let vals_text = line.get(vals_at + 1..)?;
+    let keys = parse_keys(line.get(1..vals_at)?.trim())?;
+    let (values, raw_values) = parse_values(line.get(vals_at + 1..)?);
+    Some(HistEntry {
+        keys,
+        values,
+        raw_values,
+    })
+}
+
+/// `k1: v1, k2: sys_read [  0]`: the keys.
+fn parse_keys(keys_text: &str) -> Option<Vec<HistKey>> {
     let mut keys = Vec::new();
     for part in split_keys(keys_text) {
         let (name, rest) = part.split_once(':')?;
@@ -432,6 +474,14 @@ fn parse_entry(line: &str) -> Option<HistEntry> {
             raw: rest.to_string(),
         });
     }
+    Some(keys)
+}
+
+/// An entry's values: as numbers, and as printed.
+type Values = (Vec<(String, u64)>, Vec<(String, String)>);
+
+/// `hitcount: N name: M`: the values, as numbers and as printed.
+fn parse_values(vals_text: &str) -> Values {
     let mut values = Vec::new();
     let mut raw_values = Vec::new();
     let mut words = vals_text.split_whitespace();
@@ -446,11 +496,7 @@ fn parse_entry(line: &str) -> Option<HistEntry> {
             raw_values.push((name.to_string(), v.to_string()));
         }
     }
-    Some(HistEntry {
-        keys,
-        values,
-        raw_values,
-    })
+    (values, raw_values)
 }
 
 /// Splits `a: 1, b: sys_read [  0]` at the commas that start a new
@@ -500,6 +546,44 @@ Totals:
     Entries: 3
     Dropped: 0
 ";
+
+    #[test]
+    fn a_stack_key_spans_lines() {
+        // As 6.1 prints `keys=common_pid.execname,stacktrace`.
+        let text = "\
+# trigger info: hist:keys=common_pid.execname,stacktrace:vals=hitcount:sort=hitcount:size=8192 [active]
+#
+
+{ common_pid: ftt-workload    [       412], stacktrace:
+         __do_sys_getppid+0x5/0x20
+         do_syscall_64+0x3b/0x90
+         entry_SYSCALL_64_after_hwframe+0x63/0xcd
+} hitcount:        300
+{ stacktrace:
+         ext4_file_read_iter+0x1/0x140 [ext4]
+} hitcount:          7
+{ common_pid: cut             [1], stacktrace:
+
+Totals:
+    Hits: 307
+";
+        let h = parse(text);
+        assert_eq!(h.entries.len(), 2, "{:?}", h.entries);
+        let e = &h.entries[0];
+        assert_eq!(e.hitcount(), 300);
+        let pid = e.key("common_pid").unwrap();
+        assert_eq!(
+            (pid.value, pid.label.as_deref()),
+            (Some(412), Some("ftt-workload"))
+        );
+        let frames: Vec<&str> = e.key("stacktrace").unwrap().raw.lines().collect();
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[0], "__do_sys_getppid+0x5/0x20");
+        let one = &h.entries[1].key("stacktrace").unwrap().raw;
+        assert_eq!(one, "ext4_file_read_iter+0x1/0x140 [ext4]");
+        assert_eq!(h.entries[1].hitcount(), 7);
+        assert_eq!(h.hits, Some(307));
+    }
 
     #[test]
     fn parses_keys_labels_and_totals() {

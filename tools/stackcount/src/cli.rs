@@ -2,7 +2,7 @@
 
 use ftrace_common::app::cli::parse_secs;
 use ftrace_common::app::flame::FlameOpts;
-use ftrace_common::app::opts::{BufferOpt, DurationOpt, TaskOpts};
+use ftrace_common::app::opts::{BufferOpt, DurationOpt, InOpt, TaskOpts};
 use std::time::Duration;
 
 const EXAMPLES: &str = "\
@@ -11,6 +11,7 @@ Examples:
   stackcount -d 10 'vfs_*'           # 10 seconds, every vfs_* function
   stackcount -r '^tcp_send(msg|page)$'  # a regular expression
   stackcount t:block:block_rq_issue  # kernel stacks of a tracepoint
+  stackcount --in buffer -d 5 submit_bio    # count from the trace buffer
   stackcount -U -p 181 t:syscalls:sys_enter_write  # who in PID 181 writes
   stackcount -P libc:malloc          # user stacks of malloc(), per process
   stackcount -p 181 /usr/bin/bash:readline
@@ -25,7 +26,12 @@ function (LIB:FUNC or /path/to/file:FUNC, resolved as uprobe resolves it; a upro
 on each). The kernel writes a stack record after each event (the instance's \
 stacktrace and userstacktrace options) into a private instance; stackcount reads the \
 binary buffer, joins each stack to its event and counts it. Lost events are always \
-reported.
+reported. Where the kernel has hist triggers and only kernel stacks are counted \
+(kernel functions and tracepoints, without -U, -p or -L, or with -K), they are \
+counted in the \
+kernel instead, by a hist trigger keyed on the stack: nothing goes through the buffer, \
+and the kernel keeps the innermost 16 frames of each stack. The Tracing line says \
+which; --in kernel or --in buffer chooses.
 
 Kernel stacks are the default for kernel functions and tracepoints; user stacks for \
 user functions, and also with -p. Frames show function names (kallsyms for the \
@@ -66,6 +72,8 @@ pub struct Args {
     pub duration: DurationOpt,
     #[command(flatten)]
     pub buffer: BufferOpt,
+    #[command(flatten)]
+    pub place: InOpt,
     /// Print the counts every SECS seconds, and start them anew.
     #[arg(short = 'i', long = "interval", value_name = "SECS", value_parser = parse_secs)]
     pub interval: Option<Duration>,

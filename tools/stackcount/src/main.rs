@@ -16,6 +16,7 @@
 //! event, read and looked up by stackcount.
 
 mod cli;
+mod kernel;
 
 use cli::Args;
 use ftrace_common::app::flame::{FlameFiles, Palette};
@@ -33,6 +34,7 @@ use ftrace_common::lifecycle::sweep;
 use ftrace_common::probes::matching::{self, Plan};
 use ftrace_common::probes::pattern::{self, Spec};
 use ftrace_common::{Flow, Result};
+use kernel::KernelStacks;
 use std::process::ExitCode;
 
 ftrace_common::cli_tests!(Args);
@@ -44,16 +46,16 @@ fn main() -> ExitCode {
 fn stackcount(args: Args) -> Result<()> {
     let tfs = Tracefs::open()?;
     let spec = pattern::parse_lib_func(args.pattern.trim())?;
-    let plan = checks(&tfs, &args, &spec)?;
+    let (plan, in_kernel) = checks(&tfs, &args, &spec)?;
     let mut probes = ProbeGroup::new(&tfs);
     let files = args.flame.create()?;
-    let (inst, counter) = setup(&tfs, &args, &spec, &plan, &mut probes)?;
+    let (inst, counter) = setup(&tfs, &args, &spec, &plan, &mut probes, in_kernel)?;
     trace(&inst, counter, &args, &plan, files)
 }
 
 /// Checks: the kernel has what PATTERN needs, the task exists, and the
-/// pattern matches something.
-fn checks(tfs: &Tracefs, args: &Args, spec: &Spec) -> Result<Plan> {
+/// pattern matches something; whether to count in the kernel.
+fn checks(tfs: &Tracefs, args: &Args, spec: &Spec) -> Result<(Plan, bool)> {
     STACKCOUNT.require(tfs)?;
     match spec {
         Spec::Kernel { .. } => STACKCOUNT.require_optional(tfs, Feature::KprobeEvents)?,
@@ -71,12 +73,25 @@ fn checks(tfs: &Tracefs, args: &Args, spec: &Spec) -> Result<Plan> {
     if opts.user {
         STACKCOUNT.require_optional(tfs, Feature::UserStacks)?;
     }
-    matching::plan(
+    // A hist key holds a kernel stack only.
+    let in_kernel = args.place.in_kernel(
+        || !opts.user && STACKCOUNT.has(tfs, Feature::HistTriggers).is_yes(),
+        || {
+            if opts.user {
+                return Err(ftrace_common::Error::usage(
+                    "--in kernel counts kernel stacks only: add -K",
+                ));
+            }
+            STACKCOUNT.require_optional(tfs, Feature::HistTriggers)
+        },
+    )?;
+    let plan = matching::plan(
         tfs,
         std::slice::from_ref(spec),
         args.regexp,
         task.map(|t| t.process()),
-    )
+    )?;
+    Ok((plan, in_kernel))
 }
 
 /// Which stacks: kernel stacks for kernel events, user stacks for user
@@ -104,6 +119,7 @@ fn setup(
     spec: &Spec,
     plan: &Plan,
     probes: &mut ProbeGroup,
+    in_kernel: bool,
 ) -> Result<(Instance, Counter)> {
     sweep::sweep_dead(tfs);
     let mut events: Vec<(String, String)> = plan.tracepoints.clone();
@@ -128,23 +144,34 @@ fn setup(
         "stackcount",
         &InstanceOptions {
             buffer_kb: args.buffer.buffer_kb,
+            kernel_buffer: in_kernel,
+            keep_clock: in_kernel,
             ..InstanceOptions::default()
         },
     )?;
     if let Some(t) = args.task.task() {
         inst.follow(t, false)?;
     }
-    let mut stacks = StackCounter::new(&mut inst, stack_opts(args, spec))?;
+    let opts = stack_opts(args, spec);
+    let mut ids = vec![false; 1 << 16];
+    let (mut stacks, kernel) = if in_kernel {
+        let k = KernelStacks::arm(&inst, &events, &opts)?;
+        (StackCounter::fed(&inst, opts), Some(k))
+    } else {
+        let s = StackCounter::new(&mut inst, opts)?;
+        for (sys, ev) in &events {
+            signals::check()?;
+            ids[inst.event_format(sys, ev)?.id as usize] = true;
+            inst.enable_event(sys, ev)?;
+        }
+        (s, None)
+    };
     if let Some(t) = args.task.task() {
         stacks.remember(t.process());
     }
-    let mut ids = vec![false; 1 << 16];
-    for (sys, ev) in &events {
-        signals::check()?;
-        ids[inst.event_format(sys, ev)?.id as usize] = true;
-        inst.enable_event(sys, ev)?;
-    }
     let counter = Counter {
+        kernel,
+        error: None,
         ids,
         own: std::process::id() as i32,
         stacks,
@@ -157,7 +184,10 @@ fn setup(
 }
 
 /// The sink: events of ours start a stack; stack records complete it.
+/// Counting in the kernel, the tables are read at each printout instead.
 struct Counter {
+    kernel: Option<KernelStacks>,
+    error: Option<ftrace_common::Error>,
     ids: Vec<bool>,
     own: i32,
     stacks: StackCounter,
@@ -170,6 +200,12 @@ struct Counter {
 impl Counter {
     fn print(&mut self) -> Flow {
         self.stacks.flush();
+        if let Some(k) = self.kernel.as_mut() {
+            if let Err(e) = k.collect(&mut self.stacks) {
+                self.error = Some(e);
+                return Flow::Stop;
+            }
+        }
         if self.timestamp {
             self.out.line(&date_now());
         }
@@ -222,16 +258,23 @@ fn trace(
     plan: &Plan,
     files: FlameFiles,
 ) -> Result<()> {
-    let mut reader = inst.reader()?;
+    let mut reader = match counter.kernel {
+        Some(_) => None,
+        None => Some(inst.reader()?),
+    };
     signals::check()?;
     inst.start()?;
     status::TracingLine::new(format!("stacks of {} \"{}\"", plan.what(), args.pattern))
         .task(args.task.task())
         .duration(args.duration.duration)
-        .how("counted from the buffer")
+        .how(if counter.kernel.is_some() {
+            "counted in the kernel (hist trigger)"
+        } else {
+            "counted from the buffer"
+        })
         .print();
     let summary = stream::run(
-        Some(&mut reader),
+        reader.as_mut(),
         &mut counter,
         StreamOpts {
             duration: args.duration.duration,
@@ -240,6 +283,9 @@ fn trace(
             ..StreamOpts::default()
         },
     )?;
+    if let Some(e) = counter.error.take() {
+        return Err(e);
+    }
     if !summary.stopped_by_sink() {
         // With -i, what came after the last printout is printed too.
         counter.stacks.flush();
@@ -255,5 +301,14 @@ fn trace(
         &mut counter.out,
         &summary,
         " (their stacks are not counted)",
-    )
+    )?;
+    if let Some(n) = counter
+        .kernel
+        .as_ref()
+        .map(|k| k.dropped)
+        .filter(|&n| n > 0)
+    {
+        eprintln!("stackcount: {n} events were not counted: the kernel's table of stacks was full");
+    }
+    Ok(())
 }
