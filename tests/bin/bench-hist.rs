@@ -21,89 +21,13 @@
 //! Needs root.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
-#[path = "shared/rusage.rs"]
-mod rusage;
-use rusage::wait_rusage;
-
-fn bin(name: &str) -> PathBuf {
-    let me = std::env::current_exe().expect("own path");
-    let p = me.parent().unwrap().join(name);
-    if !p.exists() {
-        eprintln!(
-            "bench-hist: {} is missing: run `cargo build --release --workspace --bins`",
-            p.display()
-        );
-        std::process::exit(2);
-    }
-    p
-}
-
-fn ncpus() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
-
-/// `ftt-workload [--wait] spin SECS`, pinned to the last CPU.
-fn spin(secs: f64, wait: bool) -> Child {
-    use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new(bin("ftt-workload"));
-    if wait {
-        cmd.arg("--wait");
-    }
-    cmd.args(["spin", &secs.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let cpu = ncpus() - 1;
-    // SAFETY: sched_setaffinity is async-signal-safe; the set is built
-    // before the fork and only read in the child.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        cmd.pre_exec(move || {
-            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd.spawn().expect("start ftt-workload")
-}
-
-fn done_count(child: &mut Child) -> u64 {
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child.wait().unwrap();
-    out.trim()
-        .strip_prefix("done ")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("ftt-workload said {out:?}"))
-}
-
-/// The CPU time (user + system) a process has used so far, from
-/// /proc/PID/stat (in clock ticks).
-fn proc_cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<u64> = after
-        .split_whitespace()
-        .map(|w| w.parse().unwrap_or(0))
-        .collect();
-    // SAFETY: no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    // utime and stime are fields 14 and 15: 12 and 13 after the ')'.
-    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 1000 / hz)
-}
+#[path = "shared/bench.rs"]
+mod bench;
+use bench::{bin, done_count, median, ncpus, proc_cpu, spin, wait_rusage};
 
 fn has_hist() -> bool {
     ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
@@ -178,11 +102,6 @@ fn traced(secs: f64, place: &str) -> Run {
         rate: offered as f64 / secs,
         cores: cpu.saturating_sub(setup).as_secs_f64() / wall.as_secs_f64(),
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -16,56 +16,12 @@
 //! medians. Needs root.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "shared/rusage.rs"]
-mod rusage;
-use rusage::wait_rusage;
-
-fn bin(name: &str) -> PathBuf {
-    let me = std::env::current_exe().expect("own path");
-    let p = me.parent().unwrap().join(name);
-    if !p.exists() {
-        eprintln!(
-            "bench-snoop: {} is missing: run `cargo build --release --workspace --bins`",
-            p.display()
-        );
-        std::process::exit(2);
-    }
-    p
-}
-
-/// The CPU time (user + system) a process has used so far, from
-/// /proc/PID/stat (in clock ticks).
-fn proc_cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<u64> = after
-        .split_whitespace()
-        .map(|w| w.parse().unwrap_or(0))
-        .collect();
-    // SAFETY: no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 1000 / hz)
-}
-
-fn done_count(child: &mut Child) -> u64 {
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child.wait().unwrap();
-    out.trim()
-        .strip_prefix("done ")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("ftt-workload said {out:?}"))
-}
+#[path = "shared/bench.rs"]
+mod bench;
+use bench::{bin, done_count, median, proc_cpu, wait_rusage};
 
 struct Run {
     made: u64,
@@ -137,11 +93,6 @@ fn traced(path: &str, rate: u64, secs: f64, extra: &[&str]) -> Run {
         cores: cpu.as_secs_f64() / wall.as_secs_f64(),
         per_event: cpu / printed.max(1) as u32,
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 fn main() {

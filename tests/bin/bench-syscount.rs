@@ -24,80 +24,17 @@
 //! Needs root.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "shared/rusage.rs"]
-mod rusage;
-use rusage::wait_rusage;
-
-fn bin(name: &str) -> PathBuf {
-    let me = std::env::current_exe().expect("own path");
-    let p = me.parent().unwrap().join(name);
-    if !p.exists() {
-        eprintln!(
-            "bench-syscount: {} is missing: run `cargo build --release --workspace --bins` (tests/bench does)",
-            p.display()
-        );
-        std::process::exit(2);
-    }
-    p
-}
-
-fn pin_to(cmd: &mut Command, cpu: usize) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: sched_setaffinity is async-signal-safe; the set is built
-    // before the fork and only read in the child.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        cmd.pre_exec(move || {
-            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-fn ncpus() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
+#[path = "shared/bench.rs"]
+mod bench;
+use bench::{bin, done_count, ncpus, spin, wait_rusage};
 
 /// The loop's CPU: the last one.
 fn loop_cpu() -> usize {
     ncpus() - 1
-}
-
-/// `ftt-workload [--wait] spin SECS`, pinned; returns the child.
-fn spin(secs: f64, wait: bool) -> Child {
-    let mut cmd = Command::new(bin("ftt-workload"));
-    if wait {
-        cmd.arg("--wait");
-    }
-    cmd.args(["spin", &secs.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    pin_to(&mut cmd, loop_cpu());
-    cmd.spawn().expect("start ftt-workload")
-}
-
-fn done_count(child: &mut Child) -> u64 {
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child.wait().unwrap();
-    out.trim()
-        .strip_prefix("done ")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("ftt-workload said {out:?}"))
 }
 
 fn has_hist() -> bool {
