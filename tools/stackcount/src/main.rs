@@ -93,6 +93,8 @@ fn stack_opts(args: &Args, spec: &Spec) -> StackOpts {
         addresses: args.addresses,
         skip: args.skip,
         delimited: args.delimited,
+        per_thread: false,
+        tracepoint: matches!(spec, Spec::Tracepoint { .. }),
     }
 }
 
@@ -150,6 +152,7 @@ fn setup(
         stacks,
         out: Output::new(),
         folded: args.folded_out,
+        json: args.json.json,
         timestamp: args.timestamp,
         top: args.top.map(|n| n as usize),
     };
@@ -163,6 +166,7 @@ struct Counter {
     stacks: StackCounter,
     out: Output,
     folded: bool,
+    json: bool,
     timestamp: bool,
     top: Option<usize>,
 }
@@ -170,11 +174,23 @@ struct Counter {
 impl Counter {
     fn print(&mut self) -> Flow {
         self.stacks.flush();
-        if self.timestamp {
+        if self.timestamp && !self.json {
             self.out.line(&date_now());
         }
         let rows = self.stacks.sorted(false, self.top);
-        let flow = if self.folded {
+        let flow = if self.json {
+            let mut f = Flow::Continue;
+            for mut v in self.stacks.json(&rows, "count") {
+                if self.timestamp {
+                    v["time"] = date_now().into();
+                }
+                f = self.out.json(&v);
+                if f == Flow::Stop {
+                    break;
+                }
+            }
+            f
+        } else if self.folded {
             let lines = self.stacks.folded(&rows);
             let mut f = Flow::Continue;
             for l in lines {
