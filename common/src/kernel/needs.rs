@@ -182,6 +182,16 @@ pub const STACKCOUNT: Needs = Needs {
     ],
 };
 
+/// `offcputime`.
+pub const OFFCPUTIME: Needs = Needs {
+    tool: "offcputime",
+    required: &[Feature::Instances, Feature::TracePipeRaw],
+    optional: &[
+        opt(Feature::KernelStacks, "kernel stacks"),
+        opt(Feature::UserStacks, "user stacks"),
+    ],
+};
+
 /// `reset-ftrace`: tracefs alone.
 pub const RESET_FTRACE: Needs = Needs {
     tool: "reset-ftrace",
@@ -236,6 +246,7 @@ pub const TOOLS: &[Needs] = &[
     KILLSNOOP,
     OPENSNOOP,
     STACKCOUNT,
+    OFFCPUTIME,
     RESET_FTRACE,
     FTRACE_STATUS,
 ];
