@@ -106,10 +106,8 @@ fn run_two_sleeps(prog: &Path, args: &[&str]) -> Run {
     let unended = f
         .stderr
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("offcputime: ")?
-                .split_once(" blocks are not counted")
-        })
+        .filter(|l| l.contains("not counted: the switch that ended"))
+        .find_map(|l| l.strip_prefix("offcputime: ")?.split_once(' '))
         .map(|(n, _)| n.parse().unwrap())
         .unwrap_or(0);
     Run {

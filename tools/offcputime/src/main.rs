@@ -333,10 +333,9 @@ fn trace(inst: &Instance, mut sink: OffCpu, args: &Args, files: FlameFiles) -> R
         files.write("offcputime", "us", Palette::Io, &lines)?;
     }
     if sink.unended > 0 {
-        eprintln!(
-            "offcputime: {} blocks are not counted: the switch that ended each was missing from what the buffer gave (a lost event)",
-            sink.unended
-        );
+        let n = sink.unended;
+        let (s, are) = if n == 1 { ("", "is") } else { ("s", "are") };
+        eprintln!("offcputime: {n} block{s} {are} not counted: the switch that ended each was missing from what the buffer gave (a lost event)");
     }
     status::finish(
         "offcputime",
