@@ -226,6 +226,17 @@ const TOOLS: &[Tool] = &[
         bad_file: Some(&["{text}:main"]),
     },
     Tool {
+        name: "offcputime",
+        needs: &[Feature::Instances, Feature::KernelStacks],
+        exclusive: false,
+        load: Load::Getppid,
+        stream: Some(&["-i", "0.2"]),
+        json: Some(&["-j", "-d", "0.5"]),
+        pid: Some(&["-p", "{pid}"]),
+        missing_event: None,
+        bad_file: None,
+    },
+    Tool {
         name: "reset-ftrace",
         needs: &[],
         exclusive: false,

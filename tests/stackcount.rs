@@ -279,3 +279,33 @@ fn uprobe_stacks_are_folded_into_a_file() {
         .sum();
     assert_eq!(total, N1 + N2, "{text}");
 }
+
+/// `-j`: one JSON object a stack, with its frames and count.
+#[test]
+fn json_objects_hold_frames_and_counts() {
+    require_tracing!(SyscallTracepoints, Instances, UserStacks);
+    if !require_user_stacks() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let prog = two_paths(dir.path());
+    let f = count_two_paths(&prog, &["-U", "-j"]);
+    let objs: Vec<serde_json::Value> = f
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objs.len(), 2, "{}", f.stdout);
+    for (o, path, n) in [(&objs[0], "path_a", N1), (&objs[1], "path_b", N2)] {
+        assert_eq!(o["count"].as_u64(), Some(n), "{o}");
+        assert_eq!(o["comm"], "twopaths", "{o}");
+        let user: Vec<&str> = o["user"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(user.contains(&path) && user.contains(&"main"), "{o}");
+        assert!(o.get("kernel").is_none(), "{o}");
+    }
+}

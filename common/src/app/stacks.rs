@@ -40,6 +40,28 @@ pub struct StackOpts {
     pub skip: usize,
     /// `--` between the kernel and the user frames (`-` when folded).
     pub delimited: bool,
+    /// One count per thread, named by its thread ID (offcputime, as bcc's:
+    /// each block ends with `-  comm (tid)`; folded lines start with the
+    /// name only, and lines alike are added up).
+    pub per_thread: bool,
+    /// The event is a tracepoint: the innermost kernel frames of the code
+    /// that records it (`trace_event_raw_event_*`, `__traceiter_*`, ...)
+    /// are left out, so that a stack starts where the tracepoint is.
+    pub tracepoint: bool,
+}
+
+/// Whether a kernel frame is the tracepoint machinery's, not the traced
+/// code's.
+fn tracing_frame(name: &str) -> bool {
+    const PREFIXES: [&str; 6] = [
+        "ftrace_syscall_",
+        "trace_event_raw_event_",
+        "__traceiter_",
+        "perf_trace_",
+        "__bpf_trace_",
+        "__probestub_",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 /// A stack as shown: what stacks are counted by.
@@ -47,7 +69,8 @@ pub struct StackOpts {
 pub struct StackKey {
     /// The process name, where it is part of the stack.
     pub comm: Option<String>,
-    /// The process, with `-P`.
+    /// The process, with `-P`; the thread, with
+    /// [`StackOpts::per_thread`].
     pub pid: Option<u32>,
     /// Kernel frames, innermost first.
     pub kernel: Vec<String>,
@@ -60,9 +83,20 @@ pub struct StackKey {
 #[derive(Debug)]
 struct Pending {
     pid: i32,
-    weight: u64,
+    use_: Use,
     kernel: Option<Vec<u64>>,
     user: Option<(u32, Vec<u64>)>,
+}
+
+/// What becomes of a stack once read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// Counted this many times.
+    Count(u64),
+    /// Held for this tag until [`StackCounter::weigh`].
+    Hold(u64),
+    /// Not counted (the event's stacks are of no interest).
+    Drop,
 }
 
 type RawKey = (u32, Vec<u64>, Vec<u64>);
@@ -82,6 +116,7 @@ pub struct StackCounter {
     by_key: HashMap<StackKey, usize>,
     counts: Vec<u64>,
     totals: Vec<u64>,
+    held: HashMap<u64, usize>,
 }
 
 impl StackCounter {
@@ -117,6 +152,7 @@ impl StackCounter {
             by_key: HashMap::new(),
             counts: Vec::new(),
             totals: Vec::new(),
+            held: HashMap::new(),
         }
     }
 
@@ -131,7 +167,52 @@ impl StackCounter {
     /// An event whose stacks are counted (`weight` times): closes what the
     /// CPU's previous event had, and waits for this one's stacks.
     pub fn start(&mut self, ev: &Event, weight: u64) {
-        if self.opts.user && self.seen.insert(ev.pid) {
+        self.open(ev, Use::Count(weight));
+    }
+
+    /// An event whose stacks are weighed later: once read, the stack is
+    /// held for `tag` (one stack a tag; a later one replaces it) until
+    /// [`StackCounter::weigh`].
+    pub fn start_held(&mut self, ev: &Event, tag: u64) {
+        self.open(ev, Use::Hold(tag));
+    }
+
+    /// An event whose stacks are not counted: closes what the CPU's
+    /// previous event had, so that they are not taken for its.
+    pub fn skip(&mut self, ev: &Event) {
+        self.open(ev, Use::Drop);
+    }
+
+    /// Adds `weight` to the stack held for `tag`, and lets it go (a weight
+    /// of 0 only lets it go). False when no stack is held for `tag`.
+    pub fn weigh(&mut self, tag: u64, weight: u64) -> bool {
+        // Its stack records may not all have been read yet (a lost one):
+        // the newest event of the tag is the one weighed.
+        let slot = self
+            .pending
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.use_ == Use::Hold(tag)));
+        if let Some(p) = slot.and_then(|i| self.pending[i].take()) {
+            self.count(p);
+        }
+        match self.held.remove(&tag) {
+            Some(i) => {
+                self.counts[i] += weight;
+                self.totals[i] += weight;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Names a task, as the event that starts its stack names it (its
+    /// `comm` now, which saved_cmdlines or /proc may no longer have).
+    pub fn name(&mut self, pid: i32, comm: &str) {
+        self.comms.set(pid, comm);
+    }
+
+    fn open(&mut self, ev: &Event, use_: Use) {
+        if use_ != Use::Drop && self.opts.user && self.seen.insert(ev.pid) {
             self.user_syms.remember(ev.pid.max(0) as u32);
         }
         let cpu = ev.cpu as usize;
@@ -143,7 +224,7 @@ impl StackCounter {
         }
         self.pending[cpu] = Some(Pending {
             pid: ev.pid,
-            weight,
+            use_,
             kernel: None,
             user: None,
         });
@@ -186,12 +267,22 @@ impl StackCounter {
     }
 
     fn count(&mut self, p: Pending) {
+        if p.use_ == Use::Drop {
+            return;
+        }
         let (tgid, uaddrs) = p.user.unwrap_or((0, Vec::new()));
         let tgid = if tgid == 0 { p.pid.max(0) as u32 } else { tgid };
         let kaddrs = p.kernel.unwrap_or_default();
         // User addresses mean something in their process only.
         let keep_pid = self.opts.user || self.opts.per_process || self.opts.comm;
-        let raw = (if keep_pid { tgid } else { 0 }, kaddrs, uaddrs);
+        let id = if self.opts.per_thread {
+            p.pid.max(0) as u32
+        } else if keep_pid {
+            tgid
+        } else {
+            0
+        };
+        let raw = (id, kaddrs, uaddrs);
         let i = match self.raw.get(&raw) {
             Some(&i) => i,
             None => {
@@ -201,8 +292,16 @@ impl StackCounter {
                 i
             }
         };
-        self.counts[i] += p.weight;
-        self.totals[i] += p.weight;
+        match p.use_ {
+            Use::Count(w) => {
+                self.counts[i] += w;
+                self.totals[i] += w;
+            }
+            Use::Hold(tag) => {
+                self.held.insert(tag, i);
+            }
+            Use::Drop => {}
+        }
     }
 
     fn symbolize(&mut self, pid: i32, tgid: u32, kaddrs: &[u64], uaddrs: &[u64]) -> StackKey {
@@ -221,20 +320,36 @@ impl StackCounter {
             .iter()
             .map(|f| user_frame(f, addresses))
             .collect();
+        if self.opts.tracepoint {
+            let n = kaddrs
+                .iter()
+                .take_while(|&&a| tracing_frame(self.kernel_syms.get(a, false)))
+                .count();
+            kernel.drain(..n);
+        }
         let skip = self.opts.skip;
         if !kernel.is_empty() {
             kernel.drain(..skip.min(kernel.len()));
         } else {
             user.drain(..skip.min(user.len()));
         }
-        let comm = (self.opts.comm || self.opts.per_process).then(|| {
-            self.comms
-                .get(if tgid > 0 { tgid as i32 } else { pid })
-                .to_string()
+        let per_thread = self.opts.per_thread;
+        let comm = (self.opts.comm || self.opts.per_process || per_thread).then(|| {
+            let who = if tgid > 0 && !per_thread {
+                tgid as i32
+            } else {
+                pid
+            };
+            self.comms.get(who).to_string()
         });
+        let id = if per_thread {
+            Some(pid.max(0) as u32)
+        } else {
+            self.opts.per_process.then_some(tgid)
+        };
         StackKey {
             comm,
-            pid: self.opts.per_process.then_some(tgid),
+            pid: id,
             kernel,
             user,
         }
@@ -260,8 +375,18 @@ impl StackCounter {
     }
 
     /// Adds `n` to the count of `key`, a stack already shown as text
-    /// (innermost frame first): `-s` applies here, the rest is the caller's.
+    /// (innermost frame first): the tracepoint's frames and `-s` are left
+    /// out here, the rest is the caller's.
     pub fn add(&mut self, mut key: StackKey, n: u64) {
+        if self.opts.tracepoint {
+            let name = |f: &String| f.split(['+', ' ']).next().unwrap_or("").to_string();
+            let n = key
+                .kernel
+                .iter()
+                .take_while(|f| tracing_frame(&name(f)))
+                .count();
+            key.kernel.drain(..n);
+        }
         let skip = self.opts.skip;
         if !key.kernel.is_empty() {
             key.kernel.drain(..skip.min(key.kernel.len()));
@@ -291,46 +416,93 @@ impl StackCounter {
     }
 
     /// The text of `stacks` as bcc prints it.
+    /// (stackcount's two-space frames; with [`StackOpts::per_thread`],
+    /// offcputime's four spaces and `-  comm (tid)`).
     pub fn render(&self, stacks: &[(&StackKey, u64)]) -> String {
+        let per_thread = self.opts.per_thread;
+        let pad = if per_thread { "    " } else { "  " };
         let mut s = String::new();
         for (k, n) in stacks {
             for f in &k.kernel {
-                s.push_str(&format!("  {f}\n"));
+                s.push_str(&format!("{pad}{f}\n"));
             }
             if self.opts.delimited && self.opts.kernel && self.opts.user {
-                s.push_str("  --\n");
+                s.push_str(&format!("{pad}--\n"));
             }
             for f in &k.user {
-                s.push_str(&format!("  {f}\n"));
+                s.push_str(&format!("{pad}{f}\n"));
             }
             match (&k.comm, k.pid) {
-                (Some(c), Some(p)) => s.push_str(&format!("  {c} [{p}]\n")),
-                (Some(c), None) => s.push_str(&format!("  {c}\n")),
+                (Some(c), Some(p)) if per_thread => {
+                    s.push_str(&format!("{pad}{:<16} {c} ({p})\n", "-"))
+                }
+                (Some(c), Some(p)) => s.push_str(&format!("{pad}{c} [{p}]\n")),
+                (Some(c), None) => s.push_str(&format!("{pad}{c}\n")),
                 _ => {}
             }
-            s.push_str(&format!("    {n}\n\n"));
+            s.push_str(&format!("{pad}{pad}{n}\n\n"));
         }
         s
     }
 
-    /// `stacks` folded, one a line, outermost frame first.
-    pub fn folded(&self, stacks: &[(&StackKey, u64)]) -> Vec<String> {
+    /// `stacks` as JSON, one object a stack: `comm`, `pid` (`-P`) or `tid`
+    /// (per thread), `kernel` and `user` (frame lists, innermost first, as
+    /// asked), and the count under `count_name` (`count`, `us`).
+    pub fn json(&self, stacks: &[(&StackKey, u64)], count_name: &str) -> Vec<serde_json::Value> {
         stacks
             .iter()
             .map(|(k, n)| {
-                let mut frames = Vec::new();
-                match (&k.comm, k.pid) {
-                    (Some(c), Some(p)) => frames.push(format!("{c}-{p}")),
-                    (Some(c), None) => frames.push(c.clone()),
-                    _ => {}
+                let mut m = serde_json::Map::new();
+                if let Some(c) = &k.comm {
+                    m.insert("comm".into(), c.clone().into());
                 }
-                frames.extend(k.user.iter().rev().cloned());
-                if self.opts.delimited && self.opts.kernel && self.opts.user {
-                    frames.push("-".into());
+                if let Some(p) = k.pid {
+                    let name = if self.opts.per_thread { "tid" } else { "pid" };
+                    m.insert(name.into(), p.into());
                 }
-                frames.extend(k.kernel.iter().rev().cloned());
-                flame::folded_line(&frames, *n)
+                if self.opts.kernel {
+                    m.insert("kernel".into(), k.kernel.clone().into());
+                }
+                if self.opts.user {
+                    m.insert("user".into(), k.user.clone().into());
+                }
+                m.insert(count_name.into(), (*n).into());
+                serde_json::Value::Object(m)
             })
+            .collect()
+    }
+
+    /// `stacks` folded, one a line, outermost frame first.
+    /// Stacks that fold alike (per thread, where the thread ID is left
+    /// out) are one line, their counts added; the order stays least first.
+    pub fn folded(&self, stacks: &[(&StackKey, u64)]) -> Vec<String> {
+        let mut lines: Vec<(Vec<String>, u64)> = Vec::new();
+        let mut at: HashMap<Vec<String>, usize> = HashMap::new();
+        for (k, n) in stacks {
+            let mut frames = Vec::new();
+            match (&k.comm, k.pid) {
+                (Some(c), Some(_)) if self.opts.per_thread => frames.push(c.clone()),
+                (Some(c), Some(p)) => frames.push(format!("{c}-{p}")),
+                (Some(c), None) => frames.push(c.clone()),
+                _ => {}
+            }
+            frames.extend(k.user.iter().rev().cloned());
+            if self.opts.delimited && self.opts.kernel && self.opts.user {
+                frames.push("-".into());
+            }
+            frames.extend(k.kernel.iter().rev().cloned());
+            match at.get(&frames) {
+                Some(&i) => lines[i].1 += n,
+                None => {
+                    at.insert(frames.clone(), lines.len());
+                    lines.push((frames, *n));
+                }
+            }
+        }
+        lines.sort_by_key(|(_, n)| *n);
+        lines
+            .iter()
+            .map(|(f, n)| flame::folded_line(f, *n))
             .collect()
     }
 }
@@ -363,6 +535,14 @@ pub fn user_frame(f: &Frame, addresses: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracepoint_frames_are_known() {
+        assert!(tracing_frame("trace_event_raw_event_sched_switch"));
+        assert!(tracing_frame("__traceiter_sched_switch"));
+        assert!(!tracing_frame("__schedule"));
+        assert!(!tracing_frame("trace_call_bpf"));
+    }
 
     #[test]
     fn user_frames_show_names_or_address_and_file() {

@@ -186,6 +186,16 @@ pub const STACKCOUNT: Needs = Needs {
     ],
 };
 
+/// `offcputime`.
+pub const OFFCPUTIME: Needs = Needs {
+    tool: "offcputime",
+    required: &[Feature::Instances, Feature::TracePipeRaw],
+    optional: &[
+        opt(Feature::KernelStacks, "kernel stacks"),
+        opt(Feature::UserStacks, "user stacks"),
+    ],
+};
+
 /// `reset-ftrace`: tracefs alone.
 pub const RESET_FTRACE: Needs = Needs {
     tool: "reset-ftrace",
@@ -255,6 +265,7 @@ pub const TOOLS: &[Needs] = &[
     OPENSNOOP,
     EXECSNOOP,
     STACKCOUNT,
+    OFFCPUTIME,
     RESET_FTRACE,
     FTRACE_STATUS,
 ];

@@ -2,7 +2,7 @@
 
 use ftrace_common::app::cli::parse_secs;
 use ftrace_common::app::flame::FlameOpts;
-use ftrace_common::app::opts::{BufferOpt, DurationOpt, InOpt, TaskOpts};
+use ftrace_common::app::opts::{BufferOpt, DurationOpt, InOpt, JsonOpt, TaskOpts};
 use std::time::Duration;
 
 const EXAMPLES: &str = "\
@@ -16,7 +16,8 @@ Examples:
   stackcount -P libc:malloc          # user stacks of malloc(), per process
   stackcount -p 181 /usr/bin/bash:readline
   stackcount -f -d 5 -U -p 181 t:raw_syscalls:sys_enter > out.folded
-  stackcount --svg out.svg -d 5 submit_bio    # a flame graph";
+  stackcount --svg out.svg -d 5 submit_bio    # a flame graph
+  stackcount -j -d 5 t:block:block_rq_issue   # JSON, one object a stack";
 
 const LONG_ABOUT: &str = "\
 Count the stacks that lead to an event and print each distinct stack with its count, \
@@ -28,10 +29,11 @@ stacktrace and userstacktrace options) into a private instance; stackcount reads
 binary buffer, joins each stack to its event and counts it. Lost events are always \
 reported. Where the kernel has hist triggers and only kernel stacks are counted \
 (kernel functions and tracepoints, without -U, -p or -L, or with -K), they are \
-counted in the \
-kernel instead, by a hist trigger keyed on the stack: nothing goes through the buffer, \
-and the kernel keeps the innermost 16 frames of each stack. The Tracing line says \
-which; --in kernel or --in buffer chooses.
+counted in the kernel instead, by a hist trigger keyed on the stack: nothing goes \
+through the buffer, and the kernel keeps the innermost 16 frames of each stack. The \
+Tracing line says which; --in kernel or --in buffer chooses. With -j each stack is one \
+line of JSON: its frames (\"kernel\", \"user\", innermost first), \"comm\" and \"pid\" \
+where shown, and \"count\".
 
 Kernel stacks are the default for kernel functions and tracepoints; user stacks for \
 user functions, and also with -p. Frames show function names (kallsyms for the \
@@ -77,7 +79,8 @@ pub struct Args {
     /// Print the counts every SECS seconds, and start them anew.
     #[arg(short = 'i', long = "interval", value_name = "SECS", value_parser = parse_secs)]
     pub interval: Option<Duration>,
-    /// A date line before each printout.
+    /// A date line before each printout (with -j, a "time" in each
+    /// object).
     #[arg(short = 'T', long = "timestamp")]
     pub timestamp: bool,
     /// Show only the NUM most frequent stacks.
@@ -110,6 +113,8 @@ pub struct Args {
     /// A line `--` between kernel and user frames (`-` when folded).
     #[arg(long = "delimited")]
     pub delimited: bool,
+    #[command(flatten)]
+    pub json: JsonOpt,
     #[command(flatten)]
     pub flame: FlameOpts,
     /// What to count the stacks of: a kernel function or glob (vfs_read,

@@ -108,6 +108,8 @@ fn stack_opts(args: &Args, spec: &Spec) -> StackOpts {
         addresses: args.addresses,
         skip: args.skip,
         delimited: args.delimited,
+        per_thread: false,
+        tracepoint: matches!(spec, Spec::Tracepoint { .. }),
     }
 }
 
@@ -177,6 +179,7 @@ fn setup(
         stacks,
         out: Output::new(),
         folded: args.folded_out,
+        json: args.json.json,
         timestamp: args.timestamp,
         top: args.top.map(|n| n as usize),
     };
@@ -193,6 +196,7 @@ struct Counter {
     stacks: StackCounter,
     out: Output,
     folded: bool,
+    json: bool,
     timestamp: bool,
     top: Option<usize>,
 }
@@ -206,11 +210,23 @@ impl Counter {
                 return Flow::Stop;
             }
         }
-        if self.timestamp {
+        if self.timestamp && !self.json {
             self.out.line(&date_now());
         }
         let rows = self.stacks.sorted(false, self.top);
-        let flow = if self.folded {
+        let flow = if self.json {
+            let mut f = Flow::Continue;
+            for mut v in self.stacks.json(&rows, "count") {
+                if self.timestamp {
+                    v["time"] = date_now().into();
+                }
+                f = self.out.json(&v);
+                if f == Flow::Stop {
+                    break;
+                }
+            }
+            f
+        } else if self.folded {
             let lines = self.stacks.folded(&rows);
             let mut f = Flow::Continue;
             for l in lines {
