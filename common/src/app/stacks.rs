@@ -123,6 +123,8 @@ impl StackCounter {
     /// Turns on the stack records `opts` asks for in `inst`.
     pub fn new(inst: &mut Instance, opts: StackOpts) -> Result<StackCounter> {
         let mut c = StackCounter::fed(inst, opts);
+        // Addresses to look up: load the table while tracing starts.
+        c.kernel_syms = KernelSyms::in_background();
         if c.opts.kernel {
             inst.set_option("stacktrace", true)?;
             c.kfmt = Some(inst.event_format("ftrace", "kernel_stack")?);
@@ -143,7 +145,7 @@ impl StackCounter {
             kfmt: None,
             ufmt: None,
             pending: Vec::new(),
-            kernel_syms: KernelSyms::in_background(),
+            kernel_syms: KernelSyms::on_demand(),
             user_syms: UserSymbols::new(),
             comms: CommCache::new(Some(inst.tracefs().path("saved_cmdlines"))),
             raw: HashMap::new(),
