@@ -37,6 +37,8 @@ const FUNC: &str = "__do_sys_getppid";
 struct Run {
     offered: u64,
     counted: u64,
+    /// What the tool said of lost events.
+    said: Option<String>,
     rate: f64,
     cores: f64,
 }
@@ -113,6 +115,10 @@ fn traced(secs: f64, way: &str) -> Run {
     Run {
         offered,
         counted,
+        said: rest
+            .lines()
+            .find(|l| l.contains("LOST") || l.contains("lost"))
+            .map(|l| l.trim().to_string()),
         rate: offered as f64 / secs,
         cores: cpu.saturating_sub(setup).as_secs_f64() / wall.as_secs_f64(),
     }
@@ -172,11 +178,12 @@ fn main() {
         for (way, v) in all.iter_mut() {
             let r = traced(secs, way);
             println!(
-                "{}: offered {} counted {} lost {}; loop {:.3} M/s = {:.2}x slower than untraced; tool CPU {:.3} core",
+                "{}: offered {} counted {} lost {}{}; loop {:.3} M/s = {:.2}x slower than untraced; tool CPU {:.3} core",
                 name(way),
                 r.offered,
                 r.counted,
                 r.offered as i64 - r.counted as i64,
+                r.said.as_deref().map(|l| format!(" ({l})")).unwrap_or_default(),
                 r.rate / 1e6,
                 base / r.rate,
                 r.cores
