@@ -222,6 +222,17 @@ pub const OPENSNOOP: Needs = Needs {
     )],
 };
 
+/// `sslsniff`.
+pub const SSLSNIFF: Needs = Needs {
+    tool: "sslsniff",
+    required: &[
+        Feature::UprobeEvents,
+        Feature::Instances,
+        Feature::TracePipeRaw,
+    ],
+    optional: &[],
+};
+
 /// Every tool of the suite, in the order reports list them.
 pub const TOOLS: &[Needs] = &[
     TPOINT,
@@ -236,6 +247,7 @@ pub const TOOLS: &[Needs] = &[
     KILLSNOOP,
     OPENSNOOP,
     STACKCOUNT,
+    SSLSNIFF,
     RESET_FTRACE,
     FTRACE_STATUS,
 ];

@@ -386,7 +386,7 @@ impl PairOut {
 }
 
 /// An entry waiting for its return: the recorded arguments.
-type Pending = Vec<(u32, u64)>;
+pub type Pending = Vec<(u32, u64)>;
 
 /// The pairing state of a run.
 #[derive(Default)]
@@ -395,8 +395,10 @@ pub struct Pairs {
     outs: HashMap<usize, PairOut>,
     /// Per entry probe index: the return probe index it feeds.
     feeds: HashMap<usize, usize>,
-    pending: HashMap<(usize, i32), Vec<Pending>>,
-    current: Option<Pending>,
+    /// Per return probe and thread: the entries waiting, each with its
+    /// time stamp.
+    pending: HashMap<(usize, i32), Vec<(u64, Pending)>>,
+    current: Option<(u64, Pending)>,
     /// Returns shown without their entry: begun before tracing, or lost.
     pub unpaired: u64,
     /// Entries dropped: after lost events, past [`MAX_DEPTH`], or of
@@ -425,6 +427,12 @@ impl Pairs {
     /// (true: not to be shown), or pops a paired return's entry for the
     /// next [`Pairs::write`] (true: no entry, not to be shown).
     pub fn take(&mut self, i: usize, tid: i32, data: &[u8]) -> bool {
+        self.take_at(i, tid, 0, data)
+    }
+
+    /// [`Pairs::take`] of an event stamped `ts`: an entry keeps its time
+    /// stamp, for [`Pairs::entry`] at its return (latency).
+    pub fn take_at(&mut self, i: usize, tid: i32, ts: u64, data: &[u8]) -> bool {
         if let Some(&ret) = self.feeds.get(&i) {
             let Some(out) = self.outs.get(&ret) else {
                 return true;
@@ -442,7 +450,7 @@ impl Pairs {
                 stack.remove(0);
                 self.dropped += 1;
             }
-            stack.push(vals);
+            stack.push((ts, vals));
             return true;
         }
         if !self.outs.contains_key(&i) {
@@ -485,6 +493,13 @@ impl Pairs {
         self.pending.values().map(|s| s.len() as u64).sum()
     }
 
+    /// The entry paired with the return just [`Pairs::take`]n (once): its
+    /// time stamp and the value of each `$argN` recorded, for a tool that
+    /// shows them in its own way rather than through [`Pairs::write`].
+    pub fn entry(&mut self) -> Option<(u64, Pending)> {
+        self.current.take()
+    }
+
     /// The columns of paired return `i` (just [`Pairs::take`]n), as
     /// ` NAME=VALUE` each, or in `json`.
     pub fn write(
@@ -497,7 +512,7 @@ impl Pairs {
         json: Option<&mut serde_json::Map<String, serde_json::Value>>,
     ) {
         let Some(out) = self.outs.get(&i) else { return };
-        let entry = self.current.take().unwrap_or_default();
+        let entry = self.current.take().map(|(_, e)| e).unwrap_or_default();
         let mut obj = serde_json::Map::new();
         for c in &out.columns {
             let mut v = String::new();
