@@ -180,14 +180,15 @@ fn checks(tfs: &Tracefs, args: &Args) -> Result<Vec<TlsProbe>> {
         task.map(|t| t.process()),
         args.handshake,
     );
-    for n in &found.notes {
-        eprintln!("sslsniff: note: {n}");
-    }
     if found.found.is_empty() {
         return Err(Error::usage(format!(
-            "no TLS library to trace: looked for {}",
-            found.searched.join(", ")
+            "no TLS library to trace: looked for {} ({})",
+            found.searched.join(", "),
+            found.notes.join("; ")
         )));
+    }
+    for n in &found.notes {
+        eprintln!("sslsniff: note: {n}");
     }
     tls::plan(&found.found)
 }

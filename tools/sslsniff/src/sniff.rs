@@ -193,6 +193,10 @@ impl Sink for Sniff {
     }
 
     fn round_end(&mut self) -> Flow {
+        // Calls may be rare: notice a closed pipe without one.
+        if self.out.reader_gone() {
+            return Flow::Stop;
+        }
         self.out.flush()
     }
 }
