@@ -312,7 +312,11 @@ static void *run(void *p) {
     return 0;
 }
 int main(int argc, char **argv) {
-    /* CERT KEY CONNS MSGS ex|plain text|binary BIG */
+    /* CERT KEY CONNS MSGS ex|plain text|binary BIG [wait] */
+    if (argc > 8 && !strcmp(argv[8], "wait")) {
+        char go[8];
+        if (!fgets(go, sizeof go, stdin)) return 1;
+    }
     int conns = atoi(argv[3]);
     nmsg = atoi(argv[4]);
     use_ex = !strcmp(argv[5], "ex");
@@ -794,5 +798,62 @@ fn gnutls_record_send_and_recv_exact_bytes() {
         want.sort();
         assert_eq!(got, want, "{func}:\n{}\n{}", f.stdout, f.stderr);
     }
+    clean(&f);
+}
+
+#[test]
+fn with_pid_a_copy_of_openssl_linked_into_the_program_is_found_and_traced() {
+    require_tracing!(UprobeEvents, Instances);
+    let dir = tempfile::tempdir().unwrap();
+    if tls_prog(dir.path()).is_none() {
+        return;
+    }
+    if !Path::new("/usr/lib/x86_64-linux-gnu/libssl.a").exists() {
+        support::skip("needs OpenSSL's static libraries (libssl.a) to link a bundled copy");
+        return;
+    }
+    let prog = cc(
+        dir.path(),
+        "ftt-tls-static",
+        TLS_C,
+        &[
+            "-Wl,-Bstatic",
+            "-lssl",
+            "-lcrypto",
+            "-Wl,-Bdynamic",
+            "-lpthread",
+            "-ldl",
+        ],
+    );
+    let (cert, key) = cert(dir.path());
+    let mut p = Command::new(&prog)
+        .arg(&cert)
+        .arg(&key)
+        .args(["1", "3", "plain", "text", "0", "wait"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = p.id().to_string();
+    let mut t = ToolRun::start("sslsniff", &["-x", "-p", &pid, "-g", "-n"]);
+    t.wait_ready();
+    p.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(p.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "done\n");
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(p.stdin.take());
+    assert!(p.wait().unwrap().success());
+    // -p: the run ends when the process exits.
+    let f = t.finish(Duration::from_secs(60));
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(
+        f.stderr.contains("ftt-tls-static (openssl)"),
+        "{}",
+        f.stderr
+    );
+    check_messages(&f, p.id(), 1, 3, false);
     clean(&f);
 }
