@@ -857,3 +857,105 @@ fn with_pid_a_copy_of_openssl_linked_into_the_program_is_found_and_traced() {
     check_messages(&f, p.id(), 1, 3, false);
     clean(&f);
 }
+
+#[test]
+fn pythons_ssl_module_through_ssl_write_ex_and_ssl_read_ex() {
+    require_tracing!(UprobeEvents, Instances);
+    let py = "/usr/bin/python3";
+    if !Path::new(py).exists() || !has_command("openssl") {
+        support::skip("needs /usr/bin/python3 and the openssl command");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = cert(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut t = ToolRun::start("sslsniff", &["-x", "-g", "-n"]);
+    t.wait_ready();
+    let mut server = Command::new("openssl")
+        .args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-naccept",
+            "1",
+        ])
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut sout = BufReader::new(server.stdout.take().unwrap());
+    let mut l = String::new();
+    while !l.contains("ACCEPT") {
+        l.clear();
+        assert!(sout.read_line(&mut l).unwrap() > 0, "s_server ended");
+    }
+    // The client sends binary bytes, then waits for one line and keeps
+    // its buffer (a bytearray) until the end.
+    let script = format!(
+        "import socket, ssl, sys, time\n\
+         c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE\n\
+         s = c.wrap_socket(socket.create_connection(('127.0.0.1', {port})))\n\
+         s.sendall(b'python \\x00\\x01\\xff up\\n')\n\
+         b = bytearray(4096); n = s.recv_into(b)\n\
+         print(n, flush=True); time.sleep(1.5)\n"
+    );
+    let mut client = Command::new(py)
+        .args(["-c", &script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // What the server printed holds the client's \xff: bytes, not text.
+    let mut raw = Vec::new();
+    while !raw.windows(6).any(|w| w == b"python") {
+        raw.clear();
+        assert!(
+            sout.read_until(b'\n', &mut raw).unwrap() > 0,
+            "s_server ended"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    server
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"down to python\n")
+        .unwrap();
+    let mut got = String::new();
+    BufReader::new(client.stdout.as_mut().unwrap())
+        .read_line(&mut got)
+        .unwrap();
+    assert_eq!(got, "15\n");
+    let cpid = client.id();
+    assert!(client.wait().unwrap().success());
+    let _ = server.kill();
+    let _ = server.wait();
+    let f = t.stop();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let mine: Vec<Block> = blocks(&f.stdout, true)
+        .into_iter()
+        .filter(|x| x.pid == cpid)
+        .collect();
+    let one = |func: &str, data: &[u8]| {
+        mine.iter()
+            .filter(|x| x.func == func && x.len == data.len() as u64)
+            .filter(|x| x.data.as_deref() == Some(data))
+            .count()
+    };
+    assert_eq!(
+        one("WRITE/SEND", b"python \x00\x01\xff up\n"),
+        1,
+        "{}",
+        f.stdout
+    );
+    assert_eq!(one("READ/RECV", b"down to python\n"), 1, "{}", f.stdout);
+    clean(&f);
+}

@@ -395,7 +395,11 @@ pub struct Pairs {
     outs: HashMap<usize, PairOut>,
     /// Per entry probe index: the return probe index it feeds.
     feeds: HashMap<usize, usize>,
-    /// Per return probe and thread: the entries waiting, each with its
+    /// Per return probe index: its entry probe (one entry probe may feed
+    /// several returns: a thread's calls nest, so its latest entry is the
+    /// one a return belongs to).
+    fed_by: HashMap<usize, usize>,
+    /// Per entry probe and thread: the entries waiting, each with its
     /// time stamp.
     pending: HashMap<(usize, i32), Vec<(u64, Pending)>>,
     current: Option<(u64, Pending)>,
@@ -409,7 +413,8 @@ pub struct Pairs {
 impl Pairs {
     /// Adds a pair: the entry probe's index, the return's, its output.
     pub fn add(&mut self, entry: usize, ret: usize, out: PairOut) {
-        self.feeds.insert(entry, ret);
+        self.feeds.entry(entry).or_insert(ret);
+        self.fed_by.insert(ret, entry);
         self.outs.insert(ret, out);
     }
 
@@ -445,7 +450,7 @@ impl Pairs {
             if self.pending.len() > 4096 {
                 self.prune();
             }
-            let stack = self.pending.entry((ret, tid)).or_default();
+            let stack = self.pending.entry((i, tid)).or_default();
             if stack.len() >= MAX_DEPTH {
                 stack.remove(0);
                 self.dropped += 1;
@@ -456,9 +461,10 @@ impl Pairs {
         if !self.outs.contains_key(&i) {
             return false;
         }
-        let popped = self.pending.get_mut(&(i, tid)).and_then(Vec::pop);
-        if self.pending.get(&(i, tid)).is_some_and(|s| s.is_empty()) {
-            self.pending.remove(&(i, tid));
+        let key = (self.fed_by.get(&i).copied().unwrap_or(usize::MAX), tid);
+        let popped = self.pending.get_mut(&key).and_then(Vec::pop);
+        if self.pending.get(&key).is_some_and(|s| s.is_empty()) {
+            self.pending.remove(&key);
         }
         match popped {
             Some(v) => {

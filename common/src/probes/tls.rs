@@ -318,38 +318,55 @@ pub fn from_frame(frame: &[u8], sp: u64, ptr: u64) -> Option<u64> {
     Some(u64::from_ne_bytes(b.try_into().ok()?))
 }
 
-/// The probes of every function found: event names `FUNC_K` (K the
-/// file's index, so that two copies of a library do not clash) and
-/// `FUNC_K_entry`.
+/// The event of all entries.
+pub const ENTRY_EVENT: &str = "tls_entry";
+
+impl Hook {
+    /// The return event of this hook's kind: the functions of one kind
+    /// share it (and every entry shares [`ENTRY_EVENT`]), so that the run
+    /// has a handful of events however many functions and libraries it
+    /// traces: the kernel synchronizes once per uprobe event when it
+    /// disables it, tens of milliseconds each.
+    pub fn event(&self) -> &'static str {
+        match (self.dir, self.len) {
+            (Dir::Handshake, _) => "tls_handshake",
+            (Dir::Read, LenFrom::RetInt) => "tls_read",
+            (Dir::Write, LenFrom::RetInt) => "tls_write",
+            (Dir::Read, LenFrom::RetLong) => "tls_read_long",
+            (Dir::Write, LenFrom::RetLong) => "tls_write_long",
+            (Dir::Read, LenFrom::OutArg4) => "tls_read_ex",
+            (Dir::Write, LenFrom::OutArg4) => "tls_write_ex",
+        }
+    }
+}
+
+/// The probes of every function found: each entry a location of
+/// [`ENTRY_EVENT`] (recording `$arg2` and `$arg4`, the same for all), each
+/// return a location of its kind's event ([`Hook::event`]).
 pub fn plan(found: &[Found]) -> Result<Vec<TlsProbe>> {
     let mut out = Vec::new();
-    for (k, f) in found.iter().enumerate() {
+    for f in found {
         for (h, at) in &f.hooks {
-            let mut args = vec![match h.dir {
-                Dir::Handshake => "ssl=$arg1".to_string(),
-                _ => "buf=$arg2".to_string(),
-            }];
-            if h.len == LenFrom::OutArg4 {
-                args.push("out=$arg4".into());
-            }
-            args.push(format!("{RET_FIELD}=$retval:s64"));
+            let args = [
+                "buf=$arg2".to_string(),
+                "out=$arg4".to_string(),
+                format!("{RET_FIELD}=$retval:s64"),
+            ];
             let plan = pair::plan_return(&args, false, &pair::uprobe_loc)?
                 .ok_or_else(|| Error::usage("no $argN in a TLS probe"))?;
             let location = format!("{}:{:#x}", f.target.path.display(), at.offset);
-            let name = format!("{}_{k}", h.func);
             let entry = ProbeDef {
                 kind: ProbeKind::Uprobe,
-                name: format!("{name}_entry"),
+                name: ENTRY_EVENT.to_string(),
                 location: location.clone(),
                 args: plan.entry_args.clone(),
             };
-            let ret = ProbeDef {
+            let mut ret = ProbeDef {
                 kind: ProbeKind::Uretprobe,
-                name,
+                name: h.event().to_string(),
                 location,
                 args: plan.ret_args.clone(),
             };
-            let mut ret = ret;
             if h.len == LenFrom::OutArg4 {
                 // The caller's frame as it is at the return: `*arg4` (a
                 // local of the caller, as a rule) is copied by the kernel

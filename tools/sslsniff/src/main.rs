@@ -30,9 +30,9 @@ use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::dynevent::ProbeGroup;
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
+use ftrace_common::lifecycle::sweep;
 use ftrace_common::probes::pair::PairOut;
 use ftrace_common::probes::tls::{self, Lib, Show, TlsProbe};
-use ftrace_common::probes::tool as probetool;
 use ftrace_common::{Error, Result};
 use sniff::{Filters, Slot, Sniff};
 use std::process::ExitCode;
@@ -60,11 +60,13 @@ is not installed is skipped with a note.
 
 Each call is shown when it returns, as bcc's sslsniff shows it: FUNC (READ/RECV, \
 WRITE/SEND, HANDSHAKE), TIME(s) since the first call shown, COMM, PID and LEN, the \
-bytes the call moved (the return value, or *readbytes and *written of the _ex forms); \
+bytes the call moved (the return value, or *readbytes and *written of the _ex forms, which the \
+kernel copies at the return); \
 with -x the thread's real UID and TID, with -l the call's latency LAT(ms). Then the \
 data between ----- DATA ----- and ----- END DATA -----: printable text as it is, a \
 carriage return as \\r, a backslash as \\\\, every other byte as \\xNN (or the whole in \
-hex with --hexdump). A call that moved more than --max-buffer-size bytes ends with \
+hex with --hexdump, 16 bytes a line), then a newline: data that ends in a newline \
+shows an empty line before the end marker. A call that moved more than --max-buffer-size bytes ends with \
 ----- END DATA (TRUNCATED, N bytes lost) -----. Calls that moved nothing (errors, \
 WANT_READ) are not shown.
 
@@ -145,17 +147,38 @@ fn main() -> ExitCode {
 fn sslsniff(args: Args) -> Result<()> {
     let tfs = Tracefs::open()?;
     let probes = checks(&tfs, &args)?;
-    let Some((group, created)) =
-        probetool::create_all(&tfs, probes.iter().flat_map(|p| [&p.entry, &p.ret]), false)?
-    else {
-        return Ok(());
-    };
+    let (group, events) = create(&tfs, &probes)?;
     signals::check()?;
-    let (inst, sniff) = setup(&tfs, &args, &group, &probes, &created)?;
+    let (inst, sniff) = setup(&tfs, &args, &group, &events)?;
     trace(&inst, sniff, &args, &probes)?;
     drop(inst);
     drop(group);
     Ok(())
+}
+
+/// Each event of the run: its name, and the kind of function whose
+/// returns it records (`None`: the entries).
+type Events = Vec<(String, Option<TlsProbe>)>;
+
+/// Creates the probes, the entries as locations of one event and the
+/// returns of each kind as locations of another (see `tls::Hook::event`):
+/// the group, and each event's name with its kind (`None`: the entries).
+fn create(tfs: &Tracefs, probes: &[TlsProbe]) -> Result<(ProbeGroup, Events)> {
+    sweep::sweep_dead(tfs);
+    let mut group = ProbeGroup::new(tfs);
+    let mut events: Events = Vec::new();
+    for p in probes {
+        for (def, kind) in [(&p.entry, None), (&p.ret, Some(p.clone()))] {
+            if events.iter().any(|(n, _)| *n == def.name) {
+                group.append(&def.name, def)?;
+            } else {
+                group.add(def)?;
+                events.push((def.name.clone(), kind));
+            }
+            signals::check()?;
+        }
+    }
+    Ok((group, events))
 }
 
 /// Checks: uprobes, the task, and the libraries with their functions.
@@ -199,8 +222,7 @@ fn setup(
     tfs: &Tracefs,
     args: &Args,
     group: &ProbeGroup,
-    probes: &[TlsProbe],
-    created: &[(String, String)],
+    events: &[(String, Option<TlsProbe>)],
 ) -> Result<(Instance, Sniff)> {
     let mut inst = Instance::create_with(
         tfs,
@@ -231,13 +253,11 @@ fn setup(
         args.json.json,
         Output::new(),
     );
-    for (k, p) in probes.iter().enumerate() {
-        let (entry, ret) = (&created[2 * k].0, &created[2 * k + 1].0);
-        let efmt = inst.event_format(group.group(), entry)?;
-        let rfmt = inst.event_format(group.group(), ret)?;
-        for name in [entry, ret] {
-            inst.set_filter(group.group(), name, &filter)?;
-        }
+    let efmt = inst.event_format(group.group(), tls::ENTRY_EVENT)?;
+    for (name, kind) in events {
+        inst.set_filter(group.group(), name, &filter)?;
+        let Some(p) = kind else { continue };
+        let rfmt = inst.event_format(group.group(), name)?;
         sniff.add(
             Slot {
                 hook: p.hook,
@@ -255,7 +275,7 @@ fn setup(
         inst.follow(ftrace_common::kernel::proc::Task::Process(pid), false)?;
     }
     signals::check()?;
-    for (name, _) in created {
+    for (name, _) in events {
         inst.enable_event(group.group(), name)?;
     }
     sniff.execs = follow_execs(&mut inst);

@@ -74,13 +74,15 @@ impl Sniff {
         }
     }
 
-    /// A function's slot, its entry and return event ids, and the pairing.
+    /// A kind of function's slot, the entry and return event ids, and the
+    /// pairing. Every kind shares the one entry event (pairing index 0): a
+    /// thread's calls nest, so a return belongs to its latest entry.
     pub fn add(&mut self, slot: Slot, (entry, ret): (u16, u16), out: PairOut) {
         let k = self.slots.len();
         self.slots.push(slot);
-        self.ids.insert(entry, (k, false));
+        self.ids.insert(entry, (usize::MAX, false));
         self.ids.insert(ret, (k, true));
-        self.pairs.add(2 * k, 2 * k + 1, out);
+        self.pairs.add(0, k + 1, out);
     }
 
     pub fn header(&mut self) -> Flow {
@@ -178,10 +180,10 @@ impl Sink for Sniff {
             // Names and ids while the thread surely lives.
             let _ = self.comms.get(ev.pid);
             let _ = self.tasks.get(ev.pid);
-            self.pairs.take_at(2 * k, ev.pid, ev.ts, ev.data);
+            self.pairs.take_at(0, ev.pid, ev.ts, ev.data);
             return Flow::Continue;
         }
-        if self.pairs.take_at(2 * k + 1, ev.pid, ev.ts, ev.data) {
+        if self.pairs.take_at(k + 1, ev.pid, ev.ts, ev.data) {
             return Flow::Continue;
         }
         self.ret(k, ev)
