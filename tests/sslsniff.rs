@@ -959,3 +959,30 @@ fn pythons_ssl_module_through_ssl_write_ex_and_ssl_read_ex() {
     assert_eq!(one("READ/RECV", b"down to python\n"), 1, "{}", f.stdout);
     clean(&f);
 }
+
+#[test]
+fn uid_and_comm_filters() {
+    require_tracing!(UprobeEvents, Instances);
+    let dir = tempfile::tempdir().unwrap();
+    let Some(prog) = tls_prog(dir.path()) else {
+        return;
+    };
+    // SAFETY: no preconditions.
+    let uid = unsafe { libc::getuid() }.to_string();
+    let args = ["1", "2", "plain", "text", "0"];
+    let (pid, f) = sniff_prog(&prog, dir.path(), &args, &["-x", "-u", &uid]);
+    check_messages(&f, pid, 1, 2, false);
+    let (pid, f) = sniff_prog(&prog, dir.path(), &args, &["-x", "-u", "4294967294"]);
+    assert!(
+        blocks(&f.stdout, true).iter().all(|x| x.pid != pid),
+        "{}",
+        f.stdout
+    );
+    let (pid, f) = sniff_prog(&prog, dir.path(), &args, &["-x", "-c", "ftt-tl"]);
+    assert!(
+        blocks(&f.stdout, true).iter().all(|x| x.pid != pid),
+        "{}",
+        f.stdout
+    );
+    clean(&f);
+}
