@@ -215,16 +215,24 @@ pub fn find(libs: &[Lib], extra: &[(Lib, String)], pid: Option<u32>, handshake: 
     for &lib in libs {
         s.searched
             .push(format!("{} ({})", lib.library(), lib.name()));
+        // Without a process: every installed version.
+        let every = match pid {
+            None => crate::sym::target::Resolver::system().libraries(lib.library()),
+            Some(_) => Vec::new(),
+        };
+        if !every.is_empty() {
+            for t in every {
+                add(&mut s, &mut seen, lib, t);
+            }
+            continue;
+        }
         match resolve_target(lib.library(), pid) {
             Ok(t) => add(&mut s, &mut seen, lib, t),
-            Err(_) => s.notes.push(format!(
-                "{} ({}) is not installed{}: skipped",
+            Err(e) => s.notes.push(format!(
+                "{} ({}): {} Skipped.",
                 lib.library(),
                 lib.name(),
-                match pid {
-                    Some(p) => format!(" and process {p} does not map it"),
-                    None => String::new(),
-                }
+                e.message()
             )),
         }
     }
