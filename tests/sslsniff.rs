@@ -89,6 +89,29 @@ fn blocks(out: &str, extra: bool) -> Vec<Block> {
     v
 }
 
+/// A child killed and reaped when the test ends, a failed one too.
+struct Reap(std::process::Child);
+
+impl std::ops::Deref for Reap {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reap {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn clean(f: &support::Finished) {
     support::assert_nothing_left(f.pid);
     let ue = std::fs::read_to_string(support::tracefs_root().join("uprobe_events")).unwrap();
@@ -142,23 +165,25 @@ fn s_server_and_s_client_exact_bytes_both_ways() {
         &["-x", "-o", "-g", "-n", "--extra-lib", "openssl:libssl"],
     );
     t.wait_ready();
-    let mut server = Command::new("openssl")
-        .args([
-            "s_server",
-            "-accept",
-            &format!("127.0.0.1:{port}"),
-            "-naccept",
-            "1",
-        ])
-        .arg("-cert")
-        .arg(&cert)
-        .arg("-key")
-        .arg(&key)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = Reap(
+        Command::new("openssl")
+            .args([
+                "s_server",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-naccept",
+                "1",
+            ])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let watch = |r: Box<dyn std::io::Read + Send>| {
         let seen = Arc::new(Mutex::new(String::new()));
         let s2 = Arc::clone(&seen);
@@ -178,18 +203,20 @@ fn s_server_and_s_client_exact_bytes_both_ways() {
         }
     };
     wait_for(&sseen, "ACCEPT");
-    let mut client = Command::new("openssl")
-        .args([
-            "s_client",
-            "-connect",
-            &format!("127.0.0.1:{port}"),
-            "-quiet",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut client = Reap(
+        Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+                "-quiet",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let cseen = watch(Box::new(client.stdout.take().unwrap()));
     // One way, then the other, each after the last: neither program
     // reuses the buffer of a call before sslsniff has read it.
@@ -369,14 +396,16 @@ fn sniff_prog(prog: &Path, dir: &Path, pargs: &[&str], args: &[&str]) -> (u32, s
     let (cert, key) = cert(dir);
     let mut t = ToolRun::start("sslsniff", args);
     t.wait_ready();
-    let mut p = Command::new(prog)
-        .arg(&cert)
-        .arg(&key)
-        .args(pargs)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut p = Reap(
+        Command::new(prog)
+            .arg(&cert)
+            .arg(&key)
+            .args(pargs)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
     BufReader::new(p.stdout.as_mut().unwrap())
         .read_line(&mut line)
@@ -826,14 +855,16 @@ fn with_pid_a_copy_of_openssl_linked_into_the_program_is_found_and_traced() {
         ],
     );
     let (cert, key) = cert(dir.path());
-    let mut p = Command::new(&prog)
-        .arg(&cert)
-        .arg(&key)
-        .args(["1", "3", "plain", "text", "0", "wait"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut p = Reap(
+        Command::new(&prog)
+            .arg(&cert)
+            .arg(&key)
+            .args(["1", "3", "plain", "text", "0", "wait"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let pid = p.id().to_string();
     let mut t = ToolRun::start("sslsniff", &["-x", "-p", &pid, "-g", "-n"]);
     t.wait_ready();
@@ -875,23 +906,25 @@ fn pythons_ssl_module_through_ssl_write_ex_and_ssl_read_ex() {
         .port();
     let mut t = ToolRun::start("sslsniff", &["-x", "-g", "-n"]);
     t.wait_ready();
-    let mut server = Command::new("openssl")
-        .args([
-            "s_server",
-            "-accept",
-            &format!("127.0.0.1:{port}"),
-            "-naccept",
-            "1",
-        ])
-        .arg("-cert")
-        .arg(&cert)
-        .arg("-key")
-        .arg(&key)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = Reap(
+        Command::new("openssl")
+            .args([
+                "s_server",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-naccept",
+                "1",
+            ])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut sout = BufReader::new(server.stdout.take().unwrap());
     let mut l = String::new();
     while !l.contains("ACCEPT") {
@@ -908,11 +941,13 @@ fn pythons_ssl_module_through_ssl_write_ex_and_ssl_read_ex() {
          b = bytearray(4096); n = s.recv_into(b)\n\
          print(n, flush=True); time.sleep(1.5)\n"
     );
-    let mut client = Command::new(py)
-        .args(["-c", &script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut client = Reap(
+        Command::new(py)
+            .args(["-c", &script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     // What the server printed holds the client's \xff: bytes, not text.
     let mut raw = Vec::new();
     while !raw.windows(6).any(|w| w == b"python") {
