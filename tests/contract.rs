@@ -237,6 +237,17 @@ const TOOLS: &[Tool] = &[
         bad_file: None,
     },
     Tool {
+        name: "sslsniff",
+        needs: &[Feature::UprobeEvents, Feature::Instances],
+        exclusive: false,
+        load: Load::None,
+        stream: Some(&[]),
+        json: None,
+        pid: Some(&["-p", "{pid}"]),
+        missing_event: Some(&["-ogn", "--extra-lib", "openssl:/no/such/libssl.so.3"]),
+        bad_file: Some(&["-ogn", "--extra-lib", "openssl:{text}"]),
+    },
+    Tool {
         name: "reset-ftrace",
         needs: &[],
         exclusive: false,

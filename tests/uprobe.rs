@@ -1363,3 +1363,59 @@ int main(int argc, char **argv) {
         assert_eq!(arg(&ev[249], "arg1"), Some("249"), "{}", ev[249]);
     }
 }
+
+#[test]
+fn an_entry_probe_fetching_a_read_buffer_gets_one_note_with_the_command_that_works() {
+    require_tracing!(UprobeEvents, Instances);
+    if support::tracefs().is_none()
+        || ftrace_common::sym::target::resolve_target("libssl", None).is_err()
+    {
+        support::skip("needs libssl");
+        return;
+    }
+    let f = run(
+        "uprobe",
+        &[
+            "-d",
+            "0.1",
+            "-e",
+            "p:libssl:SSL_read +0(%si):string",
+            "-e",
+            "p:libssl:SSL_read_ex +0(%si):string",
+        ],
+    );
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let notes: Vec<&str> = f
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("uprobe: note:"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{}", f.stderr);
+    assert!(
+        notes[0].contains("SSL_read fills its buffer before it returns"),
+        "{}",
+        notes[0]
+    );
+    assert!(notes[0].contains("sslsniff"), "{}", notes[0]);
+    assert!(
+        notes[0].contains("uprobe 'r:libssl:SSL_read +0($arg2):bytes[$retval]'"),
+        "{}",
+        notes[0]
+    );
+    clean(&f);
+    // The form that shows the bytes, and a write's entry, get none.
+    let f = run(
+        "uprobe",
+        &[
+            "-d",
+            "0.1",
+            "-e",
+            "r:libssl:SSL_read +0($arg2):bytes[$retval]",
+            "-e",
+            "p:libssl:SSL_write +0(%si):string",
+        ],
+    );
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(!f.stderr.contains("note:"), "{}", f.stderr);
+    clean(&f);
+}

@@ -115,6 +115,24 @@ impl Output {
         self.closed
     }
 
+    /// Whether the reader of a pipe on standard output went away, asked
+    /// without writing (for a tool that may print nothing for a long time
+    /// after its header: `| head -1` must still end it). Marks the output
+    /// closed.
+    pub fn reader_gone(&mut self) -> bool {
+        let mut p = libc::pollfd {
+            fd: 1,
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        if n == 1 && p.revents & libc::POLLERR != 0 {
+            self.closed = true;
+        }
+        self.closed
+    }
+
     /// A write error other than a closed pipe, if one happened.
     pub fn take_error(&mut self) -> Option<io::Error> {
         self.error.take()

@@ -250,6 +250,17 @@ pub const EXECSNOOP: Needs = Needs {
     )],
 };
 
+/// `sslsniff`.
+pub const SSLSNIFF: Needs = Needs {
+    tool: "sslsniff",
+    required: &[
+        Feature::UprobeEvents,
+        Feature::Instances,
+        Feature::TracePipeRaw,
+    ],
+    optional: &[],
+};
+
 /// Every tool of the suite, in the order reports list them.
 pub const TOOLS: &[Needs] = &[
     TPOINT,
@@ -266,6 +277,7 @@ pub const TOOLS: &[Needs] = &[
     EXECSNOOP,
     STACKCOUNT,
     OFFCPUTIME,
+    SSLSNIFF,
     RESET_FTRACE,
     FTRACE_STATUS,
 ];

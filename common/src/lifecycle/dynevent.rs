@@ -249,6 +249,34 @@ impl ProbeGroup {
         Ok(self.probes.last().expect("just pushed"))
     }
 
+    /// Adds another location to the event `name` made by [`ProbeGroup::add`]
+    /// (the kernel's multi-probe events, Linux 5.7 and later): `def`'s
+    /// arguments must be the event's, to the letter. One event for many
+    /// locations is enabled and disabled at the cost of one: a uprobe's
+    /// disable waits for the kernel to synchronize, once per event.
+    /// Removing the event removes every location.
+    pub fn append(&mut self, name: &str, def: &ProbeDef) -> Result<()> {
+        if !self.probes.iter().any(|p| p.name == name) {
+            return Err(Error::usage(format!(
+                "no event {name} to add a location to"
+            )));
+        }
+        let def = ProbeDef {
+            name: name.to_string(),
+            ..def.clone()
+        };
+        let line = def.line(&self.group)?;
+        tracefs::write_raw(&self.tfs.path(def.kind.file()), &line, true).map_err(|e| {
+            let mut msg = format!("the kernel rejected the probe ({e}):\n    {line}");
+            let log = self.tfs.read("error_log").unwrap_or_default();
+            if let Some(entry) = errorlog::find(&log, &line, false) {
+                msg.push('\n');
+                msg.push_str(&errorlog::indent(&entry));
+            }
+            Error::new(ErrorKind::Rejected, msg)
+        })
+    }
+
     /// Removes every probe of this run that is still listed; [`Drop`] calls
     /// this and reports failures on stderr instead.
     pub fn remove_all(&mut self) -> Result<()> {

@@ -15,5 +15,6 @@ pub mod matching;
 pub mod pair;
 pub mod pattern;
 pub mod spec;
+pub mod tls;
 pub mod tool;
 pub mod uprobe;

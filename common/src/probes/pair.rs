@@ -386,7 +386,7 @@ impl PairOut {
 }
 
 /// An entry waiting for its return: the recorded arguments.
-type Pending = Vec<(u32, u64)>;
+pub type Pending = Vec<(u32, u64)>;
 
 /// The pairing state of a run.
 #[derive(Default)]
@@ -395,8 +395,14 @@ pub struct Pairs {
     outs: HashMap<usize, PairOut>,
     /// Per entry probe index: the return probe index it feeds.
     feeds: HashMap<usize, usize>,
-    pending: HashMap<(usize, i32), Vec<Pending>>,
-    current: Option<Pending>,
+    /// Per return probe index: its entry probe (one entry probe may feed
+    /// several returns: a thread's calls nest, so its latest entry is the
+    /// one a return belongs to).
+    fed_by: HashMap<usize, usize>,
+    /// Per entry probe and thread: the entries waiting, each with its
+    /// time stamp.
+    pending: HashMap<(usize, i32), Vec<(u64, Pending)>>,
+    current: Option<(u64, Pending)>,
     /// Returns shown without their entry: begun before tracing, or lost.
     pub unpaired: u64,
     /// Entries dropped: after lost events, past [`MAX_DEPTH`], or of
@@ -407,7 +413,8 @@ pub struct Pairs {
 impl Pairs {
     /// Adds a pair: the entry probe's index, the return's, its output.
     pub fn add(&mut self, entry: usize, ret: usize, out: PairOut) {
-        self.feeds.insert(entry, ret);
+        self.feeds.entry(entry).or_insert(ret);
+        self.fed_by.insert(ret, entry);
         self.outs.insert(ret, out);
     }
 
@@ -425,6 +432,12 @@ impl Pairs {
     /// (true: not to be shown), or pops a paired return's entry for the
     /// next [`Pairs::write`] (true: no entry, not to be shown).
     pub fn take(&mut self, i: usize, tid: i32, data: &[u8]) -> bool {
+        self.take_at(i, tid, 0, data)
+    }
+
+    /// [`Pairs::take`] of an event stamped `ts`: an entry keeps its time
+    /// stamp, for [`Pairs::entry`] at its return (latency).
+    pub fn take_at(&mut self, i: usize, tid: i32, ts: u64, data: &[u8]) -> bool {
         if let Some(&ret) = self.feeds.get(&i) {
             let Some(out) = self.outs.get(&ret) else {
                 return true;
@@ -437,20 +450,21 @@ impl Pairs {
             if self.pending.len() > 4096 {
                 self.prune();
             }
-            let stack = self.pending.entry((ret, tid)).or_default();
+            let stack = self.pending.entry((i, tid)).or_default();
             if stack.len() >= MAX_DEPTH {
                 stack.remove(0);
                 self.dropped += 1;
             }
-            stack.push(vals);
+            stack.push((ts, vals));
             return true;
         }
         if !self.outs.contains_key(&i) {
             return false;
         }
-        let popped = self.pending.get_mut(&(i, tid)).and_then(Vec::pop);
-        if self.pending.get(&(i, tid)).is_some_and(|s| s.is_empty()) {
-            self.pending.remove(&(i, tid));
+        let key = (self.fed_by.get(&i).copied().unwrap_or(usize::MAX), tid);
+        let popped = self.pending.get_mut(&key).and_then(Vec::pop);
+        if self.pending.get(&key).is_some_and(|s| s.is_empty()) {
+            self.pending.remove(&key);
         }
         match popped {
             Some(v) => {
@@ -485,6 +499,13 @@ impl Pairs {
         self.pending.values().map(|s| s.len() as u64).sum()
     }
 
+    /// The entry paired with the return just [`Pairs::take`]n (once): its
+    /// time stamp and the value of each `$argN` recorded, for a tool that
+    /// shows them in its own way rather than through [`Pairs::write`].
+    pub fn entry(&mut self) -> Option<(u64, Pending)> {
+        self.current.take()
+    }
+
     /// The columns of paired return `i` (just [`Pairs::take`]n), as
     /// ` NAME=VALUE` each, or in `json`.
     pub fn write(
@@ -497,7 +518,7 @@ impl Pairs {
         json: Option<&mut serde_json::Map<String, serde_json::Value>>,
     ) {
         let Some(out) = self.outs.get(&i) else { return };
-        let entry = self.current.take().unwrap_or_default();
+        let entry = self.current.take().map(|(_, e)| e).unwrap_or_default();
         let mut obj = serde_json::Map::new();
         for c in &out.columns {
             let mut v = String::new();

@@ -147,6 +147,36 @@ pub fn default_name(d: &Definition) -> String {
     name
 }
 
+/// The note for the mission's form, an entry probe on a read (`SSL_read`,
+/// `*_read*`, `*recv*`) that fetches through the buffer argument
+/// (`p:libssl:SSL_read +0(%si):string`): the buffer is filled only by the
+/// time the function returns, and the command that shows what was read.
+/// `None` for any other definition.
+pub fn read_at_entry_note(d: &Definition) -> Option<String> {
+    if d.kind != Kind::Entry {
+        return None;
+    }
+    let func = d.location.symbol.split('+').next().unwrap_or("");
+    let lower = func.to_ascii_lowercase();
+    if !(lower.contains("read") || lower.contains("recv")) || func.starts_with("0x") {
+        return None;
+    }
+    let buf = ["(%si)", "(%rsi)", "(%x1)", "($arg2)"];
+    if !d.args.iter().any(|a| buf.iter().any(|b| a.contains(b))) {
+        return None;
+    }
+    let mut fix = "sslsniff shows what TLS reads returned".to_string();
+    if !lower.ends_with("_ex") {
+        fix.push_str(&format!(
+            "; for this function: uprobe 'r:{}:{func} +0($arg2):bytes[$retval]'",
+            d.location.target
+        ));
+    }
+    Some(format!(
+        "{func} fills its buffer before it returns: at its entry the buffer holds what was there before the call. {fix} (read from the process after the return)."
+    ))
+}
+
 /// A probe resolved to a file offset, ready to be created.
 pub struct Planned {
     /// The definition as given.
@@ -325,6 +355,29 @@ mod tests {
         assert_eq!(d.args, ["file=$retval"]);
         let d = p("p:libssl:SSL_write +0(%si):string");
         assert_eq!(default_name(&d), "p_libssl_SSL_write");
+    }
+
+    #[test]
+    fn the_missions_form_gets_a_note() {
+        let note = |s: &str| read_at_entry_note(&p(s));
+        let n = note("p:libssl:SSL_read +0(%si):string").unwrap();
+        assert!(
+            n.contains("uprobe 'r:libssl:SSL_read +0($arg2):bytes[$retval]'"),
+            "{n}"
+        );
+        assert!(n.contains("sslsniff"));
+        assert!(note("p:libc:read buf=+0($arg2):string").is_some());
+        assert!(note("p:libgnutls:gnutls_record_recv +0(%si):u64").is_some());
+        let n = note("p:libssl:SSL_read_ex +0(%si):string").unwrap();
+        assert!(!n.contains("bytes[$retval]"), "{n}");
+        for quiet in [
+            "r:libssl:SSL_read +0($arg2):bytes[$retval]",
+            "p:libssl:SSL_write +0(%si):string",
+            "p:libssl:SSL_read %si",
+            "p:libssl:SSL_read +0(%di):u32",
+        ] {
+            assert_eq!(note(quiet), None, "{quiet}");
+        }
     }
 
     #[test]

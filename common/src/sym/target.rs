@@ -193,6 +193,16 @@ impl Resolver {
 
     /// Finds a library by name: ld.so cache first, then the directories.
     fn find_library(&self, spec: &str) -> Result<Option<PathBuf>> {
+        let (mut cached, mut scanned) = self.library_candidates(spec);
+        if let Some(p) = self.pick(spec, &mut cached)? {
+            return Ok(Some(p));
+        }
+        self.pick(spec, &mut scanned)
+    }
+
+    /// The files that may be library `spec`: the ld.so cache's, then the
+    /// directories'.
+    fn library_candidates(&self, spec: &str) -> (Vec<Candidate>, Vec<Candidate>) {
         let mut cands: Vec<Candidate> = Vec::new();
         if let Some(cache) = self.load_cache(|soname| lib_matches(soname, spec)) {
             let mut entries: Vec<_> = cache.entries.iter().collect();
@@ -202,9 +212,6 @@ impl Resolver {
             for e in entries {
                 cands.push(Candidate::new(PathBuf::from(&e.path), e.soname.clone()));
             }
-        }
-        if let Some(p) = self.pick(spec, &mut cands)? {
-            return Ok(Some(p));
         }
         let mut scanned: Vec<Candidate> = Vec::new();
         for dir in &self.lib_dirs {
@@ -226,7 +233,33 @@ impl Resolver {
                 scanned.push(Candidate::new(dir.join(&name), name));
             }
         }
-        self.pick(spec, &mut scanned)
+        (cands, scanned)
+    }
+
+    /// Every installed version of library `spec` built for this machine,
+    /// one per file (`libssl` finds both `libssl.so.1.1` and
+    /// `libssl.so.3` where both are installed, where [`Resolver::resolve`]
+    /// asks which one): for a tool that traces each. Empty when none is.
+    pub fn libraries(&self, spec: &str) -> Vec<Target> {
+        let (cached, scanned) = self.library_candidates(spec);
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for mut c in cached.into_iter().chain(scanned) {
+            let p = self.under_root(&c.path);
+            let Ok(md) = std::fs::metadata(&p) else {
+                continue;
+            };
+            c.header = ElfHeader::read(&p).ok().flatten();
+            let native = c
+                .header
+                .is_some_and(|h| h.arch_match() == ArchMatch::Native);
+            if md.is_file() && native && seen.insert((md.dev(), md.ino())) {
+                if let Ok(t) = self.finish(&p, &c.path, None) {
+                    out.push(t);
+                }
+            }
+        }
+        out
     }
 
     /// Chooses among candidate files for a library name: ELF files only,

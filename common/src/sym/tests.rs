@@ -528,6 +528,21 @@ fn library_lookup_in_a_tree() {
         e.to_string().contains("libbar.so.1") && e.to_string().contains("libbar.so.2"),
         "{e}"
     );
+    // Each version, for a tool that traces all.
+    let all: Vec<PathBuf> = resolver
+        .libraries("libbar")
+        .into_iter()
+        .map(|t| t.display_path)
+        .collect();
+    assert_eq!(
+        all,
+        [
+            PathBuf::from(format!("/{ma}/libbar.so.1")),
+            PathBuf::from(format!("/{ma}/libbar.so.2"))
+        ]
+    );
+    assert_eq!(resolver.libraries("libfoo").len(), 1);
+    assert!(resolver.libraries("libnone").is_empty());
     assert_eq!(
         resolver.resolve("libbar.so.2", None).unwrap().display_path,
         PathBuf::from(format!("/{ma}/libbar.so.2"))

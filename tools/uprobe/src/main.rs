@@ -132,6 +132,9 @@ fn checks(
         needs::UPROBE.require_optional(tfs, caps::Feature::UserStacks)?;
     }
     let pid = task.map(|t| t.process());
+    if let Some(note) = defs.iter().find_map(|(d, _)| spec::read_at_entry_note(d)) {
+        eprintln!("uprobe: note: {note}");
+    }
     let planned = plan::plan(defs, pid, args.force)?;
     for p in &planned {
         if let (Some(pid), Some(false)) = (pid, p.target.mapped) {
