@@ -280,12 +280,64 @@ impl<T> Pending<T> {
     }
 }
 
-/// What a snoop's sink gives the run.
-pub trait SnoopSink: Sink {
+/// A snoop: what it does with its calls' entries and returns. The run
+/// pairs them per thread and hands each finished call to
+/// [`SnoopSink::show`]; a lost event forgets every call in progress.
+pub trait SnoopSink {
+    /// What the snoop keeps of a call between its entry and its return.
+    type Call;
+    /// The calls' events.
+    fn syscalls(&self) -> &Syscalls;
+    /// The calls in progress.
+    fn pending(&mut self) -> &mut Pending<Self::Call>;
+    /// An event that is not one of the calls' (an exec, a fork): true when
+    /// the snoop took it.
+    fn other(&mut self, _ev: &Event) -> bool {
+        false
+    }
+    /// Call `call` entered by `ev`'s thread.
+    fn enter(&mut self, call: usize, ev: &Event);
+    /// The kprobe event of call `call` (what the kernel copied).
+    fn probe(&mut self, _call: usize, _ev: &Event) {}
+    /// A call returned `ret` in thread `tid`: shows it.
+    fn show(&mut self, tid: i32, call: Open<Self::Call>, ret: i64) -> Flow;
     /// Prints the column headers (none for JSON).
     fn header(&mut self) -> Flow;
     /// Its output.
     fn out(&mut self) -> &mut Output;
+}
+
+/// A snoop as the stream's sink.
+struct SnoopRun<'a, S>(&'a mut S);
+
+impl<S: SnoopSink> Sink for SnoopRun<'_, S> {
+    fn event(&mut self, ev: &Event) -> Flow {
+        let s = &mut *self.0;
+        if s.other(ev) {
+            return Flow::Continue;
+        }
+        match s.syscalls().role(ev) {
+            Some((i, Role::Enter)) => s.enter(i, ev),
+            Some((i, Role::Probe)) => s.probe(i, ev),
+            Some((i, Role::Exit)) => {
+                let ret = s.syscalls().ret(i, ev);
+                if let Some(o) = s.pending().exit(ev, i) {
+                    return s.show(ev.pid, o, ret);
+                }
+            }
+            None => {}
+        }
+        Flow::Continue
+    }
+
+    fn lost(&mut self, _cpu: u32, _count: Option<u64>) -> Flow {
+        self.0.pending().clear();
+        Flow::Continue
+    }
+
+    fn round_end(&mut self) -> Flow {
+        self.0.out().flush()
+    }
 }
 
 /// The names of tasks, kept right across execs: the run's exec events
@@ -337,7 +389,7 @@ pub fn trace<S: SnoopSink>(
     sink.header();
     let summary = stream::run(
         Some(&mut reader),
-        sink,
+        &mut SnoopRun(&mut *sink),
         StreamOpts {
             duration: opts.duration.duration,
             ordered: true,

@@ -3,8 +3,7 @@
 //! JSON object; and the kprobes that copy the arguments in the kernel.
 
 use ftrace_common::app::output::{ts_secs, Output, TimeColumn};
-use ftrace_common::app::snoop::{Names, Open, Pending, Role, SnoopSink, SyscallRegs, Syscalls};
-use ftrace_common::app::stream::Sink;
+use ftrace_common::app::snoop::{Names, Open, Pending, SnoopSink, SyscallRegs, Syscalls};
 use ftrace_common::base::glob::NameMatch;
 use ftrace_common::buffer::format::{EventFormat, Field};
 use ftrace_common::buffer::reader::Event;
@@ -261,40 +260,6 @@ impl Snoop {
         self.out.line(&h)
     }
 
-    fn enter(&mut self, i: usize, ev: &Event) {
-        let c = &self.calls[i];
-        let e = Exec {
-            filename_ptr: c.filename.u64(ev.data).unwrap_or(0),
-            argv_ptr: c.argv.u64(ev.data).unwrap_or(0),
-            ..Exec::default()
-        };
-        // The caller's name while it lives (a failed exec keeps it).
-        let _ = self.names.get(ev.pid);
-        self.pending.enter(ev, i, e);
-    }
-
-    fn probe(&mut self, i: usize, ev: &Event) {
-        let c = &self.calls[i];
-        let Some(o) = self.pending.get_mut(ev.pid, i) else {
-            return;
-        };
-        let e = &mut o.data;
-        e.filename = c
-            .probe_filename
-            .as_ref()
-            .and_then(|f| f.bytes(ev.data))
-            .map(text);
-        let mut args = Vec::new();
-        for f in &c.probe_args {
-            // A fault (the NULL that ends argv) has no bytes at all.
-            match f.bytes(ev.data) {
-                Some(b) if !b.is_empty() => args.push(text(b)),
-                _ => break,
-            }
-        }
-        e.args = Some(args);
-    }
-
     fn exec(&mut self, ev: &Event) {
         let s = &self.sched;
         let pid = s.exec_pid.i64(ev.data).unwrap_or(ev.pid as i64) as i32;
@@ -432,6 +397,65 @@ impl Snoop {
         }
         s
     }
+}
+
+impl SnoopSink for Snoop {
+    type Call = Exec;
+
+    fn syscalls(&self) -> &Syscalls {
+        &self.syscalls
+    }
+
+    fn pending(&mut self) -> &mut Pending<Exec> {
+        &mut self.pending
+    }
+
+    /// Execs (which rename and name the program run) and forks.
+    fn other(&mut self, ev: &Event) -> bool {
+        if self.names.exec(ev) {
+            self.exec(ev);
+            return true;
+        }
+        if ev.id == self.sched.fork {
+            self.fork(ev);
+            return true;
+        }
+        false
+    }
+
+    fn enter(&mut self, i: usize, ev: &Event) {
+        let c = &self.calls[i];
+        let e = Exec {
+            filename_ptr: c.filename.u64(ev.data).unwrap_or(0),
+            argv_ptr: c.argv.u64(ev.data).unwrap_or(0),
+            ..Exec::default()
+        };
+        // The caller's name while it lives (a failed exec keeps it).
+        let _ = self.names.get(ev.pid);
+        self.pending.enter(ev, i, e);
+    }
+
+    fn probe(&mut self, i: usize, ev: &Event) {
+        let c = &self.calls[i];
+        let Some(o) = self.pending.get_mut(ev.pid, i) else {
+            return;
+        };
+        let e = &mut o.data;
+        e.filename = c
+            .probe_filename
+            .as_ref()
+            .and_then(|f| f.bytes(ev.data))
+            .map(text);
+        let mut args = Vec::new();
+        for f in &c.probe_args {
+            // A fault (the NULL that ends argv) has no bytes at all.
+            match f.bytes(ev.data) {
+                Some(b) if !b.is_empty() => args.push(text(b)),
+                _ => break,
+            }
+        }
+        e.args = Some(args);
+    }
 
     fn show(&mut self, tid: i32, o: Open<Exec>, ret: i64) -> Flow {
         let f = &self.filters;
@@ -516,44 +540,7 @@ impl Snoop {
         }
         self.out.line(&line)
     }
-}
 
-impl Sink for Snoop {
-    fn event(&mut self, ev: &Event) -> Flow {
-        if self.names.exec(ev) {
-            // Renamed; the exec also names the program run.
-            self.exec(ev);
-            return Flow::Continue;
-        }
-        if ev.id == self.sched.fork {
-            self.fork(ev);
-            return Flow::Continue;
-        }
-        match self.syscalls.role(ev) {
-            Some((i, Role::Enter)) => self.enter(i, ev),
-            Some((i, Role::Probe)) => self.probe(i, ev),
-            Some((i, Role::Exit)) => {
-                let ret = self.syscalls.ret(i, ev);
-                if let Some(o) = self.pending.exit(ev, i) {
-                    return self.show(ev.pid, o, ret);
-                }
-            }
-            None => {}
-        }
-        Flow::Continue
-    }
-
-    fn lost(&mut self, _cpu: u32, _count: Option<u64>) -> Flow {
-        self.pending.clear();
-        Flow::Continue
-    }
-
-    fn round_end(&mut self) -> Flow {
-        self.out.flush()
-    }
-}
-
-impl SnoopSink for Snoop {
     fn header(&mut self) -> Flow {
         self.columns()
     }

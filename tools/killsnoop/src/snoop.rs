@@ -2,8 +2,7 @@
 //! shown as a line or a JSON object.
 
 use ftrace_common::app::output::{ts_secs, Output, TimeColumn};
-use ftrace_common::app::snoop::{Names, Open, Pending, Role, SnoopSink, Syscalls};
-use ftrace_common::app::stream::Sink;
+use ftrace_common::app::snoop::{Names, Open, Pending, SnoopSink, Syscalls};
 use ftrace_common::base::glob::NameMatch;
 use ftrace_common::buffer::format::Field;
 use ftrace_common::buffer::reader::Event;
@@ -73,6 +72,67 @@ impl Snoop {
             sig.to_string()
         }
     }
+}
+
+/// The process a pidfd of process `pid` refers to, from its fdinfo.
+fn pidfd_target(pid: i32, fd: i64) -> Option<i64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+impl SnoopSink for Snoop {
+    type Call = Sent;
+
+    fn syscalls(&self) -> &Syscalls {
+        &self.syscalls
+    }
+
+    fn pending(&mut self) -> &mut Pending<Sent> {
+        &mut self.pending
+    }
+
+    /// Execs rename; `signal_generate` gives a pidfd's target.
+    fn other(&mut self, ev: &Event) -> bool {
+        if self.names.exec(ev) {
+            return true;
+        }
+        let Some((id, pid)) = &self.generate else {
+            return false;
+        };
+        if ev.id != *id {
+            return false;
+        }
+        if let Some(o) = self.pending.any_mut(ev.pid) {
+            if self.calls[o.call].name == "pidfd_send_signal" {
+                if let Some(p) = pid.i64(ev.data) {
+                    o.data.target = p.to_string();
+                }
+            }
+        }
+        true
+    }
+
+    fn enter(&mut self, i: usize, ev: &Event) {
+        let c = &self.calls[i];
+        let sig = c.sig.i64(ev.data).unwrap_or(0);
+        let raw = c.target.i64(ev.data).unwrap_or(0);
+        let target = if c.name == "pidfd_send_signal" {
+            // The sender's process: its fd table holds the descriptor.
+            let owner = proc::tgid(ev.pid as u32).map_or(ev.pid, |p| p as i32);
+            match pidfd_target(owner, raw) {
+                Some(p) => p.to_string(),
+                None => format!("pidfd:{raw}"),
+            }
+        } else {
+            raw.to_string()
+        };
+        let tgid = c.tgid.as_ref().and_then(|f| f.i64(ev.data));
+        // A name for the sender while it lives (it may exit soon).
+        let _ = self.names.get(ev.pid);
+        self.pending.enter(ev, i, Sent { sig, target, tgid });
+    }
 
     fn show(&mut self, tid: i32, o: Open<Sent>, ret: i64) -> Flow {
         let (ts, call, o) = (o.ts, self.calls[o.call].name, o.data);
@@ -112,75 +172,7 @@ impl Snoop {
         );
         self.out.line(&line)
     }
-}
 
-/// The process a pidfd of process `pid` refers to, from its fdinfo.
-fn pidfd_target(pid: i32, fd: i64) -> Option<i64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("Pid:"))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-impl Sink for Snoop {
-    fn event(&mut self, ev: &Event) -> Flow {
-        if self.names.exec(ev) {
-            return Flow::Continue;
-        }
-        if let Some((id, pid)) = &self.generate {
-            if ev.id == *id {
-                if let Some(o) = self.pending.any_mut(ev.pid) {
-                    if self.calls[o.call].name == "pidfd_send_signal" {
-                        if let Some(p) = pid.i64(ev.data) {
-                            o.data.target = p.to_string();
-                        }
-                    }
-                }
-                return Flow::Continue;
-            }
-        }
-        match self.syscalls.role(ev) {
-            Some((i, Role::Enter)) => {
-                let c = &self.calls[i];
-                let sig = c.sig.i64(ev.data).unwrap_or(0);
-                let raw = c.target.i64(ev.data).unwrap_or(0);
-                let target = if c.name == "pidfd_send_signal" {
-                    // The sender's process: its fd table holds the descriptor.
-                    let owner = proc::tgid(ev.pid as u32).map_or(ev.pid, |p| p as i32);
-                    match pidfd_target(owner, raw) {
-                        Some(p) => p.to_string(),
-                        None => format!("pidfd:{raw}"),
-                    }
-                } else {
-                    raw.to_string()
-                };
-                let tgid = c.tgid.as_ref().and_then(|f| f.i64(ev.data));
-                // A name for the sender while it lives (it may exit soon).
-                let _ = self.names.get(ev.pid);
-                self.pending.enter(ev, i, Sent { sig, target, tgid });
-            }
-            Some((i, Role::Exit)) => {
-                let ret = self.syscalls.ret(i, ev);
-                if let Some(o) = self.pending.exit(ev, i) {
-                    return self.show(ev.pid, o, ret);
-                }
-            }
-            _ => {}
-        }
-        Flow::Continue
-    }
-
-    fn lost(&mut self, _cpu: u32, _count: Option<u64>) -> Flow {
-        self.pending.clear();
-        Flow::Continue
-    }
-
-    fn round_end(&mut self) -> Flow {
-        self.out.flush()
-    }
-}
-
-impl SnoopSink for Snoop {
     fn header(&mut self) -> Flow {
         self.columns()
     }

@@ -4,8 +4,7 @@
 
 use crate::flags;
 use ftrace_common::app::output::{ts_secs, Output, TimeColumn};
-use ftrace_common::app::snoop::{Names, Open, Pending, Role, SnoopSink, SyscallRegs, Syscalls};
-use ftrace_common::app::stream::Sink;
+use ftrace_common::app::snoop::{Names, Open, Pending, SnoopSink, SyscallRegs, Syscalls};
 use ftrace_common::base::glob::NameMatch;
 use ftrace_common::buffer::format::{EventFormat, Field};
 use ftrace_common::buffer::reader::Event;
@@ -137,6 +136,22 @@ impl Snoop {
         });
         self.out.line(&h)
     }
+}
+
+impl SnoopSink for Snoop {
+    type Call = Opening;
+
+    fn syscalls(&self) -> &Syscalls {
+        &self.syscalls
+    }
+
+    fn pending(&mut self) -> &mut Pending<Opening> {
+        &mut self.pending
+    }
+
+    fn other(&mut self, ev: &Event) -> bool {
+        self.names.exec(ev)
+    }
 
     fn enter(&mut self, i: usize, ev: &Event) {
         let c = &self.calls[i];
@@ -165,7 +180,7 @@ impl Snoop {
         self.pending.enter(ev, i, Opening { flags, path });
     }
 
-    fn path(&mut self, i: usize, ev: &Event) {
+    fn probe(&mut self, i: usize, ev: &Event) {
         let c = &self.calls[i];
         if let Some(o) = self.pending.get_mut(ev.pid, i).map(|o| &mut o.data) {
             o.path = c.path.as_ref().and_then(|f| f.bytes(ev.data)).map(|b| {
@@ -251,38 +266,7 @@ impl Snoop {
         }
         self.out.line(&line)
     }
-}
 
-impl Sink for Snoop {
-    fn event(&mut self, ev: &Event) -> Flow {
-        if self.names.exec(ev) {
-            return Flow::Continue;
-        }
-        match self.syscalls.role(ev) {
-            Some((i, Role::Enter)) => self.enter(i, ev),
-            Some((i, Role::Probe)) => self.path(i, ev),
-            Some((i, Role::Exit)) => {
-                let ret = self.syscalls.ret(i, ev);
-                if let Some(o) = self.pending.exit(ev, i) {
-                    return self.show(ev.pid, o, ret);
-                }
-            }
-            None => {}
-        }
-        Flow::Continue
-    }
-
-    fn lost(&mut self, _cpu: u32, _count: Option<u64>) -> Flow {
-        self.pending.clear();
-        Flow::Continue
-    }
-
-    fn round_end(&mut self) -> Flow {
-        self.out.flush()
-    }
-}
-
-impl SnoopSink for Snoop {
     fn header(&mut self) -> Flow {
         self.columns()
     }
