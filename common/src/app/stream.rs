@@ -102,10 +102,11 @@ impl Summary {
     }
 
     /// Total lost events: the kernel's count, or what the sub-buffer flags
-    /// said if that is larger.
+    /// said if that is larger, and what the kernel handed out that the
+    /// reader did not find.
     pub fn lost(&self) -> u64 {
         let stats: u64 = self.lost_per_cpu.iter().map(|(_, n)| n).sum();
-        stats.max(self.read.flagged_lost)
+        stats.max(self.read.flagged_lost) + self.read.unaccounted
     }
 
     /// A one-line warning about lost events, or `None` when none were lost.
@@ -120,13 +121,25 @@ impl Summary {
             .filter(|(_, n)| *n > 0)
             .map(|(c, n)| format!("cpu{c}: {n}"))
             .collect();
+        let per = if per.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", per.join(", "))
+        };
+        let unaccounted = self.read.unaccounted;
+        if unaccounted > 0 && unaccounted == lost {
+            return Some(format!(
+                "LOST {lost} events: the kernel handed them out but the reader did not find them \
+                 in the sub-buffers it read (a bug: please report it)"
+            ));
+        }
+        let extra = if unaccounted > 0 {
+            format!("; {unaccounted} of them handed out by the kernel but not found by the reader")
+        } else {
+            String::new()
+        };
         Some(format!(
-            "LOST {lost} events{}: the reader fell behind; use a larger --buffer-kb or a filter",
-            if per.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", per.join(", "))
-            }
+            "LOST {lost} events{per}: the reader fell behind; use a larger --buffer-kb or a filter{extra}"
         ))
     }
 }
@@ -368,6 +381,7 @@ pub fn run(
         }
         let _ = sink.round_end();
     }
+    reader.check_accounting();
     summary.lost_per_cpu = reader.lost_per_cpu();
     summary.read = reader.stats;
     Ok(summary)
@@ -439,4 +453,34 @@ pub fn replay(file: &TraceDat, sink: &mut dyn Sink, tick: Option<Duration>) -> R
     summary.read.flagged_lost = flagged;
     summary.read.unknown_lost = unknown;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_warning_names_the_kind_of_loss() {
+        let mut s = Summary::default();
+        assert_eq!(s.lost_warning(), None);
+        s.lost_per_cpu = vec![(0, 0), (1, 5)];
+        let w = s.lost_warning().unwrap();
+        assert!(
+            w.starts_with("LOST 5 events (cpu1: 5): the reader fell behind"),
+            "{w}"
+        );
+        s.read.unaccounted = 2;
+        assert_eq!(s.lost(), 7);
+        let w = s.lost_warning().unwrap();
+        assert!(
+            w.contains("LOST 7 events") && w.contains("2 of them handed out"),
+            "{w}"
+        );
+        s.lost_per_cpu.clear();
+        let w = s.lost_warning().unwrap();
+        assert!(
+            w.starts_with("LOST 2 events: the kernel handed them out"),
+            "{w}"
+        );
+    }
 }

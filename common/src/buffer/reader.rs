@@ -9,7 +9,7 @@
 
 use crate::base::error::{Error, IoContext, Result};
 use crate::base::Flow;
-use crate::buffer::ringbuf::{lost_from_stats, Lost, Page, PageLayout};
+use crate::buffer::ringbuf::{lost_from_stats, read_events_from_stats, Lost, Page, PageLayout};
 use crate::kernel::tracefs;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -66,6 +66,10 @@ struct CpuBuf {
     file: File,
     /// Lost events of this CPU reported so far.
     reported_lost: u64,
+    /// The kernel's `read events` of this CPU when the reader opened it.
+    read_at_open: Option<u64>,
+    /// Data records of this CPU found in the sub-buffers read.
+    decoded: u64,
 }
 
 /// Counters kept while reading.
@@ -81,6 +85,10 @@ pub struct ReadStats {
     pub unknown_lost: u64,
     /// Sub-buffers that could not be fully parsed.
     pub bad_pages: u64,
+    /// Events the kernel says it handed to this reader (`read events` in
+    /// `per_cpu/cpuN/stats`) that the reader did not find in the
+    /// sub-buffers: lost on our side. Set by [`Reader::check_accounting`].
+    pub unaccounted: u64,
 }
 
 /// The per-CPU buffers of one instance, open for reading. The lifetime
@@ -96,6 +104,9 @@ pub struct Reader<'i> {
     /// The earliest last time stamp of the CPUs that the last drain left
     /// with data (the page cap): events after it are not read yet.
     behind: Option<u64>,
+    /// Whether sub-buffers were handed out whole ([`Reader::drain_pages`]):
+    /// their records are not counted here.
+    pages_only: bool,
     /// What has been read so far.
     pub stats: ReadStats,
 }
@@ -120,10 +131,16 @@ impl<'i> Reader<'i> {
                 .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
                 .open(&p)
                 .ctx("open", &p)?;
+            let stats = dir.join(format!("per_cpu/cpu{cpu}/stats"));
+            let read_at_open = tracefs::read_text(&stats)
+                .ok()
+                .and_then(|s| read_events_from_stats(&s));
             bufs.push(CpuBuf {
                 cpu,
                 file,
                 reported_lost: 0,
+                read_at_open,
+                decoded: 0,
             });
         }
         if bufs.is_empty() {
@@ -143,6 +160,7 @@ impl<'i> Reader<'i> {
             cpus: bufs,
             ordered_clock,
             behind: None,
+            pages_only: false,
             stats: ReadStats::default(),
         })
     }
@@ -199,14 +217,19 @@ impl<'i> Reader<'i> {
                 let Ok(mut page) = Page::parse(self.layout, &self.page[..len]) else {
                     continue;
                 };
-                for rec in page.by_ref() {
+                while let Some(rec) = page.next() {
                     last_ts = Some(rec.ts);
+                    self.cpus[i].decoded += 1;
                     let Some(ev) = Event::from_record(cpu, rec.ts, rec.data) else {
+                        self.stats.bad_pages += 1;
                         continue;
                     };
                     n += 1;
                     self.stats.events += 1;
                     if f(Item::Event(ev)) == Flow::Stop {
+                        // The kernel counts the rest of the sub-buffer as
+                        // read: so do we (nobody will ask for it).
+                        self.cpus[i].decoded += page.count() as u64;
                         return Ok((n, Flow::Stop));
                     }
                 }
@@ -255,6 +278,7 @@ impl<'i> Reader<'i> {
     /// events (lost-event flags are counted as `drain` counts them).
     /// Returns the number of sub-buffers.
     pub fn drain_pages(&mut self, f: &mut dyn FnMut(u32, &[u8])) -> Result<u64> {
+        self.pages_only = true;
         let mut n = 0u64;
         for i in 0..self.cpus.len() {
             for _ in 0..256 {
@@ -303,6 +327,35 @@ impl<'i> Reader<'i> {
             .collect()
     }
 
+    /// Compares, per CPU, the events the kernel says it handed to readers
+    /// since this reader opened (`read events` in `per_cpu/cpuN/stats`)
+    /// with the data records this reader found in the sub-buffers it got:
+    /// any shortfall was lost on our side (a sub-buffer misread or
+    /// skipped), and is returned per CPU and added up in
+    /// [`ReadStats::unaccounted`]. Call it after the last [`Reader::drain`];
+    /// it says nothing after [`Reader::drain_pages`] (whole sub-buffers are
+    /// handed on undecoded) or where the kernel has no such count.
+    pub fn check_accounting(&mut self) -> Vec<(u32, u64)> {
+        let mut out = Vec::new();
+        if self.pages_only {
+            return out;
+        }
+        for c in &self.cpus {
+            let Some(at_open) = c.read_at_open else {
+                continue;
+            };
+            let Some(now) = read_events_from_stats(&self.stats_text(c.cpu)) else {
+                continue;
+            };
+            let missing = now.saturating_sub(at_open).saturating_sub(c.decoded);
+            if missing > 0 {
+                out.push((c.cpu, missing));
+            }
+        }
+        self.stats.unaccounted = out.iter().map(|(_, n)| n).sum();
+        out
+    }
+
     fn stats_text(&self, cpu: u32) -> String {
         tracefs::read_text(&self.dir.join(format!("per_cpu/cpu{cpu}/stats"))).unwrap_or_default()
     }
@@ -323,5 +376,108 @@ impl<'i> Reader<'i> {
     /// stays readable.
     pub fn stop_recording(&self) -> Result<()> {
         tracefs::write_file(&self.dir.join("tracing_on"), "0", false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buffer::ringbuf::build::PageBuilder;
+
+    const HEADER_PAGE: &str = "\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;
+\tfield: local_t commit;\toffset:8;\tsize:8;\tsigned:1;
+\tfield: char data;\toffset:16;\tsize:4080;\tsigned:0;
+";
+
+    fn event(pid: i32) -> Vec<u8> {
+        let mut p = vec![0u8; 16];
+        p[0..2].copy_from_slice(&7u16.to_ne_bytes());
+        p[4..8].copy_from_slice(&pid.to_ne_bytes());
+        p
+    }
+
+    /// A buffer directory whose cpu0 "trace_pipe_raw" is a plain file of
+    /// `pages`, with the kernel's `read events` at `read_before`.
+    fn fake_buffer(pages: &[Vec<u8>], read_before: u64) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let cpu = dir.path().join("per_cpu/cpu0");
+        std::fs::create_dir_all(&cpu).unwrap();
+        std::fs::write(cpu.join("trace_pipe_raw"), pages.concat()).unwrap();
+        set_read_events(dir.path(), read_before);
+        std::fs::write(dir.path().join("trace_clock"), "local [mono]\n").unwrap();
+        dir
+    }
+
+    fn set_read_events(dir: &Path, n: u64) {
+        std::fs::write(
+            dir.join("per_cpu/cpu0/stats"),
+            format!(
+                "entries: 0\noverrun: 0\ncommit overrun: 0\ndropped events: 0\nread events: {n}\n"
+            ),
+        )
+        .unwrap();
+    }
+
+    fn pages() -> Vec<Vec<u8>> {
+        vec![
+            PageBuilder::new(1)
+                .event(1, &event(10))
+                .padding(8)
+                .event(1, &event(11))
+                .finish(Lost::None),
+            PageBuilder::new(2)
+                .extend(1, 1)
+                .event(1, &event(12))
+                .finish(Lost::None),
+        ]
+    }
+
+    #[test]
+    fn every_event_the_kernel_handed_out_is_accounted_for() {
+        let dir = fake_buffer(&pages(), 5);
+        let mut r = Reader::open(dir.path(), HEADER_PAGE, &[0], "mono").unwrap();
+        let mut pids = Vec::new();
+        r.drain(&mut |it| {
+            if let Item::Event(e) = it {
+                pids.push(e.pid);
+            }
+            Flow::Continue
+        })
+        .unwrap();
+        assert_eq!(pids, [10, 11, 12]);
+        // The kernel counted the three (after five read before we opened).
+        set_read_events(dir.path(), 8);
+        assert!(r.check_accounting().is_empty());
+        assert_eq!(r.stats.unaccounted, 0);
+        // Had it handed out four, one was lost on our side: say so.
+        set_read_events(dir.path(), 9);
+        assert_eq!(r.check_accounting(), [(0, 1)]);
+        assert_eq!(r.stats.unaccounted, 1);
+    }
+
+    #[test]
+    fn a_sink_that_stops_mid_page_is_not_a_loss() {
+        let dir = fake_buffer(&pages(), 0);
+        let mut r = Reader::open(dir.path(), HEADER_PAGE, &[0], "mono").unwrap();
+        let (n, flow) = r.drain(&mut |_| Flow::Stop).unwrap();
+        assert_eq!((n, flow), (1, Flow::Stop));
+        // The kernel handed out the whole first page (two events).
+        set_read_events(dir.path(), 2);
+        assert!(r.check_accounting().is_empty());
+    }
+
+    #[test]
+    fn no_count_no_claim() {
+        let dir = fake_buffer(&pages(), 0);
+        std::fs::write(dir.path().join("per_cpu/cpu0/stats"), "entries: 0\n").unwrap();
+        let mut r = Reader::open(dir.path(), HEADER_PAGE, &[0], "mono").unwrap();
+        r.drain(&mut |_| Flow::Continue).unwrap();
+        assert!(r.check_accounting().is_empty());
+        // Whole pages handed on: nothing to compare.
+        let dir = fake_buffer(&pages(), 0);
+        let mut r = Reader::open(dir.path(), HEADER_PAGE, &[0], "mono").unwrap();
+        r.drain_pages(&mut |_, _| {}).unwrap();
+        set_read_events(dir.path(), 3);
+        assert!(r.check_accounting().is_empty());
     }
 }

@@ -345,6 +345,18 @@ pub fn lost_from_stats(stats: &str) -> u64 {
     lost
 }
 
+/// Parses the `read events` line of `per_cpu/cpuN/stats`: how many events
+/// the kernel has handed to readers of that CPU's buffer (`None` if the
+/// line is missing, as on kernels before 3.x).
+pub fn read_events_from_stats(stats: &str) -> Option<u64> {
+    stats.lines().find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        (k.trim() == "read events")
+            .then(|| v.trim().parse::<u64>().ok())
+            .flatten()
+    })
+}
+
 /// Builds sub-buffers by hand, for tests of this module and of its users.
 #[doc(hidden)]
 pub mod build {
@@ -542,6 +554,9 @@ mod tests {
         let s = "entries: 5\noverrun: 10\ncommit overrun: 1\nbytes: 9\noldest event ts: 1.0\nnow ts: 2.0\ndropped events: 2\nread events: 7\n";
         assert_eq!(lost_from_stats(s), 13);
         assert_eq!(lost_from_stats(""), 0);
+        assert_eq!(read_events_from_stats(s), Some(7));
+        assert_eq!(read_events_from_stats("entries: 5\n"), None);
+        assert_eq!(read_events_from_stats("read events: x\n"), None);
     }
 
     proptest! {
