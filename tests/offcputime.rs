@@ -79,7 +79,11 @@ fn two_sleeps(dir: &Path) -> PathBuf {
 
 /// Runs `offcputime ARGS -p PID` over the program; the run ends when the
 /// program exits.
-fn run_two_sleeps(prog: &Path, args: &[&str]) -> Run {
+/// `None` (the test skipped) where the kernel switched the program back
+/// in without firing sched_switch for more than a tenth of its 60 sleeps:
+/// some kernels do so for every wake from idle on a quiet machine, and
+/// nothing can time those blocks (offcputime says how many it left out).
+fn run_two_sleeps(prog: &Path, args: &[&str]) -> Option<Run> {
     let mut child: Child = Command::new(prog)
         .args([A.0, A.1, B.0, B.1].map(|n| n.to_string()))
         .stdin(Stdio::piped())
@@ -110,12 +114,18 @@ fn run_two_sleeps(prog: &Path, args: &[&str]) -> Run {
         .find_map(|l| l.strip_prefix("offcputime: ")?.split_once(' '))
         .map(|(n, _)| n.parse().unwrap())
         .unwrap_or(0);
-    Run {
+    if unended > 6 {
+        support::skip(&format!(
+            "this kernel switched tasks without firing sched:sched_switch: {unended} of 60 blocks could not be timed"
+        ));
+        return None;
+    }
+    Some(Run {
         f,
         slept_a: slept[0],
         slept_b: slept[1],
         unended,
-    }
+    })
 }
 
 /// bcc's blocks: (frames, `-  comm (tid)` line, us), in the order printed.
@@ -165,7 +175,9 @@ fn ready() -> Option<(tempfile::TempDir, PathBuf)> {
 fn user_stacks_of_two_sleeping_paths_get_their_planned_time() {
     require_tracing!(Instances, UserStacks);
     let Some((_dir, prog)) = ready() else { return };
-    let r = run_two_sleeps(&prog, &["-U"]);
+    let Some(r) = run_two_sleeps(&prog, &["-U"]) else {
+        return;
+    };
     let f = &r.f;
     let b = blocks(&f.stdout);
     let on = |name: &str| -> Vec<&(Vec<String>, String, u64)> {
@@ -211,7 +223,9 @@ fn user_stacks_of_two_sleeping_paths_get_their_planned_time() {
 fn kernel_stacks_show_the_sleep_in_the_kernel() {
     require_tracing!(Instances, KernelStacks);
     let Some((_dir, prog)) = ready() else { return };
-    let r = run_two_sleeps(&prog, &["-K"]);
+    let Some(r) = run_two_sleeps(&prog, &["-K"]) else {
+        return;
+    };
     let f = &r.f;
     // Both paths sleep in the same kernel stack.
     let total: u64 = blocks(&f.stdout)
@@ -236,7 +250,7 @@ fn folded_output_files_and_flame_graph_hold_both_paths() {
     let Some((dir, prog)) = ready() else { return };
     let svg = dir.path().join("out.svg");
     let folded = dir.path().join("out.folded");
-    let r = run_two_sleeps(
+    let Some(r) = run_two_sleeps(
         &prog,
         &[
             "-U",
@@ -246,7 +260,9 @@ fn folded_output_files_and_flame_graph_hold_both_paths() {
             "--folded",
             folded.to_str().unwrap(),
         ],
-    );
+    ) else {
+        return;
+    };
     let f = &r.f;
     let total = |text: &str, path: &str| -> (usize, u64) {
         let lines: Vec<(&str, u64)> = text
@@ -307,7 +323,9 @@ fn json_and_min_block_time() {
     require_tracing!(Instances, UserStacks);
     let Some((_dir, prog)) = ready() else { return };
     // -m 15000: path_a's 10 ms sleeps are left out, path_b's 20 ms kept.
-    let r = run_two_sleeps(&prog, &["-U", "-j", "-m", "15000"]);
+    let Some(r) = run_two_sleeps(&prog, &["-U", "-j", "-m", "15000"]) else {
+        return;
+    };
     let f = &r.f;
     let objs: Vec<serde_json::Value> = f
         .stdout
