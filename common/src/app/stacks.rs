@@ -12,6 +12,7 @@
 //! [`crate::app::flame`] draws.
 
 use crate::app::flame;
+use crate::app::output::Output;
 use crate::buffer::format::EventFormat;
 use crate::buffer::reader::Event;
 use crate::buffer::stack;
@@ -19,6 +20,7 @@ use crate::kernel::proc::CommCache;
 use crate::lifecycle::instance::Instance;
 use crate::sym::kallsyms::KernelSyms;
 use crate::sym::symbolize::{Frame, UserSymbols};
+use crate::Flow;
 use crate::Result;
 use std::collections::{HashMap, HashSet};
 
@@ -62,6 +64,28 @@ fn tracing_frame(name: &str) -> bool {
         "__probestub_",
     ];
     PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// How stacks are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackForm {
+    /// bcc's blocks, the most frequent last.
+    Blocks,
+    /// One folded line a stack.
+    Folded,
+    /// One JSON object a stack.
+    Json,
+}
+
+impl StackForm {
+    /// `-j` over `-f` over bcc's blocks.
+    pub fn of(json: bool, folded: bool) -> StackForm {
+        match (json, folded) {
+            (true, _) => StackForm::Json,
+            (_, true) => StackForm::Folded,
+            _ => StackForm::Blocks,
+        }
+    }
 }
 
 /// A stack as shown: what stacks are counted by.
@@ -415,6 +439,45 @@ impl StackCounter {
     /// Starts the counts of an interval anew (the totals stay).
     pub fn clear(&mut self) {
         self.counts.iter_mut().for_each(|n| *n = 0);
+    }
+
+    /// Prints `stacks` in `form` to `out` and flushes it; JSON objects
+    /// name the count `count_name` and carry `time` where given.
+    pub fn print(
+        &self,
+        out: &mut Output,
+        stacks: &[(&StackKey, u64)],
+        form: StackForm,
+        count_name: &str,
+        time: Option<&str>,
+    ) -> Flow {
+        let mut flow = Flow::Continue;
+        match form {
+            StackForm::Json => {
+                for mut v in self.json(stacks, count_name) {
+                    if let Some(t) = time {
+                        v["time"] = t.into();
+                    }
+                    flow = out.json(&v);
+                    if flow == Flow::Stop {
+                        break;
+                    }
+                }
+            }
+            StackForm::Folded => {
+                for l in self.folded(stacks) {
+                    flow = out.line(&l);
+                    if flow == Flow::Stop {
+                        break;
+                    }
+                }
+            }
+            StackForm::Blocks => flow = out.text(&self.render(stacks)),
+        }
+        if flow == Flow::Stop {
+            return flow;
+        }
+        out.flush()
     }
 
     /// The text of `stacks` as bcc prints it.

@@ -23,7 +23,7 @@ mod threads;
 use cli::Args;
 use ftrace_common::app::flame::{FlameFiles, Palette};
 use ftrace_common::app::output::Output;
-use ftrace_common::app::stacks::{StackCounter, StackOpts};
+use ftrace_common::app::stacks::{StackCounter, StackForm, StackOpts};
 use ftrace_common::app::stream::{self, Sink, StreamOpts};
 use ftrace_common::app::{cli as app_cli, signals, status};
 use ftrace_common::buffer::format::{EventFormat, Field};
@@ -211,32 +211,13 @@ impl OffCpu {
     fn print(&mut self) -> Flow {
         self.stacks.flush();
         let rows = self.stacks.sorted(false, None);
-        let flow = if self.json {
-            let mut f = Flow::Continue;
-            for v in self.stacks.json(&rows, "us") {
-                f = self.out.json(&v);
-                if f == Flow::Stop {
-                    break;
-                }
-            }
-            f
-        } else if self.folded {
-            let mut f = Flow::Continue;
-            for l in self.stacks.folded(&rows) {
-                f = self.out.line(&l);
-                if f == Flow::Stop {
-                    break;
-                }
-            }
-            f
-        } else {
-            let text = self.stacks.render(&rows);
-            self.out.text(&text)
-        };
-        if flow == Flow::Stop {
-            return flow;
-        }
-        self.out.flush()
+        self.stacks.print(
+            &mut self.out,
+            &rows,
+            StackForm::of(self.json, self.folded),
+            "us",
+            None,
+        )
     }
 }
 

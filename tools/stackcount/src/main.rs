@@ -21,7 +21,7 @@ mod kernel;
 use cli::Args;
 use ftrace_common::app::flame::{FlameFiles, Palette};
 use ftrace_common::app::output::{date_now, Output};
-use ftrace_common::app::stacks::{StackCounter, StackOpts};
+use ftrace_common::app::stacks::{StackCounter, StackForm, StackOpts};
 use ftrace_common::app::stream::{self, Sink, StreamOpts};
 use ftrace_common::app::{attach, cli as app_cli, signals, status};
 use ftrace_common::buffer::reader::Event;
@@ -214,36 +214,10 @@ impl Counter {
             self.out.line(&date_now());
         }
         let rows = self.stacks.sorted(false, self.top);
-        let flow = if self.json {
-            let mut f = Flow::Continue;
-            for mut v in self.stacks.json(&rows, "count") {
-                if self.timestamp {
-                    v["time"] = date_now().into();
-                }
-                f = self.out.json(&v);
-                if f == Flow::Stop {
-                    break;
-                }
-            }
-            f
-        } else if self.folded {
-            let lines = self.stacks.folded(&rows);
-            let mut f = Flow::Continue;
-            for l in lines {
-                f = self.out.line(&l);
-                if f == Flow::Stop {
-                    break;
-                }
-            }
-            f
-        } else {
-            let text = self.stacks.render(&rows);
-            self.out.text(&text)
-        };
-        if flow == Flow::Stop {
-            return flow;
-        }
-        self.out.flush()
+        let time = (self.json && self.timestamp).then(date_now);
+        let form = StackForm::of(self.json, self.folded);
+        self.stacks
+            .print(&mut self.out, &rows, form, "count", time.as_deref())
     }
 }
 
