@@ -196,3 +196,61 @@ fn captured_kernel_buffers_exist_for_the_host() {
     let n = std::fs::read_dir(&root).map(|r| r.count()).unwrap_or(0);
     assert!(n >= 1, "no captured kernel data under {}", root.display());
 }
+
+/// The README's table of features and first kernels, as (name, (major, minor)).
+fn readme_feature_table() -> Vec<(String, (u32, u32))> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = readme
+        .split("### Features and the first kernel that has them")
+        .nth(1)
+        .expect("README has the table of features and kernels");
+    table
+        .lines()
+        .skip_while(|l| !l.starts_with("| feature |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            let name = cells[0].trim_matches('`').to_string();
+            let (a, b) = cells[cells.len() - 1].split_once('.').expect(l);
+            (name, (a.parse().expect(l), b.parse().expect(l)))
+        })
+        .collect()
+}
+
+#[test]
+fn readme_feature_table_is_the_one_the_checks_use() {
+    use ftrace_common::kernel::caps::Feature;
+    let table = readme_feature_table();
+    let want: Vec<(String, (u32, u32))> = Feature::ALL
+        .iter()
+        .map(|f| (f.name().to_string(), f.since()))
+        .collect();
+    assert_eq!(
+        table, want,
+        "README's feature table and Feature::since() disagree"
+    );
+}
+
+/// On the running kernel, a feature present where the table says it came
+/// later would prove the table wrong.
+#[test]
+fn no_feature_is_present_before_the_table_says() {
+    use ftrace_common::kernel::caps::{check, Feature};
+    use ftrace_common::kernel::config::{release, version};
+    let Some(tfs) = support::tracefs() else {
+        return support::skip("needs root and tracefs");
+    };
+    let running = version(&release()).expect("kernel version");
+    for f in Feature::ALL {
+        if check(&tfs, f).is_yes() {
+            assert!(
+                running >= f.since(),
+                "{} is present on {running:?}, but the table says it came in {:?}",
+                f.name(),
+                f.since()
+            );
+        }
+    }
+}

@@ -18,6 +18,9 @@ pub enum Feature {
     TracePipeRaw,
     /// The kernel's reasons for rejected commands (`error_log`).
     ErrorLog,
+    /// PIDs whose events are not recorded (`set_event_notrace_pid`): a
+    /// tool's own reads of the buffer kept out of its trace.
+    EventNotracePid,
     /// `kprobe_events` (kprobes and kretprobes).
     KprobeEvents,
     /// `uprobe_events` (uprobes and uretprobes).
@@ -61,10 +64,11 @@ pub enum Feature {
 
 impl Feature {
     /// Every feature, in the order reports list them.
-    pub const ALL: [Feature; 22] = [
+    pub const ALL: [Feature; 23] = [
         Feature::Instances,
         Feature::TracePipeRaw,
         Feature::ErrorLog,
+        Feature::EventNotracePid,
         Feature::KprobeEvents,
         Feature::UprobeEvents,
         Feature::DynamicEvents,
@@ -92,6 +96,7 @@ impl Feature {
             Feature::Instances => "instances",
             Feature::TracePipeRaw => "trace-pipe-raw",
             Feature::ErrorLog => "error-log",
+            Feature::EventNotracePid => "event-notrace-pid",
             Feature::KprobeEvents => "kprobe-events",
             Feature::UprobeEvents => "uprobe-events",
             Feature::DynamicEvents => "dynamic-events",
@@ -114,11 +119,51 @@ impl Feature {
         }
     }
 
+    /// The first mainline Linux release with the feature (x86-64). The
+    /// README's table of features and kernels is checked against this,
+    /// and the checks' messages name it.
+    pub fn since(self) -> (u32, u32) {
+        match self {
+            Feature::Instances => (3, 10),
+            Feature::TracePipeRaw => (2, 6),
+            Feature::ErrorLog => (5, 2),
+            Feature::EventNotracePid => (5, 8),
+            Feature::KprobeEvents => (2, 6),
+            Feature::UprobeEvents => (3, 5),
+            Feature::DynamicEvents => (5, 0),
+            Feature::FprobeEvents => (6, 4),
+            Feature::EprobeEvents => (5, 15),
+            Feature::BtfArgs => (6, 6),
+            Feature::ReturnProbeArgs => (6, 10),
+            Feature::FunctionTracer => (2, 6),
+            Feature::FunctionGraph => (2, 6),
+            Feature::GraphInInstances => (6, 11),
+            Feature::GraphRetval => (6, 5),
+            Feature::FunctionProfiler => (2, 6),
+            Feature::HistTriggers => (4, 7),
+            Feature::SyntheticEvents => (4, 17),
+            Feature::KernelStacks => (2, 6),
+            Feature::UserStacks => (2, 6),
+            Feature::SyscallTracepoints => (2, 6),
+            Feature::RawSyscalls => (2, 6),
+            Feature::BlockTracepoints => (2, 6),
+        }
+    }
+
+    /// `Linux X.Y or later`, for messages.
+    pub fn since_text(self) -> String {
+        let (a, b) = self.since();
+        format!("Linux {a}.{b} or later")
+    }
+
     /// The kernel options behind the feature, outermost first: with the
     /// kernel's config at hand, the first one not set is the reason.
     pub fn options(self) -> &'static [&'static str] {
         match self {
-            Feature::Instances | Feature::TracePipeRaw | Feature::ErrorLog => &["CONFIG_TRACING"],
+            Feature::Instances
+            | Feature::TracePipeRaw
+            | Feature::ErrorLog
+            | Feature::EventNotracePid => &["CONFIG_TRACING"],
             Feature::KprobeEvents => &["CONFIG_KPROBES", "CONFIG_KPROBE_EVENTS"],
             Feature::UprobeEvents => &["CONFIG_UPROBES", "CONFIG_UPROBE_EVENTS"],
             Feature::DynamicEvents => &["CONFIG_DYNAMIC_EVENTS"],
@@ -192,17 +237,22 @@ pub fn check(tfs: &Tracefs, feature: Feature) -> Support {
         Feature::Instances => yes_if(
             tfs.exists("instances"),
             "tracing instances",
-            "CONFIG_TRACING, kernel 3.10 or later",
+            &format!("CONFIG_TRACING, {}", Feature::Instances.since_text()),
         ),
         Feature::TracePipeRaw => yes_if(
             tfs.exists("per_cpu/cpu0/trace_pipe_raw"),
             "binary per-CPU buffers (per_cpu/cpuN/trace_pipe_raw)",
             "CONFIG_TRACING",
         ),
+        Feature::EventNotracePid => yes_if(
+            tfs.exists("set_event_notrace_pid"),
+            "set_event_notrace_pid: a tool's own reads of the buffer can show in its trace",
+            &Feature::EventNotracePid.since_text(),
+        ),
         Feature::ErrorLog => yes_if(
             tfs.exists("error_log"),
             "error_log: a rejected probe or filter comes without the kernel's reason",
-            "Linux 5.4 or later",
+            &Feature::ErrorLog.since_text(),
         ),
         Feature::KprobeEvents => yes_if(
             tfs.exists("kprobe_events"),
@@ -217,12 +267,18 @@ pub fn check(tfs: &Tracefs, feature: Feature) -> Support {
         Feature::DynamicEvents => yes_if(
             tfs.exists("dynamic_events"),
             "dynamic_events file",
-            "CONFIG_DYNAMIC_EVENTS, Linux 5.0 or later",
+            &format!(
+                "CONFIG_DYNAMIC_EVENTS, {}",
+                Feature::DynamicEvents.since_text()
+            ),
         ),
         Feature::FprobeEvents => yes_if(
             tfs.exists("dynamic_events") && readme_has(tfs, "f[:[<group>/][<event>]] <func-name>"),
             "fprobe events",
-            "CONFIG_FPROBE_EVENTS, Linux 6.4 or later",
+            &format!(
+                "CONFIG_FPROBE_EVENTS, {}",
+                Feature::FprobeEvents.since_text()
+            ),
         ),
         Feature::EprobeEvents => eprobes(tfs),
         Feature::BtfArgs => {
@@ -230,14 +286,20 @@ pub fn check(tfs: &Tracefs, feature: Feature) -> Support {
             yes_if(
                 probes && readme_has(tfs, "<argname>"),
                 "probe arguments by name from BTF",
-                "CONFIG_PROBE_EVENTS_BTF_ARGS with kprobe or fprobe events, Linux 6.6 or later",
+                &format!(
+                    "CONFIG_PROBE_EVENTS_BTF_ARGS with kprobe or fprobe events, {}",
+                    Feature::BtfArgs.since_text()
+                ),
             )
         }
         Feature::ReturnProbeArgs => {
             if !readme_has(tfs, "return probes support: $retval, $arg<N>") {
                 no(
                     "$argN in return probes",
-                    "Linux 6.10 or later, CONFIG_HAVE_FUNCTION_ARG_ACCESS_API",
+                    &format!(
+                        "{}, CONFIG_HAVE_FUNCTION_ARG_ACCESS_API",
+                        Feature::ReturnProbeArgs.since_text()
+                    ),
                 )
             } else if tfs.exists("kprobe_events") || check(tfs, Feature::FprobeEvents).is_yes() {
                 Support::Yes
@@ -266,7 +328,10 @@ pub fn check(tfs: &Tracefs, feature: Feature) -> Support {
                 yes_if(
                     fmt.contains(" retval;"),
                     "return values in function_graph's exit events",
-                    "Linux 6.5 or later, CONFIG_FUNCTION_GRAPH_RETVAL",
+                    &format!(
+                        "{}, CONFIG_FUNCTION_GRAPH_RETVAL",
+                        Feature::GraphRetval.since_text()
+                    ),
                 )
             }
             no => no,
@@ -352,8 +417,8 @@ fn eprobes(tfs: &Tracefs) -> Support {
     let release = crate::kernel::config::release();
     let version = crate::kernel::config::version(&release).unwrap_or((0, 0));
     let probes = tfs.exists("kprobe_events") || tfs.exists("uprobe_events");
-    if version < (5, 15) {
-        no("event probes", "Linux 5.15 or later")
+    if version < Feature::EprobeEvents.since() {
+        no("event probes", &Feature::EprobeEvents.since_text())
     } else if cfg.is_some() && probes {
         // A config without the option predates it: event probes were
         // built with kprobe and uprobe events then.
@@ -382,16 +447,15 @@ fn graph_in_instances(tfs: &Tracefs) -> Support {
             .map(|t| t.split_whitespace().any(|t| t == "function_graph"))
             .unwrap_or(false),
         None => crate::kernel::config::version(&crate::kernel::config::release())
-            .is_some_and(|v| v >= (6, 11)),
+            .is_some_and(|v| v >= Feature::GraphInInstances.since()),
     };
     if has {
         Support::Yes
     } else {
-        Support::No(
-            "this kernel runs function_graph only at the top level, not in an instance \
-             (Linux 6.11 or later)"
-                .into(),
-        )
+        Support::No(format!(
+            "this kernel runs function_graph only at the top level, not in an instance ({})",
+            Feature::GraphInInstances.since_text()
+        ))
     }
 }
 

@@ -162,10 +162,16 @@ fn from_config(cfg: &KernelConfig, f: Feature) -> FeatureRow {
         _ => f.options(),
     };
     let unset = cfg.first_unset(options);
+    // The config cannot tell a feature that came with a later release.
+    let old = config::version(&config::release()).is_some_and(|v| v < f.since());
     FeatureRow {
         name: f.name(),
-        yes: unset.is_none(),
-        why: unset.map(|o| format!("{o} is not set")),
+        yes: unset.is_none() && !old,
+        why: match unset {
+            Some(o) => Some(format!("{o} is not set")),
+            None if old => Some(format!("this kernel is older: {}", f.since_text())),
+            None => None,
+        },
         config: unset.map(|o| format!("{o} is not set")),
         source: "config",
     }
