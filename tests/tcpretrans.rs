@@ -260,6 +260,12 @@ fn stacks_start_at_the_retransmit() {
 fn loss_probes_need_kprobes() {
     require_tracing!(Instances);
     if support::has(ftrace_common::kernel::caps::Feature::KprobeEvents) {
+        // The kprobe pair is made, enabled and removed (also where no
+        // namespace can be made).
+        let f = support::run("tcpretrans", &["-l", "-d", "1"]);
+        assert_eq!(f.code(), 0, "{}", f.stderr);
+        assert!(f.stderr.contains("tail loss probes"), "{}", f.stderr);
+        support::assert_nothing_left(f.pid);
         let ns = netns!();
         let (f, counts) = traced(&ns, &["-l"], &["127.0.0.1"]);
         let rows = rows(&f.stdout);

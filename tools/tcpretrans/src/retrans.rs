@@ -436,6 +436,11 @@ impl Sink for Retransmits {
     }
 
     fn round_end(&mut self) -> Flow {
+        // Retransmits may not come for a long time: a closed output
+        // (`| head -1` after the header) must still end the run.
+        if self.out.reader_gone() {
+            return Flow::Stop;
+        }
         self.out.flush()
     }
 }
