@@ -79,7 +79,10 @@ impl Netns {
              add rule inet ftt in tcp dport PORT tcp flags & psh == psh numgen inc mod 4 == 0 drop",
         ];
         let rule = rule[1].replace("PORT", &p);
-        in_ns(&ns.name, &["nft", &rule]).map_err(|e| format!("nftables here: {e}"))?;
+        in_ns(&ns.name, &["nft", &rule]).map_err(|e| {
+            let why = e.rsplit(": ").next().unwrap_or_default().to_string();
+            format!("nftables does not work here (a kernel without nf_tables?): {why}")
+        })?;
         Ok(ns)
     }
 

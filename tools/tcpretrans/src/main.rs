@@ -55,6 +55,10 @@ tail loss probe (-l). RADDR:RPORT: the remote end. STATE: the connection's TCP s
 4.16). JSON lines also give the transmit's error (err, on kernels that record failed \
 retransmits: 0 when it was sent).
 
+With -l, a retransmit sent while tcp_send_loss_probe runs (in the same task on the same \
+CPU) is typed L; a tail loss probe that sends new data instead retransmits nothing and \
+is not shown.
+
 With -c, retransmits are counted per connection (in both directions of a connection \
 apart) and printed at the end, the most retransmitted last. A retransmitted packet \
 is one event even where the kernel counts several segments in it (TSO/GSO: \

@@ -531,6 +531,21 @@ print fmt: \"skbaddr=%p\"
     }
 
     #[test]
+    fn linux_6_1_has_no_err() {
+        // 6.1's format is 6.18's without `err`.
+        let text = FORMAT_618.replace("\tfield:int err;\toffset:76;\tsize:4;\tsigned:1;\n", "");
+        let f = Fields::new(&EventFormat::parse(&text).unwrap()).unwrap();
+        assert!(f.err.is_none() && f.has_family());
+        let r = f
+            .decode(&record618(2, [127, 0, 0, 1], Ipv6Addr::LOCALHOST, 4))
+            .unwrap();
+        assert_eq!(
+            (r.err, state_name(r.state.unwrap()).as_str()),
+            (None, "FIN_WAIT1")
+        );
+    }
+
+    #[test]
     fn without_family_ipv4_is_told_by_mapped_addresses() {
         let f = Fields::new(&EventFormat::parse(FORMAT_415).unwrap()).unwrap();
         assert!(!f.has_family() && f.state.is_none());
