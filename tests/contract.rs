@@ -248,6 +248,17 @@ const TOOLS: &[Tool] = &[
         bad_file: Some(&["-ogn", "--extra-lib", "openssl:{text}"]),
     },
     Tool {
+        name: "tcpretrans",
+        needs: &[Feature::Instances],
+        exclusive: false,
+        load: Load::None,
+        stream: Some(&[]),
+        json: Some(&["-j", "-c", "-d", "0.5"]),
+        pid: None,
+        missing_event: None,
+        bad_file: None,
+    },
+    Tool {
         name: "reset-ftrace",
         needs: &[],
         exclusive: false,

@@ -663,6 +663,12 @@ fn main() {
             let dir = std::path::PathBuf::from(args.get(2).expect("directory"));
             mix(secs, &dir)
         }
+        "tcp-retrans" => {
+            let addr = args.get(1).expect("address").clone();
+            let port = num(args.get(2), "port") as u16;
+            let n = num(args.get(3), "count");
+            tcp_retrans(&addr, port, n)
+        }
         other => {
             eprintln!("ftt-workload: unknown mode '{other}'");
             std::process::exit(2);
@@ -783,4 +789,38 @@ fn mix(secs: f64, dir: &std::path::Path) -> u64 {
     }
     drop(server);
     rounds
+}
+
+/// `tcp-retrans ADDR PORT N` (tcpretrans tests, run in a network namespace
+/// that drops some packets to PORT): a server on ADDR:PORT reads until
+/// the end; a client sends N messages of 64 bytes, each its own write with
+/// Nagle off (one segment each: far below loopback's MSS), 2 ms apart,
+/// then closes and waits for the server to have read all of them.
+fn tcp_retrans(addr: &str, port: u16, n: u64) -> u64 {
+    use std::io::{Read, Write};
+    let ip: std::net::IpAddr = addr.parse().expect("an IP address");
+    let sa = std::net::SocketAddr::new(ip, port);
+    let listener = std::net::TcpListener::bind(sa).expect("listen");
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut total = 0usize;
+        let mut buf = [0u8; 4096];
+        while let Ok(k) = s.read(&mut buf) {
+            if k == 0 {
+                break;
+            }
+            total += k;
+        }
+        total
+    });
+    let mut c = std::net::TcpStream::connect(sa).expect("connect");
+    c.set_nodelay(true).expect("TCP_NODELAY");
+    for _ in 0..n {
+        c.write_all(&[b'r'; 64]).expect("send");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    let total = server.join().expect("server");
+    assert_eq!(total as u64, n * 64, "the server read everything");
+    n
 }

@@ -53,8 +53,8 @@ pub struct StackOpts {
 }
 
 /// Whether a kernel frame is the tracepoint machinery's, not the traced
-/// code's.
-fn tracing_frame(name: &str) -> bool {
+/// code's (tcpretrans leaves them out of its stacks too).
+pub fn tracing_frame(name: &str) -> bool {
     const PREFIXES: [&str; 6] = [
         "ftrace_syscall_",
         "trace_event_raw_event_",

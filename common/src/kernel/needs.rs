@@ -261,6 +261,20 @@ pub const SSLSNIFF: Needs = Needs {
     optional: &[],
 };
 
+/// `tcpretrans`: the tcp:tcp_retransmit_skb tracepoint (4.15) is checked
+/// by the tool itself, naming it.
+pub const TCPRETRANS: Needs = Needs {
+    tool: "tcpretrans",
+    required: &[Feature::Instances, Feature::TracePipeRaw],
+    optional: &[
+        opt(
+            Feature::KprobeEvents,
+            "-l (tail loss probes: a kprobe on tcp_send_loss_probe)",
+        ),
+        opt(Feature::KernelStacks, "-s (kernel stacks)"),
+    ],
+};
+
 /// Every tool of the suite, in the order reports list them.
 pub const TOOLS: &[Needs] = &[
     TPOINT,
@@ -278,6 +292,7 @@ pub const TOOLS: &[Needs] = &[
     STACKCOUNT,
     OFFCPUTIME,
     SSLSNIFF,
+    TCPRETRANS,
     RESET_FTRACE,
     FTRACE_STATUS,
 ];
