@@ -29,6 +29,12 @@ stacks are printed as bcc prints them, the most time last, each ending with \
 flame graph (--svg). Blocks still going on when the run ends are not counted. Lost \
 events are always reported.
 
+The times are right only where the kernel fires sched_switch at every context switch. \
+Some kernels skip it for some switches (seen most when an idle CPU picks up a woken \
+thread); nothing in the kernel counts those, but a thread switched out twice with no \
+switch in between shows one: that block is left out, and the end of the run says how \
+many were.
+
 With -p or -t the kernel records only the switches of that process's or thread's \
 threads (set_event_pid, which for sched_switch keeps an event when either thread is \
 in the set); without them every context switch of the machine is recorded. The idle \
