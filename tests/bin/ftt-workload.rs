@@ -15,6 +15,10 @@
 //!   ftt-workload [--wait] spin-4k SECS    read()s of 4096 bytes of /dev/zero
 //!                                         as fast as possible; prints the number
 //!   ftt-workload [--wait] open PATH N     N open()+close() of PATH
+//!   ftt-workload [--wait] direct-io PATH R RKB W WKB
+//!                                         R reads of RKB KiB, then W writes of WKB
+//!                                         KiB, each O_DIRECT at its own offset of
+//!                                         PATH (a block device); prints R+W
 //!   ftt-workload [--wait] call N          N calls of ftt_probe_target()
 //!   ftt-workload [--wait] args N [MS]     N rounds of: ftt_args8(i, i+1, ... i+7)
 //!                                         (8 arguments: the last two on the stack
@@ -645,6 +649,8 @@ fn main() {
             }
             n
         }
+        // iolatency and bitesize (block I/O of known sizes).
+        "direct-io" => direct_io(&args),
         "nanosleep-timed" => {
             let n = num(args.get(1), "count");
             let ms = num(args.get(2), "milliseconds");
@@ -823,4 +829,37 @@ fn tcp_retrans(addr: &str, port: u16, n: u64) -> u64 {
     let total = server.join().expect("server");
     assert_eq!(total as u64, n * 64, "the server read everything");
     n
+}
+
+/// `direct-io PATH R RKB W WKB` (iolatency, bitesize): R reads of RKB KiB,
+/// then W writes of WKB KiB, O_DIRECT, one after another at offsets of
+/// their own (no two can merge), on PATH.
+fn direct_io(args: &[String]) -> u64 {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    let path = args.get(1).expect("path").clone();
+    let (r, rkb) = (num(args.get(2), "reads"), num(args.get(3), "read KiB"));
+    let (w, wkb) = (num(args.get(4), "writes"), num(args.get(5), "write KiB"));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(&path)
+        .expect("open with O_DIRECT");
+    let most = rkb.max(wkb) as usize * 1024;
+    let mut raw = vec![0x5au8; most + 4096];
+    let off = raw.as_ptr().align_offset(4096);
+    let buf = &mut raw[off..off + most];
+    // A gap of one I/O between any two, so that none is adjacent to another.
+    let mut at = 0u64;
+    for _ in 0..r {
+        let n = rkb as usize * 1024;
+        f.read_exact_at(&mut buf[..n], at).expect("direct read");
+        at += 2 * n as u64;
+    }
+    for _ in 0..w {
+        let n = wkb as usize * 1024;
+        f.write_all_at(&buf[..n], at).expect("direct write");
+        at += 2 * n as u64;
+    }
+    r + w
 }

@@ -695,3 +695,66 @@ pub fn require_cc() -> bool {
     }
     true
 }
+
+/// A loop device over a file of its own in memory (`/dev/shm`, else the
+/// temp dir), for block I/O that nothing else makes (iolatency, bitesize);
+/// detached and removed on drop.
+pub struct LoopDevice {
+    /// `/dev/loopN`.
+    pub dev: String,
+    file: PathBuf,
+}
+
+impl LoopDevice {
+    /// A loop device of `mib` MiB, or why there is none.
+    pub fn new(tag: &str, mib: u64) -> Result<LoopDevice, String> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let file = dir.join(format!(
+            "{tag}-test-{}-{}.img",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::File::create(&file)
+            .and_then(|f| f.set_len(mib << 20))
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        let out = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(&file)
+            .output()
+            .map_err(|e| format!("losetup: {e}"));
+        let out = match out {
+            Ok(o) if o.status.success() => o,
+            Ok(o) => {
+                let _ = std::fs::remove_file(&file);
+                return Err(format!(
+                    "losetup failed: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ));
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&file);
+                return Err(e);
+            }
+        };
+        let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        Ok(LoopDevice { dev, file })
+    }
+
+    /// `loopN`.
+    pub fn name(&self) -> &str {
+        self.dev.trim_start_matches("/dev/")
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
+        let _ = std::fs::remove_file(&self.file);
+    }
+}

@@ -5,6 +5,7 @@
 //! pages from the CLI definition.
 
 pub mod attach;
+pub mod blockio;
 pub mod cli;
 pub mod flame;
 pub mod opts;

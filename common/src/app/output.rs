@@ -217,6 +217,27 @@ impl Log2Hist {
         self.total += count;
     }
 
+    /// Adds the counts of a kernel histogram's text (a `hist` file) whose
+    /// key `key` is `.log2` of the value plus one (see
+    /// [`crate::lifecycle::latency::log2_recipe`]): the same buckets.
+    pub fn add_kernel_log2(&mut self, text: &str, key: &str) {
+        for e in crate::lifecycle::hist::parse(text).entries {
+            if let Some(k) = e.key(key).and_then(|k| k.log2()) {
+                self.add_count(k as usize, e.hitcount());
+            }
+        }
+    }
+
+    /// The count of every bucket, from bucket 0 to the last non-empty one.
+    pub fn counts(&self) -> &[u64] {
+        let end = self
+            .buckets
+            .iter()
+            .rposition(|&c| c > 0)
+            .map_or(0, |i| i + 1);
+        &self.buckets[..end]
+    }
+
     /// The number of values added.
     pub fn total(&self) -> u64 {
         self.total

@@ -196,7 +196,8 @@ impl Merge {
     }
 }
 
-fn now_mono_ns() -> u64 {
+/// Now, in ns of `CLOCK_MONOTONIC` (the clock of the instances' events).
+pub fn now_mono_ns() -> u64 {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -5,6 +5,7 @@
 //! `/proc`, the system call tables and signal names. Nothing here creates an object
 //! that must be undone; see [`crate::lifecycle`] for that.
 
+pub mod block;
 pub mod caps;
 pub mod config;
 pub mod errorlog;

@@ -275,6 +275,34 @@ pub const TCPRETRANS: Needs = Needs {
     ],
 };
 
+/// `iolatency`.
+pub const IOLATENCY: Needs = Needs {
+    tool: "iolatency",
+    required: &[
+        Feature::BlockTracepoints,
+        Feature::Instances,
+        Feature::TracePipeRaw,
+    ],
+    optional: &[opt(
+        Feature::SyntheticEvents,
+        "latency counted by the kernel (--in kernel; else paired from the buffer)",
+    )],
+};
+
+/// `bitesize`.
+pub const BITESIZE: Needs = Needs {
+    tool: "bitesize",
+    required: &[
+        Feature::BlockTracepoints,
+        Feature::Instances,
+        Feature::TracePipeRaw,
+    ],
+    optional: &[opt(
+        Feature::HistTriggers,
+        "sizes counted by the kernel (--in kernel; else counted from the buffer)",
+    )],
+};
+
 /// Every tool of the suite, in the order reports list them.
 pub const TOOLS: &[Needs] = &[
     TPOINT,
@@ -295,6 +323,8 @@ pub const TOOLS: &[Needs] = &[
     TCPRETRANS,
     RESET_FTRACE,
     FTRACE_STATUS,
+    IOLATENCY,
+    BITESIZE,
 ];
 
 /// Whether a tool can run on a kernel.

@@ -149,6 +149,43 @@ impl LatencyTriggers {
     }
 }
 
+/// Whether the kernel of this release (`6.1.0-57-amd64`) takes constants
+/// and division in hist expressions (Linux 5.16), which
+/// [`log2_recipe`] needs.
+pub fn takes_constants(release: &str) -> bool {
+    let mut n = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    (n.next().unwrap_or(0), n.next().unwrap_or(0)) >= (5, 16)
+}
+
+/// The time stamp in a unit (ns divided by `div`), as hist triggers write
+/// it (`.usecs` rounds, and cannot be added to a constant: "Timestamp
+/// units in expression don't match").
+pub fn stamp(div: u64) -> String {
+    match div {
+        1 => "common_timestamp".to_string(),
+        d => format!("common_timestamp/{d}"),
+    }
+}
+
+/// A latency kept as a log2 histogram of `lat` in a unit (ns divided by
+/// `div`): the difference of the two time stamps in the unit, plus one.
+/// The kernel's `.log2` puts `v` in `ilog2(roundup_pow_of_two(v))`, so its
+/// bucket `k` is `(2^(k-1), 2^k]`, where bcc's (and `Log2Hist`'s) is
+/// `[2^(k-1), 2^k)`: the kernel bucket of `v + 1` is bcc's bucket of `v`.
+pub fn log2_recipe(what: impl Into<String>, div: u64) -> Recipe {
+    let ts = stamp(div);
+    Recipe {
+        what: what.into(),
+        start_vars: vec![("ftt_ts0".to_string(), ts.clone())],
+        latency: format!("{ts}-$ftt_ts0+1"),
+        fields: vec![SynthField::new("u64", "lat")],
+        params: Vec::new(),
+        hist: ("keys=lat.log2:sort=lat".to_string(), None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -169,5 +206,29 @@ mod tests {
             crate::lifecycle::hist::command(&body, Some("next_comm == \"x\""), None),
             "hist:keys=next_pid:ftt_lat=common_timestamp.usecs-$ftt_ts0:onmatch(sched.sched_waking).trace(ftrace_tools_1_2_3_lat,$ftt_lat,next_pid):clock=mono if next_comm == \"x\""
         );
+    }
+
+    #[test]
+    fn log2_recipes_and_releases() {
+        for v in [0u64, 1, 2, 3, 4, 5, 7, 8, 1000, 1023, 1024, 1 << 40] {
+            // ilog2(roundup_pow_of_two(v + 1)), as the kernel computes it,
+            // is bcc's bucket of v: the number of bits of v.
+            let k = (v + 1).next_power_of_two().trailing_zeros();
+            assert_eq!(k, 64 - v.leading_zeros(), "{v}");
+        }
+        let r = super::log2_recipe("fl2", 1000);
+        assert_eq!(r.latency, "common_timestamp/1000-$ftt_ts0+1");
+        assert_eq!(r.what, "fl2");
+        assert_eq!(super::stamp(1_000_000), "common_timestamp/1000000");
+        for (release, yes) in [
+            ("6.1.0-57-amd64", true),
+            ("6.12.95+deb12-amd64", true),
+            ("5.16.0", true),
+            ("5.15.0-91-generic", false),
+            ("4.19.0-26-amd64", false),
+            ("", false),
+        ] {
+            assert_eq!(super::takes_constants(release), yes, "{release}");
+        }
     }
 }

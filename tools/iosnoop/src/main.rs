@@ -22,27 +22,27 @@
 //!
 //! PAIRING: these events carry no request id, so requests are keyed by
 //! (disk, sector), with merges, requeues, partial completions and lost
-//! events handled in `block::Tracker`.
+//! events handled in `ftrace_common::kernel::block::Tracker`.
 
-mod block;
 mod cli;
 mod snoop;
 
-use block::{DevSel, DevTable, Tracker};
 use cli::Args;
+use ftrace_common::app::blockio::{dev_filter, Dec, Devs, Plan};
 use ftrace_common::app::cli as app_cli;
 use ftrace_common::app::output::Output;
 use ftrace_common::app::status::TracingLine;
 use ftrace_common::app::stream::{replay, stream, StreamOpts, Summary};
 use ftrace_common::base::glob::NameMatch;
 use ftrace_common::buffer::tracedat::read::TraceDat;
+use ftrace_common::kernel::block::{self, DevTable, Tracker};
 use ftrace_common::kernel::proc::Task;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::kernel::{needs, proc};
 use ftrace_common::lifecycle::instance::{Instance, InstanceOptions};
 use ftrace_common::lifecycle::sweep;
 use ftrace_common::{Error, Result};
-use snoop::{Dec, Devs, Filters, Snoop};
+use snoop::{Filters, Snoop};
 use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -89,70 +89,12 @@ fn options(args: &Args) -> Result<(Filters, DevTable)> {
     Ok((filters, table))
 }
 
-/// What an event means to the tracker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Start,
-    Issue,
-    Done,
-    FrontMerge,
-    RqMerge,
-}
-
-/// The events of one kernel generation.
-struct Plan {
-    events: Vec<(&'static str, Role, bool)>, // name, role, required
-    partial_completions: bool,
-    label: &'static str,
-}
-
 fn plan(tfs: &Tracefs, legacy: bool) -> Result<Plan> {
     needs::IOSNOOP.require(tfs)?;
-    plan_with(
+    Plan::with(
         &|e: &str| tfs.exists(format!("events/block/{e}/format")),
         legacy,
     )
-}
-
-/// The plan for the block events `has` says exist (this kernel's, or a
-/// file's).
-fn plan_with(has: &dyn Fn(&str) -> bool, legacy: bool) -> Result<Plan> {
-    let (mut events, partial, label) = if !legacy && has("block_io_start") && has("block_io_done") {
-        (
-            vec![
-                ("block_io_start", Role::Start, true),
-                ("block_rq_issue", Role::Issue, true),
-                ("block_io_done", Role::Done, true),
-            ],
-            false,
-            "block_io_start/block_io_done",
-        )
-    } else {
-        (
-            vec![
-                ("block_getrq", Role::Start, true),
-                ("block_rq_issue", Role::Issue, true),
-                ("block_rq_complete", Role::Done, true),
-            ],
-            true,
-            "block_getrq/block_rq_complete",
-        )
-    };
-    events.push(("block_bio_frontmerge", Role::FrontMerge, false));
-    events.push(("block_rq_merge", Role::RqMerge, false));
-    for (e, _, required) in &events {
-        if *required && !has(e) {
-            return Err(Error::unsupported(format!(
-                "this kernel has no block:{e} tracepoint (CONFIG_BLOCK, CONFIG_TRACEPOINTS)"
-            )));
-        }
-    }
-    events.retain(|(e, _, _)| has(e));
-    Ok(Plan {
-        events,
-        partial_completions: partial,
-        label,
-    })
 }
 
 /// Checks: the process, the block events of this kernel, the device.
@@ -267,7 +209,7 @@ fn read(args: &Args, filters: Filters, file: &TraceDat) -> Result<()> {
             "a duration and -b set up tracing: not with --read",
         ));
     }
-    let plan = plan_with(
+    let plan = Plan::with(
         &|e: &str| file.format("block", e).is_some(),
         args.legacy_events,
     )?;
@@ -296,17 +238,6 @@ fn read(args: &Args, filters: Filters, file: &TraceDat) -> Result<()> {
     }
     let summary = replay(file, &mut snoop, args.interval)?;
     summarize(snoop, &summary, args, &plan)
-}
-
-/// The kernel filter for `-d`: the disk, and for bio events (which may
-/// name a partition) its partitions too.
-fn dev_filter(sel: &DevSel, table: &DevTable, role: Role, ev: &str) -> String {
-    let mut devs = vec![sel.disk];
-    if matches!(role, Role::FrontMerge) || ev == "block_getrq" {
-        devs.extend(table.partitions_of(sel.disk).map(|p| p.dev));
-    }
-    let f: Vec<String> = devs.iter().map(|d| format!("dev == {d}")).collect();
-    f.join(" || ")
 }
 
 /// Stream: with -p, the run ends a second after the process exits (its

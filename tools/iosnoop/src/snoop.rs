@@ -1,107 +1,17 @@
 //! iosnoop's sink: block events paired into I/Os (through `block::Tracker`),
 //! filtered, and shown one line per I/O, as JSON, or as latency histograms.
 
-use crate::block::{self, DevSel, DevTable, Done, RqEvent, Tracker};
-use crate::Role;
+use ftrace_common::app::blockio::{Dec, Devs, Role};
 use ftrace_common::app::output::{ts_secs, Log2Hist, Output};
-use ftrace_common::app::stream::{Sink, Summary};
+use ftrace_common::app::stream::{now_mono_ns, Sink, Summary};
 use ftrace_common::base::glob::{Glob, NameMatch};
-use ftrace_common::buffer::format::{EventFormat, Field};
 use ftrace_common::buffer::reader::Event;
+use ftrace_common::kernel::block::{self, DevSel, Done, Tracker};
 use ftrace_common::kernel::proc;
-use ftrace_common::{Flow, Result};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use ftrace_common::Flow;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
-
-/// Field decoding of one event, by name.
-pub struct Dec {
-    id: u16,
-    role: Role,
-    dev: Field,
-    sector: Field,
-    nr_sector: Field,
-    bytes: Option<Field>,
-    rwbs: Field,
-    comm: Option<Field>,
-}
-
-impl Dec {
-    pub fn new(fmt: &EventFormat, role: Role) -> Result<Dec> {
-        Ok(Dec {
-            id: fmt.id,
-            role,
-            dev: fmt.require("dev")?.clone(),
-            sector: fmt.require("sector")?.clone(),
-            nr_sector: fmt.require("nr_sector")?.clone(),
-            bytes: fmt.field("bytes").cloned(),
-            rwbs: fmt.require("rwbs")?.clone(),
-            comm: fmt.field("comm").cloned(),
-        })
-    }
-
-    fn decode<'a>(&self, ev: &Event<'a>, devs: &mut Devs) -> Option<RqEvent<'a>> {
-        let d = ev.data;
-        let dev = self.dev.u64(d)? as u32;
-        Some(RqEvent {
-            ts: ev.ts,
-            dev: devs.disk_of(dev),
-            sector: self.sector.u64(d)?,
-            nr_sector: self.nr_sector.u64(d)?,
-            bytes: self.bytes.as_ref().and_then(|f| f.u64(d)),
-            rwbs: self.rwbs.bytes(d)?,
-            tid: ev.pid,
-            comm: self.comm.as_ref().and_then(|f| f.bytes(d)).unwrap_or(b""),
-        })
-    }
-}
-
-/// The device table, reloaded once when an unknown device shows up.
-pub struct Devs {
-    table: DevTable,
-    disk: HashMap<u32, u32>,
-    tried: HashSet<u32>,
-    /// Devices of another machine (--read): this one's table is not theirs.
-    pub offline: bool,
-}
-
-impl Devs {
-    pub fn new(table: DevTable) -> Devs {
-        let disk = table.devs().iter().map(|d| (d.dev, d.disk)).collect();
-        Devs {
-            table,
-            disk,
-            tried: HashSet::new(),
-            offline: false,
-        }
-    }
-
-    fn disk_of(&mut self, dev: u32) -> u32 {
-        if let Some(&d) = self.disk.get(&dev) {
-            return d;
-        }
-        if !self.offline && self.tried.insert(dev) {
-            *self = Devs {
-                tried: std::mem::take(&mut self.tried),
-                ..Devs::new(DevTable::load())
-            };
-            if let Some(&d) = self.disk.get(&dev) {
-                return d;
-            }
-        }
-        dev
-    }
-
-    /// The name of the partition holding `sector` of `disk`, else the
-    /// disk's name.
-    fn name(&self, disk: u32, sector: u64) -> Option<&str> {
-        self.table
-            .partitions_of(disk)
-            .find(|p| sector >= p.start && sector < p.start.saturating_add(p.sectors))
-            .map(|p| p.name.as_str())
-            .or_else(|| self.table.name_of(disk))
-    }
-}
 
 pub struct Filters {
     pub dev: Option<DevSel>,
@@ -120,16 +30,6 @@ pub fn parse_saved_tgids(text: &str) -> HashMap<i32, u32> {
         })
         .filter(|&(_, tgid): &(i32, u32)| tgid > 0)
         .collect()
-}
-
-pub fn now_mono_ns() -> u64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: t is a valid timespec to write to.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 pub struct Snoop {

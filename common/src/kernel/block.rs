@@ -21,8 +21,8 @@
 //!   latency), entries that lost events may have orphaned are discarded,
 //!   and the table is bounded in age and size.
 
-use ftrace_common::base::glob::{self, Glob};
-use ftrace_common::{Error, Result};
+use crate::base::glob::{self, Glob};
+use crate::{Error, Result};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs;
