@@ -261,6 +261,17 @@ pub const SSLSNIFF: Needs = Needs {
     optional: &[],
 };
 
+/// `cachestat`: page accesses have no tracepoint, so kprobes are required.
+pub const CACHESTAT: Needs = Needs {
+    tool: "cachestat",
+    required: &[
+        Feature::KprobeEvents,
+        Feature::Instances,
+        Feature::TracePipeRaw,
+    ],
+    optional: &[],
+};
+
 /// Every tool of the suite, in the order reports list them.
 pub const TOOLS: &[Needs] = &[
     TPOINT,
@@ -280,6 +291,7 @@ pub const TOOLS: &[Needs] = &[
     SSLSNIFF,
     RESET_FTRACE,
     FTRACE_STATUS,
+    CACHESTAT,
 ];
 
 /// Whether a tool can run on a kernel.
