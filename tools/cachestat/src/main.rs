@@ -39,7 +39,11 @@ use ftrace_common::{Error, Flow, Result};
 use points::{Role, ROLES};
 use stats::Counts;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A last, partial interval shorter than this with nothing counted is not
+/// printed (the run ended right after a line).
+const PARTIAL_MIN: Duration = Duration::from_millis(50);
 
 const EXAMPLES: &str = "\
 Examples:
@@ -173,6 +177,7 @@ fn cachestat(args: Args) -> Result<()> {
         lost_unknown: false,
         left: args.count,
         seq: 0,
+        last: Instant::now(),
         printer: Printer::new(&args),
     };
     sink.printer.header();
@@ -188,9 +193,10 @@ fn cachestat(args: Args) -> Result<()> {
     )?;
     drop(reader);
     let _ = inst.stop();
-    // The part of an interval before the end (-d, -p's exit, Ctrl-C).
-    if summary.ended != End::Sink && !sink.printer.out.is_closed() && sink.now != Counts::default()
-    {
+    // The part of an interval before the end (-d, -p's exit, Ctrl-C),
+    // unless it is empty and a tick just printed.
+    let partial = sink.now != Counts::default() || sink.last.elapsed() >= PARTIAL_MIN;
+    if summary.ended != End::Sink && !sink.printer.out.is_closed() && partial {
         sink.tick();
     }
     status::finish(
@@ -230,6 +236,8 @@ struct Counter {
     lost_unknown: bool,
     left: Option<u64>,
     seq: u64,
+    /// When the last line was printed.
+    last: Instant,
     printer: Printer,
 }
 
@@ -251,6 +259,7 @@ impl Sink for Counter {
 
     fn tick(&mut self) -> Flow {
         self.seq += 1;
+        self.last = Instant::now();
         let counts = std::mem::take(&mut self.now);
         let lost = std::mem::take(&mut self.lost);
         if lost > 0 || std::mem::take(&mut self.lost_unknown) {
