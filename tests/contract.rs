@@ -304,6 +304,17 @@ const TOOLS: &[Tool] = &[
         missing_event: None,
         bad_file: None,
     },
+    Tool {
+        name: "cachestat",
+        needs: &[Feature::KprobeEvents, Feature::Instances],
+        exclusive: false,
+        load: Load::Read,
+        stream: Some(&["0.2"]),
+        json: Some(&["-j", "-d", "0.5"]),
+        pid: Some(&["-p", "{pid}"]),
+        missing_event: None,
+        bad_file: None,
+    },
 ];
 
 /// Runs of tools that may take the top level go one at a time.

@@ -83,6 +83,18 @@
 //!                                         the number made
 //!   ftt-workload exec-child ...           what execs' children run: waits for the
 //!                                         end of stdin (or not, with --now)
+//!   ftt-workload cache-prep PATH N        writes N pages (4096 bytes each) to
+//!                                         PATH, fsync()s it and drops it from the
+//!                                         page cache (posix_fadvise DONTNEED);
+//!                                         fails unless mincore(2) then finds none
+//!                                         of its pages cached; prints N
+//!   ftt-workload [--wait] cache-read PATH [hold]
+//!                                         reads PATH (O_NOATIME) in 4096-byte
+//!                                         read()s to its end; prints the pages
+//!                                         read; with hold, then waits for the end
+//!                                         of stdin before it exits (its exit
+//!                                         unmaps, and so marks accessed, the
+//!                                         pages of its program and libraries)
 //!   ftt-workload [--wait] mix SECS DIR    a bit of everything, in rounds for SECS:
 //!                                         files in DIR (written, synced, read,
 //!                                         renamed, removed; direct I/O where DIR's
@@ -675,6 +687,7 @@ fn main() {
             let n = num(args.get(3), "count");
             tcp_retrans(&addr, port, n)
         }
+        "cache-prep" | "cache-read" => cache::run(&mode, &args),
         other => {
             eprintln!("ftt-workload: unknown mode '{other}'");
             std::process::exit(2);
@@ -862,4 +875,95 @@ fn direct_io(args: &[String]) -> u64 {
         at += 2 * n as u64;
     }
     r + w
+}
+
+/// cachestat's modes: a file dropped from the page cache, then read.
+mod cache {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+
+    const PAGE: usize = 4096;
+
+    pub fn run(mode: &str, args: &[String]) -> u64 {
+        let path = args.get(1).expect("path");
+        match mode {
+            "cache-prep" => prep(path, super::num(args.get(2), "pages")),
+            _ => {
+                let pages = read(path);
+                if args.get(2).is_some_and(|a| a == "hold") {
+                    println!("done {pages}");
+                    let mut rest = Vec::new();
+                    let _ = std::io::stdin().read_to_end(&mut rest);
+                    std::process::exit(0);
+                }
+                pages
+            }
+        }
+    }
+
+    /// Written, synced, dropped, and checked to be out of the cache.
+    fn prep(path: &str, n: u64) -> u64 {
+        // Read and write: mincore's mapping needs read access.
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .expect("create");
+        let page = [0x5au8; PAGE];
+        for _ in 0..n {
+            f.write_all(&page).expect("write");
+        }
+        f.sync_all().expect("fsync");
+        // SAFETY: a valid descriptor; the whole file.
+        let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(rc, 0, "posix_fadvise");
+        let cached = resident(&f, n as usize * PAGE);
+        assert_eq!(
+            cached, 0,
+            "{cached} pages of {path} still cached after DONTNEED"
+        );
+        n
+    }
+
+    /// Pages of the file's first `len` bytes in the page cache (mincore).
+    fn resident(f: &std::fs::File, len: usize) -> usize {
+        // SAFETY: a shared read-only mapping of the file, unmapped below;
+        // mincore writes one byte per page into a vector that long.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                f.as_raw_fd(),
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED, "mmap");
+            let mut v = vec![0u8; len.div_ceil(PAGE)];
+            let rc = libc::mincore(p, len, v.as_mut_ptr());
+            libc::munmap(p, len);
+            assert_eq!(rc, 0, "mincore");
+            v.iter().filter(|b| *b & 1 == 1).count()
+        }
+    }
+
+    /// Reads to the end in page-sized read()s; the pages read.
+    fn read(path: &str) -> u64 {
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOATIME)
+            .open(path)
+            .expect("open");
+        let mut buf = [0u8; PAGE];
+        let mut pages = 0;
+        loop {
+            match f.read(&mut buf).expect("read") {
+                0 => return pages,
+                _ => pages += 1,
+            }
+        }
+    }
 }

@@ -303,6 +303,17 @@ pub const BITESIZE: Needs = Needs {
     )],
 };
 
+/// `cachestat`: page accesses have no tracepoint, so kprobes are required.
+pub const CACHESTAT: Needs = Needs {
+    tool: "cachestat",
+    required: &[
+        Feature::KprobeEvents,
+        Feature::Instances,
+        Feature::TracePipeRaw,
+    ],
+    optional: &[],
+};
+
 /// Every tool of the suite, in the order reports list them.
 pub const TOOLS: &[Needs] = &[
     TPOINT,
@@ -325,6 +336,7 @@ pub const TOOLS: &[Needs] = &[
     FTRACE_STATUS,
     IOLATENCY,
     BITESIZE,
+    CACHESTAT,
 ];
 
 /// Whether a tool can run on a kernel.

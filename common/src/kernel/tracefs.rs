@@ -212,6 +212,15 @@ impl Tracefs {
         read_text(&self.path(rel))
     }
 
+    /// An event's id (`events/SYSTEM/EVENT/id`): the `common_type` of its
+    /// records in the binary buffer.
+    pub fn event_id(&self, system: &str, event: &str) -> Result<u16> {
+        self.read(format!("events/{system}/{event}/id"))?
+            .trim()
+            .parse()
+            .map_err(|_| Error::new(ErrorKind::Io, format!("bad id of {system}:{event}")))
+    }
+
     /// Writes `value` to a settings file, truncating it (for files of our
     /// own instance; never use this on a global dynamic-event file).
     pub fn write(&self, rel: impl AsRef<Path>, value: &str) -> Result<()> {

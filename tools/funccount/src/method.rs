@@ -254,7 +254,7 @@ pub fn arm_kprobes(
 ) -> Result<()> {
     if from_buffer {
         for (ev, func) in kprobes {
-            counter.buf.add_event(event_id(tfs, group, &ev)?, func);
+            counter.buf.add_event(tfs.event_id(group, &ev)?, func);
         }
     } else {
         counter.kprobes = Some((Cumulative::default(), kprobes.into_iter().collect()));
@@ -273,7 +273,7 @@ pub fn arm_events(
 ) -> Result<()> {
     for (sys, ev) in &plan.tracepoints {
         signals::check()?;
-        let id = event_id(tfs, sys, ev)?;
+        let id = tfs.event_id(sys, ev)?;
         inst.enable_event(sys, ev)?;
         counter.buf.add_event(id, format!("{sys}:{ev}"));
     }
@@ -286,19 +286,11 @@ pub fn arm_events(
             args: Vec::new(),
         };
         let p = probes.add(&def)?.clone();
-        let id = event_id(tfs, &p.group, &p.name)?;
+        let id = tfs.event_id(&p.group, &p.name)?;
         inst.enable_event(&p.group, &p.name)?;
         counter.buf.add_event(id, u.display.clone());
     }
     Ok(())
-}
-
-/// An event's id (`events/SYS/EVENT/id`).
-fn event_id(tfs: &Tracefs, sys: &str, ev: &str) -> Result<u16> {
-    tfs.read(format!("events/{sys}/{ev}/id"))?
-        .trim()
-        .parse()
-        .map_err(|_| Error::new(ErrorKind::Io, format!("bad id of {sys}:{ev}")))
 }
 
 /// What attaching did, for -v: how long each step took, how the filter
