@@ -132,11 +132,9 @@ fn only_the_slow_calls_are_shown() {
     for r in &rows {
         assert!(r.contains("do_nanosleep();"), "{r}");
         assert!(r.contains("ftt-wor"), "-P names the task: {r}");
-        let bar = r.find('|').unwrap();
-        let us: f64 = r[..bar]
-            .rsplit(')')
-            .next()
-            .unwrap()
+        // ` 0)  comm-pid   | @ 203629.5 us |  do_nanosleep();`
+        let field = r.split('|').find(|f| f.trim_end().ends_with("us")).unwrap();
+        let us: f64 = field
             .trim()
             .trim_start_matches(['+', '!', '#', '*', '@', '$'])
             .trim()

@@ -33,7 +33,7 @@ use ftrace_common::lifecycle::sweep;
 use ftrace_common::sym::kallsyms::KernelSymbols;
 use ftrace_common::{Error, Flow, Result};
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -73,6 +73,7 @@ fn functrace(args: Args) -> Result<()> {
     let ip_offsets = arm(&mut inst, &funcs, &args)?;
     let mut sink = CallSink {
         ip_offsets,
+        traced: funcs.iter().map(|f| f.name.clone()).collect(),
         syms,
         names: HashMap::new(),
         comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
@@ -167,6 +168,9 @@ fn arm(
 struct CallSink {
     /// The `function` record's id, and its ip and parent_ip offsets.
     ip_offsets: (u16, usize, usize),
+    /// The functions in the filter: a traced address is named by one of
+    /// them when the symbol table has several names for it.
+    traced: HashSet<String>,
     syms: KernelSymbols,
     /// Names by address, looked up once.
     names: HashMap<u64, String>,
@@ -178,11 +182,20 @@ struct CallSink {
 }
 
 impl CallSink {
-    fn name(&mut self, addr: u64) -> String {
-        let syms = &self.syms;
+    /// The function at `addr`; for a traced one (`traced`), the name the
+    /// filter has, where the symbol table has it under several.
+    fn name(&mut self, addr: u64, traced: bool) -> String {
+        let (syms, filter) = (&self.syms, &self.traced);
         self.names
             .entry(addr)
             .or_insert_with(|| match syms.lookup(addr) {
+                Some(l) if traced && !filter.contains(l.function) => syms
+                    .aliases(addr)
+                    .into_iter()
+                    .find(|a| filter.contains(*a))
+                    .or_else(|| (filter.len() == 1).then(|| filter.iter().next().unwrap().as_str()))
+                    .unwrap_or(l.function)
+                    .to_string(),
                 Some(l) => l.function.to_string(),
                 None => format!("0x{addr:x}"),
             })
@@ -206,8 +219,8 @@ impl Sink for CallSink {
             return Flow::Continue;
         };
         self.calls += 1;
-        let func = self.name(ip);
-        let parent = self.name(parent);
+        let func = self.name(ip, true);
+        let parent = self.name(parent, false);
         let comm = self.comms.get(ev.pid).to_string();
         if self.json {
             return self.out.json(&json!({
