@@ -27,6 +27,7 @@
 pub mod app;
 pub mod base;
 pub mod buffer;
+pub mod graph;
 pub mod kernel;
 pub mod lifecycle;
 pub mod probes;

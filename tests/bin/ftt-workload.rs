@@ -688,6 +688,30 @@ fn main() {
             tcp_retrans(&addr, port, n)
         }
         "cache-prep" | "cache-read" => cache::run(&mode, &args),
+        // funcslower: K nanosleeps of MS ms, each after N/K zero-length
+        // ones (fast do_nanosleep calls); prints nothing, returns K + N.
+        "nanosleep-slowfast" => {
+            let k = num(args.get(1), "slow count");
+            let ms = num(args.get(2), "milliseconds");
+            let n = num(args.get(3), "fast count");
+            let sleep = |ns: u64| {
+                let ts = libc::timespec {
+                    tv_sec: (ns / 1_000_000_000) as libc::time_t,
+                    tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+                };
+                // SAFETY: ts is a valid timespec; no remainder is asked for.
+                unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+            };
+            for i in 0..k.max(n) {
+                if i < n {
+                    sleep(0);
+                }
+                if i < k {
+                    sleep(ms * 1_000_000);
+                }
+            }
+            k + n
+        }
         other => {
             eprintln!("ftt-workload: unknown mode '{other}'");
             std::process::exit(2);

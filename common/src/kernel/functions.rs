@@ -162,6 +162,29 @@ impl FunctionList {
     }
 }
 
+/// More matched functions than this need -F (funccount, functrace).
+pub const HUGE_MATCH: usize = 1000;
+
+/// Refuses, unless forced, `total` matches (`functions` of them kernel
+/// functions) above [`HUGE_MATCH`]: attaching that many is slow and slows
+/// every call. `estimate` is how long attaching can take (`11 s`), `hint`
+/// how to narrow down (`-l lists the matches`).
+pub fn refuse_huge_match(
+    total: usize,
+    functions: usize,
+    force: bool,
+    estimate: &str,
+    doing: &str,
+    hint: &str,
+) -> Result<()> {
+    if total <= HUGE_MATCH || force {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "the patterns match {total} functions and events ({functions} kernel functions): attaching and detaching that many can take about {estimate} (less on a fast machine) and slows every call of each; use -F to {doing} anyway, or narrow the patterns{hint}"
+    )))
+}
+
 /// The lines of a `set_ftrace_filter` (empty when it holds no function;
 /// `name:command` probe lines are kept as they are).
 pub fn read_filter(path: &Path) -> Result<Vec<String>> {

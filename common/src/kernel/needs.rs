@@ -137,6 +137,30 @@ pub const FUNCGRAPH: Needs = Needs {
     ],
 };
 
+/// `funcslower`: funcgraph's engine with a threshold.
+pub const FUNCSLOWER: Needs = Needs {
+    tool: "funcslower",
+    required: &[Feature::FunctionGraph, Feature::TracePipeRaw],
+    optional: &[
+        opt(
+            Feature::GraphInInstances,
+            "a private instance (else the top level, taken only when nobody else uses it)",
+        ),
+        opt(Feature::GraphRetval, "return values"),
+    ],
+};
+
+/// `functrace`: the function tracer in an instance.
+pub const FUNCTRACE: Needs = Needs {
+    tool: "functrace",
+    required: &[
+        Feature::FunctionTracer,
+        Feature::Instances,
+        Feature::TracePipeRaw,
+    ],
+    optional: &[],
+};
+
 /// `hist`: the kernel's tables where it can, else the same from the
 /// buffer.
 pub const HIST: Needs = Needs {
@@ -323,6 +347,8 @@ pub const TOOLS: &[Needs] = &[
     IOSNOOP,
     FUNCCOUNT,
     FUNCGRAPH,
+    FUNCSLOWER,
+    FUNCTRACE,
     HIST,
     FUNCLATENCY,
     KILLSNOOP,

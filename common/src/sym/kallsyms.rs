@@ -169,6 +169,24 @@ impl KernelSymbols {
         })
     }
 
+    /// Every name of the function containing `addr`: the symbols that
+    /// start at its address (the compiler may give one function several
+    /// names, and the kernel's lists may use any of them).
+    pub fn aliases(&self, addr: u64) -> Vec<&str> {
+        let i = self.entries.partition_point(|e| e.addr <= addr);
+        let Some(start) = i.checked_sub(1).and_then(|j| self.entries.get(j)) else {
+            return Vec::new();
+        };
+        let first = self.entries.partition_point(|e| e.addr < start.addr);
+        self.entries[first..i]
+            .iter()
+            .filter_map(|e| {
+                self.names
+                    .get(e.name_start as usize..(e.name_start + e.name_len) as usize)
+            })
+            .collect()
+    }
+
     /// The size of the function that contains `addr`, as the kernel's own
     /// `%pS` shows it (`func+0x1a/0x170`): the distance from the function's
     /// start to the next symbol at a higher address. `None` when `addr` is
@@ -293,6 +311,18 @@ impl KernelSyms {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aliases_are_the_names_at_one_address() {
+        let k = KernelSymbols::parse(
+            "ffffffff81000000 T a\nffffffff81000100 T __x64_sys_getppid\nffffffff81000100 t __do_sys_getppid\nffffffff81000200 T b\n",
+        );
+        let mut got = k.aliases(0xffffffff81000104);
+        got.sort();
+        assert_eq!(got, ["__do_sys_getppid", "__x64_sys_getppid"]);
+        assert_eq!(k.aliases(0xffffffff81000004), ["a"]);
+        assert!(k.aliases(0x10).is_empty());
+    }
 
     #[test]
     fn cached_lookups_print_like_the_kernel() {

@@ -46,6 +46,7 @@ use ftrace_common::app::status::TracingLine;
 use ftrace_common::app::stream::{self, End, Sink, StreamOpts, Summary};
 use ftrace_common::buffer::reader::{Event, Item};
 use ftrace_common::kernel::caps::Feature;
+use ftrace_common::kernel::functions;
 use ftrace_common::kernel::needs;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::lifecycle::dynevent::ProbeGroup;
@@ -59,9 +60,6 @@ use profiler::Profiler;
 use spec::Spec;
 use std::process::ExitCode;
 use std::time::Instant;
-
-/// More matched functions than this needs -F.
-const HUGE_MATCH: usize = 1000;
 
 fn main() -> ExitCode {
     app_cli::main("funccount", funccount)
@@ -143,17 +141,18 @@ fn checks(tfs: &Tracefs, args: &Args, specs: &[Spec]) -> Result<Plan> {
         )
     });
     let total = plan.total();
-    if total > HUGE_MATCH && !args.force && !args.list {
-        let m = match args.method {
-            MethodArg::Kprobe => Method::Kprobe,
-            _ => Method::Tracer,
-        };
-        return Err(Error::usage(format!(
-            "the patterns match {total} functions and events ({} kernel functions): attaching and detaching that many can take about {} (less on a fast machine) and slows every call of each; use -F to count them anyway, or narrow the patterns (-l lists the matches)",
-            plan.names.len(),
-            method::attach_estimate(m, total)
-        )));
-    }
+    let m = match args.method {
+        MethodArg::Kprobe => Method::Kprobe,
+        _ => Method::Tracer,
+    };
+    functions::refuse_huge_match(
+        total,
+        plan.names.len(),
+        args.force || args.list,
+        &method::attach_estimate(m, total),
+        "count them",
+        " (-l lists the matches)",
+    )?;
     Ok(plan)
 }
 

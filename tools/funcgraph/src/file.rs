@@ -4,12 +4,12 @@
 //! this machine's.
 
 use crate::cli::Args;
-use crate::decode::Decoder;
-use crate::funcs::Funcs;
-use crate::render::Columns;
-use crate::sink::NameTable;
 use ftrace_common::app::stream::replay;
 use ftrace_common::buffer::tracedat::read::TraceDat;
+use ftrace_common::graph::decode::Decoder;
+use ftrace_common::graph::funcs::Funcs;
+use ftrace_common::graph::render::Columns;
+use ftrace_common::graph::sink::NameTable;
 use ftrace_common::kernel::functions::FunctionList;
 use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::sym::kallsyms::KernelSymbols;
@@ -75,9 +75,8 @@ pub fn read(args: &Args, cols: Columns, file: &TraceDat) -> Result<()> {
         .as_deref()
         .is_some_and(|c| GLOBAL_CLOCKS.contains(&c));
     let ncpus = file.cpus.iter().map(|c| c.cpu as usize + 1).max();
-    let mut sink = crate::graph_sink(
-        args,
-        cols,
+    let mut sink = ftrace_common::graph::graph_sink(
+        &crate::show_opts(args, cols),
         dec,
         (switch.is_some(), global_ts),
         names,

@@ -11,10 +11,10 @@
 //! time are applied while rebuilding; lost events are marked where they
 //! cut a graph.
 //!
-//! Where it runs (place.rs; see the man page):
+//! Where it runs (ftrace_common::graph::place; see the man page):
 //! - function_graph in funcgraph's own instance where the kernel allows it
 //!   (Linux 6.11 and later); `set_graph_function` is global there, shared
-//!   by our runs (graphfilter.rs);
+//!   by our runs (ftrace_common::graph::graphfilter);
 //! - else (earlier kernels) at the top level, only if nobody seems to use
 //!   it (-F overrides), every setting put back afterwards
 //!   (`ftrace_common::lifecycle::toplevel`).
@@ -32,44 +32,31 @@
 //! the README's benchmark table (`tests/bench funcgraph`).
 
 mod cli;
-mod decode;
-mod emit;
-mod fast;
 mod file;
-mod funcs;
-mod graph;
-mod graphfilter;
-mod place;
-mod render;
 #[cfg(test)]
 mod replay;
-mod sink;
 #[cfg(test)]
 mod speed;
 
 use cli::Args;
-use decode::Decoder;
-use emit::{EmitConfig, Emitter};
 use ftrace_common::app::cli as app_cli;
-use ftrace_common::app::output::Output;
 use ftrace_common::app::signals;
 use ftrace_common::app::status::{self, TracingLine};
 use ftrace_common::app::stream::{stream, StreamOpts, Summary};
 use ftrace_common::base::glob::{self, Glob};
 use ftrace_common::buffer::format::EventFormat;
+use ftrace_common::graph::{self as engine, funcs, place, render, sink};
+use ftrace_common::graph::{check_pattern, GraphOpts, ShowOpts};
 use ftrace_common::kernel::functions::FunctionList;
-use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::kernel::tracefs::Tracefs;
 use ftrace_common::kernel::{caps, needs};
-use ftrace_common::lifecycle::instance;
 use ftrace_common::lifecycle::sweep;
 use ftrace_common::sym::kallsyms::KernelSymbols;
 use ftrace_common::{Error, Result};
 use funcs::Funcs;
-use graph::{Builder, Config};
-use place::{Place, Placed};
-use render::{Columns, Text};
-use sink::{GraphSink, NameTable, Printer};
+use place::Place;
+use render::Columns;
+use sink::GraphSink;
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
@@ -89,8 +76,14 @@ fn funcgraph(args: Args) -> Result<()> {
     sweep::sweep_dead(&tfs);
     // Dropped after the reader (declared later): the instance (its tracer
     // stops), then the top level or the shared graph filter.
-    let placed = place::setup(&tfs, &args, &checked.list)?;
-    let mut sink = setup(&tfs, &args, cols, checked, &placed)?;
+    let placed = place::setup(&tfs, &graph_opts(&args), &checked.list)?;
+    let mut sink = engine::setup_sink(
+        &tfs,
+        &placed,
+        (&checked.entry_fmt, &checked.exit_fmt),
+        Funcs::new(checked.ksyms, checked.roots, checked.excluded),
+        &show_opts(&args, cols),
+    )?;
     // With -w: the file's addresses need the symbols.
     let mut rec = args.write.start("funcgraph", &placed.inst, true)?;
     let mut reader = placed.inst.reader()?;
@@ -189,19 +182,6 @@ fn checks(tfs: &Tracefs, args: &Args) -> Result<Checked> {
     })
 }
 
-/// A pattern as set_graph_function takes it: one token, no commands.
-fn check_pattern(p: &str) -> Result<()> {
-    let ok = !p.is_empty()
-        && p.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '*' | '?' | '[' | ']'));
-    if !ok {
-        return Err(Error::usage(format!(
-            "'{p}' is not a function name or glob (letters, digits, _ . * ? [ ] only)"
-        )));
-    }
-    Ok(())
-}
-
 /// The function names `patterns` match, each pattern matching something:
 /// in the traceable functions, or in the symbols of a file being read.
 fn match_functions(
@@ -233,89 +213,31 @@ fn match_functions(
     Ok(names)
 }
 
-/// Setup of the reading side, once function_graph is placed: the decoder,
-/// the graph builder, the emitter and the printer (with the headers).
-fn setup(
-    tfs: &Tracefs,
-    args: &Args,
-    cols: Columns,
-    checked: Checked,
-    placed: &Placed,
-) -> Result<GraphSink> {
-    let inst = &placed.inst;
-    let switch_fmt = if placed.switch_events {
-        Some(inst.event_format("sched", "sched_switch")?)
-    } else {
-        None
-    };
-    let exec_fmt = if inst.exists("events/sched/sched_process_exec/format") {
-        inst.event_format("sched", "sched_process_exec").ok()
-    } else {
-        None
-    };
-    let dec = Decoder::new(&checked.entry_fmt, &checked.exit_fmt, switch_fmt.as_ref())?
-        .with_exec(exec_fmt.as_ref());
-    let mono = inst
-        .read("trace_clock")
-        .map(|c| c.contains(&format!("[{}]", instance::CLOCK)))
-        .unwrap_or(false);
-    // Where the kernel takes switched-out time off (the top level's
-    // sleep-time), its times must be kept.
-    let global_ts = mono && !(placed.place() == Place::TopLevel && args.on_cpu);
-    let names = NameTable {
-        funcs: Funcs::new(checked.ksyms, checked.roots, checked.excluded),
-        comms: CommCache::new(Some(tfs.path("saved_cmdlines"))),
-    };
-    let ncpus = inst.cpus().len();
-    Ok(graph_sink(
-        args,
-        cols,
-        dec,
-        (placed.switch_events, global_ts),
-        names,
-        ncpus,
-    ))
+/// What place::setup needs of the run.
+fn graph_opts(args: &Args) -> GraphOpts {
+    GraphOpts {
+        tool: "funcgraph",
+        patterns: args.patterns(),
+        exclude: args.exclude.clone(),
+        force: args.force,
+        on_cpu: args.on_cpu,
+        record: args.write.write.is_some(),
+        task: args.task.task(),
+        max_depth: args.max_depth,
+        buffer_kb: args.buffer.buffer_kb,
+    }
 }
 
-/// The sink over a decoder and the names: the graph builder (`times`:
-/// on-CPU time from sched_switch records, and one clock for all CPUs),
-/// the emitter and the printer, headers printed.
-fn graph_sink(
-    args: &Args,
-    cols: Columns,
-    dec: Decoder,
-    times: (bool, bool),
-    names: NameTable,
-    ncpus: usize,
-) -> GraphSink {
-    let mut out = Output::new();
-    if (args.headers.headers || args.all) && !args.json.json {
-        for h in render::header(cols) {
-            out.line(&h);
-        }
-    }
-    GraphSink {
-        dec,
+/// How the graphs are shown.
+fn show_opts(args: &Args, cols: Columns) -> ShowOpts {
+    ShowOpts {
+        cols,
+        headers: args.headers.headers || args.all,
+        json: args.json.json,
         retval: args.retval,
-        builder: Builder::new(Config {
-            max_depth: args.max_depth,
-            on_cpu: times.0,
-            global_ts: times.1,
-        }),
-        emitter: Emitter::new(EmitConfig {
-            threshold: args.threshold,
-            trees: args.json.json,
-            on_cpu: args.on_cpu,
-            ..EmitConfig::default()
-        }),
-        outs: Vec::new(),
-        printer: Printer {
-            out,
-            text: Text::new(cols, ncpus),
-            names,
-            json: args.json.json,
-            buf: String::new(),
-        },
+        threshold: args.threshold,
+        on_cpu: args.on_cpu,
+        max_depth: args.max_depth,
     }
 }
 

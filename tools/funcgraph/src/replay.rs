@@ -2,21 +2,21 @@
 //! sub-buffers and the `trace` text captured together in the guests of
 //! tests/vm (function_graph on do_sys_openat2, one task, one open).
 
-use crate::decode::Decoder;
-use crate::emit::{EmitConfig, Emitter, Line, LineSink};
-use crate::funcs::Funcs;
-use crate::graph::{self, Builder, Config, Out, Rec};
-use crate::render::{Columns, Names, Text};
 use ftrace_common::buffer::format::EventFormat;
 use ftrace_common::buffer::reader::Event;
 use ftrace_common::buffer::ringbuf::{Page, PageLayout};
+use ftrace_common::graph::decode::Decoder;
+use ftrace_common::graph::emit::{EmitConfig, Emitter, Line, LineSink};
+use ftrace_common::graph::funcs::Funcs;
+use ftrace_common::graph::render::{Columns, Names, Text};
+use ftrace_common::graph::tree::{self as graph, Builder, Config, Out, Rec};
 use ftrace_common::sym::kallsyms::KernelSymbols;
 use ftrace_common::Flow;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-struct OneComm;
-impl Names for (&Funcs, OneComm) {
+struct OneComm<'a>(&'a Funcs);
+impl Names for OneComm<'_> {
     fn func(&self, f: graph::FuncId) -> &str {
         self.0.name(f)
     }
@@ -73,7 +73,7 @@ fn render(dir: &Path, cols: Columns) -> Vec<String> {
     impl LineSink for Lines<'_> {
         fn line(&mut self, l: Line) -> Flow {
             let mut s = String::new();
-            self.text.format(&l, &mut (self.funcs, OneComm), &mut s);
+            self.text.format(&l, &mut OneComm(self.funcs), &mut s);
             self.lines.extend(s.lines().map(str::to_string));
             Flow::Continue
         }

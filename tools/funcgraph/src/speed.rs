@@ -1,14 +1,14 @@
 //! The speed of the pipeline, offline: decode, graph, emitter and text.
 
-use crate::decode::Decoder;
-use crate::emit::{EmitConfig, Emitter, Line, LineSink};
-use crate::funcs::Funcs;
-use crate::graph::{Builder, Config, Out, Rec};
-use crate::render::{Columns, Text};
-use crate::sink::{GraphSink, NameTable, Printer};
 use ftrace_common::app::output::Output;
 use ftrace_common::buffer::format::EventFormat;
 use ftrace_common::buffer::reader::Event;
+use ftrace_common::graph::decode::Decoder;
+use ftrace_common::graph::emit::{EmitConfig, Emitter, Line, LineSink};
+use ftrace_common::graph::funcs::Funcs;
+use ftrace_common::graph::render::{Columns, Text};
+use ftrace_common::graph::sink::{GraphSink, NameTable, Printer};
+use ftrace_common::graph::tree::{Builder, Config, Out, Rec};
 use ftrace_common::kernel::proc::CommCache;
 use ftrace_common::sym::kallsyms::KernelSymbols;
 use ftrace_common::Flow;

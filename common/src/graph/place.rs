@@ -6,17 +6,17 @@
 //!   with other funcgraph runs (graphfilter.rs), the others are only read.
 //! - Else at the top level, taken only when nobody seems to use it (-F
 //!   overrides), every setting put back afterwards
-//!   (`ftrace_common::lifecycle::toplevel`).
+//!   (`crate::lifecycle::toplevel`).
 
-use crate::cli::Args;
-use crate::graphfilter::{self, GraphFilter};
-use ftrace_common::app::signals;
-use ftrace_common::kernel::functions::FunctionList;
-use ftrace_common::kernel::proc;
-use ftrace_common::kernel::tracefs::Tracefs;
-use ftrace_common::lifecycle::instance::{self, Instance, InstanceOptions};
-use ftrace_common::lifecycle::toplevel::{self, Kind, Refusal, TopLevel};
-use ftrace_common::{Error, ErrorKind, Result};
+use crate::app::signals;
+use crate::graph::graphfilter::{self, GraphFilter};
+use crate::graph::GraphOpts;
+use crate::kernel::functions::FunctionList;
+use crate::kernel::proc;
+use crate::kernel::tracefs::Tracefs;
+use crate::lifecycle::instance::{self, Instance, InstanceOptions};
+use crate::lifecycle::toplevel::{self, Kind, Refusal, TopLevel};
+use crate::{Error, ErrorKind, Result};
 
 /// The kernel's default per-CPU buffer (trace_buf_size, 1408 KiB), which
 /// the top level gets when a tracer starts, unless a buffer was sized since
@@ -26,7 +26,9 @@ const TOP_LEVEL_DEFAULT_KB: u32 = 1408;
 /// Where function_graph runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
+    /// In the tool's own instance.
     Instance,
+    /// At the top level of tracefs.
     TopLevel,
 }
 
@@ -42,6 +44,7 @@ impl Place {
 
 /// function_graph set up, recording off; undone on drop.
 pub struct Placed {
+    /// The instance (or the top level) that runs it.
     pub inst: Instance,
     held: Held,
     /// -C is funcgraph's to apply, from sched_switch events (enabled).
@@ -59,6 +62,7 @@ enum Held {
 }
 
 impl Placed {
+    /// Where function_graph runs.
     pub fn place(&self) -> Place {
         match self.held {
             Held::GraphFilter(_) => Place::Instance,
@@ -82,29 +86,33 @@ impl Drop for Placed {
 
 /// Sets function_graph up in funcgraph's instance where the kernel can run
 /// it there, else at the top level.
-pub fn setup(tfs: &Tracefs, args: &Args, list: &FunctionList) -> Result<Placed> {
+pub fn setup(tfs: &Tracefs, opts: &GraphOpts, list: &FunctionList) -> Result<Placed> {
     let inst = Instance::create_with(
         tfs,
-        "funcgraph",
+        opts.tool,
         &InstanceOptions {
             kernel_buffer: true,
             ..InstanceOptions::default()
         },
     )?;
     if inst.has_tracer("function_graph") {
-        in_instance(tfs, args, list, inst)
+        in_instance(tfs, opts, list, inst)
     } else {
         drop(inst);
-        at_top_level(tfs, args)
+        at_top_level(tfs, opts)
     }
 }
 
 /// function_graph in funcgraph's instance; the global graph settings are
 /// checked, and set_graph_function shared.
-fn in_instance(tfs: &Tracefs, args: &Args, list: &FunctionList, inst: Instance) -> Result<Placed> {
+fn in_instance(
+    tfs: &Tracefs,
+    opts: &GraphOpts,
+    list: &FunctionList,
+    inst: Instance,
+) -> Result<Placed> {
     let mut notes = Vec::new();
-    let kb = args
-        .buffer
+    let kb = opts
         .buffer_kb
         .unwrap_or_else(|| instance::default_buffer_kb(proc::online_cpus()));
     inst.write("buffer_size_kb", &kb.to_string()).map_err(|e| {
@@ -114,7 +122,7 @@ fn in_instance(tfs: &Tracefs, args: &Args, list: &FunctionList, inst: Instance) 
     })?;
     let global = |f: &str| toplevel::current(tfs, f, Kind::Plain).unwrap_or_default();
     let thresh = global("tracing_thresh");
-    if !thresh.is_empty() && thresh != "0" && !args.force {
+    if !thresh.is_empty() && thresh != "0" && !opts.force {
         return Err(Error::new(
             ErrorKind::Busy,
             format!("tracing_thresh is {thresh} (set by someone else; global on this kernel): function_graph then records only returns slower than that, in every instance, and no graphs. Use -F to trace anyway"),
@@ -140,8 +148,8 @@ fn in_instance(tfs: &Tracefs, args: &Args, list: &FunctionList, inst: Instance) 
     let g = GraphFilter::acquire(
         tfs,
         list,
-        &args.patterns(),
-        args.force,
+        &opts.patterns,
+        opts.force,
         &signals::stop_requested,
     )?;
     if !g.swept.is_empty() {
@@ -161,10 +169,10 @@ fn in_instance(tfs: &Tracefs, args: &Args, list: &FunctionList, inst: Instance) 
         inst,
         held: Held::GraphFilter(g),
         // Recording, they go in the file for a later --read -C.
-        switch_events: (args.on_cpu || args.write.write.is_some()) && !sleep_time_off,
+        switch_events: (opts.on_cpu || opts.record) && !sleep_time_off,
         notes,
     };
-    match args.task.task() {
+    match opts.task {
         Some(t) if p.switch_events => p.inst.follow(t, true)?,
         Some(t) => p.inst.set_function_pids(t)?,
         // Our own reads of the buffer must not feed back.
@@ -178,17 +186,20 @@ fn in_instance(tfs: &Tracefs, args: &Args, list: &FunctionList, inst: Instance) 
         p.inst.enable_event("sched", "sched_process_exec")?;
     }
     signals::check()?;
-    p.inst
-        .set_tracer("function_graph")
-        .map_err(|e| e.context("cannot start function_graph in funcgraph's instance"))?;
+    p.inst.set_tracer("function_graph").map_err(|e| {
+        e.context(format!(
+            "cannot start function_graph in {}'s instance",
+            opts.tool
+        ))
+    })?;
     Ok(p)
 }
 
 /// function_graph at the top level, every setting recorded to be put back.
-fn at_top_level(tfs: &Tracefs, args: &Args) -> Result<Placed> {
-    let mut t = take_top_level(tfs, args.force)?;
+fn at_top_level(tfs: &Tracefs, opts: &GraphOpts) -> Result<Placed> {
+    let mut t = take_top_level(tfs, opts.tool, opts.force)?;
     if let Some(r) = t.recovered.take() {
-        eprintln!("funcgraph: {r}");
+        eprintln!("{}: {r}", opts.tool);
     }
     let now = |f: &str, kind: Kind| toplevel::current(tfs, f, kind);
     t.set("tracing_on", Kind::Plain, "0")?;
@@ -217,10 +228,7 @@ fn at_top_level(tfs: &Tracefs, args: &Args) -> Result<Placed> {
         && toplevel::normalize(Kind::BufferKb, &size_now)
             .parse::<u32>()
             .is_ok_and(|kb| kb < TOP_LEVEL_DEFAULT_KB);
-    let size = args
-        .buffer
-        .buffer_kb
-        .or(small.then_some(TOP_LEVEL_DEFAULT_KB));
+    let size = opts.buffer_kb.or(small.then_some(TOP_LEVEL_DEFAULT_KB));
     if let Some(kb) = size {
         t.set("buffer_size_kb", Kind::BufferKb, &kb.to_string())
             .map_err(|e| {
@@ -238,18 +246,18 @@ fn at_top_level(tfs: &Tracefs, args: &Args) -> Result<Placed> {
     t.set(
         "set_graph_function",
         Kind::Functions,
-        &args.patterns().join("\n"),
+        &opts.patterns.join("\n"),
     )?;
-    if !args.exclude.is_empty() {
+    if !opts.exclude.is_empty() {
         t.set(
             "set_graph_notrace",
             Kind::Functions,
-            &args.exclude.join("\n"),
+            &opts.exclude.join("\n"),
         )?;
     } else if !now("set_graph_notrace", Kind::Functions)?.is_empty() {
         t.set("set_graph_notrace", Kind::Functions, "")?;
     }
-    if let Some(m) = args.max_depth {
+    if let Some(m) = opts.max_depth {
         t.set("max_graph_depth", Kind::Plain, &m.to_string())?;
     } else if now("max_graph_depth", Kind::Plain)? != "0" {
         t.set("max_graph_depth", Kind::Plain, "0")?;
@@ -257,13 +265,13 @@ fn at_top_level(tfs: &Tracefs, args: &Args) -> Result<Placed> {
     if now("tracing_thresh", Kind::Plain)? != "0" {
         t.set("tracing_thresh", Kind::Plain, "0")?;
     }
-    t.set_function_pids(args.task.task())?;
-    let sleep = if args.on_cpu { "0" } else { "1" };
+    t.set_function_pids(opts.task)?;
+    let sleep = if opts.on_cpu { "0" } else { "1" };
     if tfs.exists("options/sleep-time") && now("options/sleep-time", Kind::Plain)? != sleep {
         t.set("options/sleep-time", Kind::Plain, sleep)?;
     }
     let mut events = vec!["sched_process_exec"];
-    if args.write.write.is_some() {
+    if opts.record {
         // In the file, for a later --read -C.
         events.push("sched_switch");
     }
@@ -291,14 +299,14 @@ fn at_top_level(tfs: &Tracefs, args: &Args) -> Result<Placed> {
 
 /// Takes the top level: refuses (kind Busy) if another run of ours holds
 /// it, or if someone else seems to use it and `force` is off.
-fn take_top_level(tfs: &Tracefs, force: bool) -> Result<TopLevel> {
-    let why = match TopLevel::take(tfs, "funcgraph", force)? {
+fn take_top_level(tfs: &Tracefs, tool: &str, force: bool) -> Result<TopLevel> {
+    let why = match TopLevel::take(tfs, tool, force)? {
         Ok(top) => return Ok(top),
         Err(Refusal::Held(holder)) => format!(
             "{holder} is using the top level of tracefs; this kernel runs function_graph only at the top level (not in instances), so one run at a time"
         ),
         Err(Refusal::InUse(why)) => format!(
-            "the top level of tracefs seems in use ({}); this kernel runs function_graph only at the top level. Use -F to take it anyway (funcgraph puts every setting back afterwards)",
+            "the top level of tracefs seems in use ({}); this kernel runs function_graph only at the top level. Use -F to take it anyway ({tool} puts every setting back afterwards)",
             why.join("; ")
         ),
     };

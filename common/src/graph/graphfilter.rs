@@ -21,14 +21,14 @@
 //! swaps the new list in when the file is closed, so other tracers never
 //! see it empty (which would mean every function) half way.
 
-use ftrace_common::base::glob::Glob;
-use ftrace_common::kernel::functions::FunctionList;
-use ftrace_common::kernel::tracefs::{self, Tracefs};
-use ftrace_common::lifecycle::instance;
-use ftrace_common::lifecycle::lock::LockFile;
-use ftrace_common::lifecycle::owner::{Liveness, Owner};
-use ftrace_common::lifecycle::toplevel::{current, write_functions, Kind};
-use ftrace_common::{Error, ErrorKind, Result};
+use crate::base::glob::Glob;
+use crate::kernel::functions::FunctionList;
+use crate::kernel::tracefs::{self, Tracefs};
+use crate::lifecycle::instance;
+use crate::lifecycle::lock::LockFile;
+use crate::lifecycle::owner::{Liveness, Owner};
+use crate::lifecycle::toplevel::{current, write_functions, Kind};
+use crate::{Error, ErrorKind, Result};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -151,7 +151,7 @@ fn other_graph_tracers(tfs: &Tracefs, ours: &[Owner]) -> Vec<String> {
             continue;
         }
         let mine = Owner::from_instance_name(&name)
-            .map(|(tool, o)| tool == "funcgraph" && ours.contains(&o))
+            .map(|(tool, o)| crate::graph::TOOLS.contains(&tool.as_str()) && ours.contains(&o))
             .unwrap_or(false);
         if !mine {
             who.push(format!("instance {name} runs function_graph"));
@@ -341,7 +341,7 @@ impl Drop for GraphFilter {
 /// What the (global) `set_graph_notrace` lists, for messages.
 pub fn listed_notrace(tfs: &Tracefs) -> Vec<String> {
     tracefs::read_text(&tfs.path("set_graph_notrace"))
-        .map(|t| ftrace_common::kernel::functions::parse_filter(&t))
+        .map(|t| crate::kernel::functions::parse_filter(&t))
         .unwrap_or_default()
 }
 

@@ -1,25 +1,27 @@
 //! The stream's sink: records -> calls (graph.rs) -> lines and trees
 //! (emit.rs) -> text or JSON on stdout (render.rs).
 
-use crate::decode::Decoder;
-use crate::emit::{Emitter, Line, LineSink};
-use crate::funcs::Funcs;
-use crate::graph::{self, Builder, Out, Rec};
-use crate::render::{self, Names, Text};
-use ftrace_common::app::output::Output;
-use ftrace_common::app::stream::Sink;
-use ftrace_common::buffer::reader::Event;
-use ftrace_common::kernel::proc::CommCache;
-use ftrace_common::Flow;
+use crate::app::output::Output;
+use crate::app::stream::Sink;
+use crate::buffer::reader::Event;
+use crate::graph::decode::Decoder;
+use crate::graph::emit::{Emitter, Line, LineSink};
+use crate::graph::funcs::Funcs;
+use crate::graph::render::{self, Names, Text};
+use crate::graph::tree::{self, Builder, Out, Rec};
+use crate::kernel::proc::CommCache;
+use crate::Flow;
 
 /// Function and task names for the printer.
 pub struct NameTable {
+    /// Function names, by address.
     pub funcs: Funcs,
+    /// Task names, by PID.
     pub comms: CommCache,
 }
 
 impl Names for NameTable {
-    fn func(&self, f: graph::FuncId) -> &str {
+    fn func(&self, f: tree::FuncId) -> &str {
         self.funcs.name(f)
     }
     fn comm(&mut self, pid: i32) -> String {
@@ -29,10 +31,15 @@ impl Names for NameTable {
 
 /// Lines (or trees) to stdout.
 pub struct Printer {
+    /// Where the lines go.
     pub out: Output,
+    /// The graph text's formatter.
     pub text: Text,
+    /// Function and task names.
     pub names: NameTable,
+    /// JSON trees instead of lines.
     pub json: bool,
+    /// A line's text, reused.
     pub buf: String,
 }
 
@@ -57,11 +64,17 @@ impl LineSink for Printer {
 
 /// The stream's sink: records -> calls -> lines.
 pub struct GraphSink {
+    /// The records' decoder.
     pub dec: Decoder,
+    /// Return values decoded and shown.
     pub retval: bool,
+    /// Calls rebuilt per task.
     pub builder: Builder,
+    /// Calls cut and filtered into lines.
     pub emitter: Emitter,
+    /// The builder's output, reused.
     pub outs: Vec<Out>,
+    /// Lines out.
     pub printer: Printer,
 }
 

@@ -2,10 +2,10 @@
 //! the scheduler events funcgraph reads beside them, decoded by the field
 //! offsets of this kernel's formats.
 
-use crate::graph::Rec;
-use ftrace_common::buffer::format::{EventFormat, Field};
-use ftrace_common::buffer::reader::Event;
-use ftrace_common::Result;
+use crate::buffer::format::{EventFormat, Field};
+use crate::buffer::reader::Event;
+use crate::graph::tree::Rec;
+use crate::Result;
 
 /// Field offsets of the records.
 pub struct Decoder {
@@ -28,6 +28,8 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// A decoder for these formats of funcgraph_entry, funcgraph_exit
+    /// and (for on-CPU time) sched_switch.
     pub fn new(
         entry: &EventFormat,
         exit: &EventFormat,
@@ -158,7 +160,7 @@ mod tests {
     fn records_decode_by_format() {
         let dir = env!("CARGO_MANIFEST_DIR");
         for k in ["debian-6.1", "debian-6.12", "host-6.18"] {
-            let base = format!("{dir}/../../common/testdata/kernels/{k}/events/ftrace");
+            let base = format!("{dir}/testdata/kernels/{k}/events/ftrace");
             let e = EventFormat::parse(
                 &std::fs::read_to_string(format!("{base}/funcgraph_entry/format")).unwrap(),
             )

@@ -14,9 +14,9 @@
 //! level. When a CPU's lines switch from one task to another, the kernel's
 //! `------` banner names both.
 
-use crate::emit::Line;
-use crate::fast::FastMap;
-use crate::graph::{End, FuncId, Out, Site};
+use crate::graph::emit::Line;
+use crate::graph::fast::FastMap;
+use crate::graph::tree::{End, FuncId, Out, Site};
 use std::fmt::Write;
 
 /// Which columns and comments to print.
@@ -422,7 +422,7 @@ pub fn tree_json(items: &[Out], dropped: u64, names: &mut dyn Names) -> serde_js
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::TaskKey;
+    use crate::graph::tree::TaskKey;
 
     #[test]
     fn durations_print_like_the_kernel() {

@@ -27,7 +27,7 @@
 //!   the middle of a graph there carries a [`Out::Gap`] mark: calls may be
 //!   missing at that point.
 
-use crate::fast::FastMap;
+use crate::graph::fast::FastMap;
 #[cfg(test)]
 use std::collections::HashMap;
 
@@ -593,6 +593,7 @@ fn orphan(at: Site, depth: u32, ex: &ExitRec, on_cpu: bool) -> Out {
     }
 }
 
+/// Helpers for the engine's tests.
 #[cfg(test)]
 pub mod tests {
     use super::*;
@@ -606,6 +607,7 @@ pub mod tests {
         }
     }
 
+    /// An entry record.
     pub fn ent(ts: u64, pid: i32, cpu: u32, func: FuncId, depth: i64) -> Rec {
         Rec::Entry {
             cpu,
@@ -616,6 +618,7 @@ pub mod tests {
         }
     }
 
+    /// An exit record.
     pub fn ext(ts: u64, pid: i32, cpu: u32, func: FuncId, depth: i64, call: u64) -> Rec {
         Rec::Exit {
             cpu,
@@ -630,6 +633,7 @@ pub mod tests {
         }
     }
 
+    /// The builder's output for these records.
     pub fn run(cfg: Config, recs: &[Rec]) -> Vec<Out> {
         let mut b = Builder::new(cfg);
         let mut out = Vec::new();

@@ -14,9 +14,9 @@
 //!   early). A graph larger than the hold limit keeps its first items and
 //!   counts the rest.
 
-use crate::fast::FastMap;
-use crate::graph::{End, FuncId, Out, Site, TaskKey};
-use ftrace_common::Flow;
+use crate::graph::fast::FastMap;
+use crate::graph::tree::{End, FuncId, Out, Site, TaskKey};
+use crate::Flow;
 
 /// One printable item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -395,8 +395,8 @@ impl Emitter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::tests::{ent, ext, run};
-    use crate::graph::{Config, Rec};
+    use crate::graph::tree::tests::{ent, ext, run};
+    use crate::graph::tree::{Config, Rec};
 
     #[derive(Default)]
     struct Collect {

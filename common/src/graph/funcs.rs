@@ -1,9 +1,9 @@
 //! Function addresses from the records, numbered and named once each
 //! (from `/proc/kallsyms`), with what the graph needs to know about them.
 
-use crate::fast::FastMap;
-use crate::graph::{Flags, FuncFlags, FuncId};
-use ftrace_common::sym::kallsyms::KernelSymbols;
+use crate::graph::fast::FastMap;
+use crate::graph::tree::{Flags, FuncFlags, FuncId};
+use crate::sym::kallsyms::KernelSymbols;
 use std::collections::HashSet;
 
 /// The functions seen so far.
