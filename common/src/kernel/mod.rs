@@ -15,4 +15,5 @@ pub mod needs;
 pub mod proc;
 pub mod signame;
 pub mod syscalls;
+pub mod tcp;
 pub mod tracefs;

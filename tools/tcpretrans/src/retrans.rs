@@ -18,30 +18,7 @@ pub const AF_INET: u64 = 2;
 /// See [`AF_INET`].
 pub const AF_INET6: u64 = 10;
 
-/// The name of TCP state `n` (include/net/tcp_states.h), as `ss` and
-/// perf-tools print it.
-pub fn state_name(n: i64) -> String {
-    const NAMES: [&str; 14] = [
-        "",
-        "ESTABLISHED",
-        "SYN_SENT",
-        "SYN_RECV",
-        "FIN_WAIT1",
-        "FIN_WAIT2",
-        "TIME_WAIT",
-        "CLOSE",
-        "CLOSE_WAIT",
-        "LAST_ACK",
-        "LISTEN",
-        "CLOSING",
-        "NEW_SYN_RECV",
-        "BOUND_INACTIVE",
-    ];
-    match usize::try_from(n).ok().and_then(|i| NAMES.get(i)) {
-        Some(s) if !s.is_empty() => s.to_string(),
-        _ => format!("STATE{n}"),
-    }
-}
+pub use ftrace_common::kernel::tcp::state_name;
 
 /// The fields of `tcp:tcp_retransmit_skb` this kernel has. `state` came in
 /// 4.16, `family` later (without it, an IPv4 connection is told by its

@@ -768,26 +768,7 @@ impl Compiler<'_> {
 /// kernel's own text checks them.
 fn known_constant(name: &str) -> Option<u64> {
     if let Some(state) = name.strip_prefix("TCP_") {
-        // include/net/tcp_states.h, also user-visible in /proc/net/tcp.
-        const STATES: [&str; 13] = [
-            "ESTABLISHED",
-            "SYN_SENT",
-            "SYN_RECV",
-            "FIN_WAIT1",
-            "FIN_WAIT2",
-            "TIME_WAIT",
-            "CLOSE",
-            "CLOSE_WAIT",
-            "LAST_ACK",
-            "LISTEN",
-            "CLOSING",
-            "NEW_SYN_RECV",
-            "BOUND_INACTIVE",
-        ];
-        return STATES
-            .iter()
-            .position(|s| *s == state)
-            .map(|i| i as u64 + 1);
+        return crate::kernel::tcp::state_number(state);
     }
     if let Some(mode) = name.strip_prefix("HRTIMER_MODE_") {
         // enum hrtimer_mode: ABS 0, REL 1, PINNED 2, SOFT 4, HARD 8, and
