@@ -35,8 +35,10 @@ pub fn rows(h: &Log2Hist) -> Vec<(u64, u64, u64)> {
     let n = c.len().max(1);
     (0..n)
         .map(|i| {
-            let lo = if i == 0 { 0 } else { 1u64 << (i - 1) };
-            (lo, 1u64 << i, c.get(i).copied().unwrap_or(0))
+            // Bucket 64 (a value of 2^63 or more) has no upper end in u64.
+            let pow = |n: usize| 1u64.checked_shl(n as u32).unwrap_or(u64::MAX);
+            let lo = if i == 0 { 0 } else { pow(i - 1) };
+            (lo, pow(i), c.get(i).copied().unwrap_or(0))
         })
         .collect()
 }
@@ -276,5 +278,11 @@ mod tests {
         assert_eq!(render(&Log2Hist::new()).lines().count(), 2);
         // Colons line up.
         assert_eq!(lines[0].find(':'), lines[1].find(':'));
+        // The kernel's last bucket (2^63 and more) renders without overflow.
+        let mut top = Log2Hist::new();
+        top.add_count(64, 1);
+        let r = rows(&top);
+        assert_eq!(r.last(), Some(&(1u64 << 63, u64::MAX, 1)));
+        assert_eq!(render(&top).lines().count(), 66);
     }
 }
