@@ -40,7 +40,7 @@ pub use base::Flow;
 mod layers {
     /// The layers, lowest first: a module may use its own layer and those
     /// before it.
-    const ORDER: [&str; 8] = [
+    const ORDER: [&str; 9] = [
         "base",
         "sym",
         "kernel",
@@ -48,6 +48,7 @@ mod layers {
         "lifecycle",
         "probes",
         "app",
+        "graph",
         "lib",
     ];
 
