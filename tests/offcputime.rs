@@ -1,8 +1,9 @@
 //! Black-box tests of `offcputime`, run against the real kernel: a C
 //! program built with frame pointers sleeps a known time on each of two
 //! call paths (path_a: 30 x 10 ms, path_b: 30 x 20 ms); the time summed
-//! by stack must be each path's planned time within 5%, and what the
-//! program measured of its own sleeps within 5%.
+//! by stack must be each path's planned time within 5% (or, where the
+//! machine overran the plan, lie between the plan and what the program
+//! measured of its own sleeps, 5% to spare).
 mod support;
 
 use std::io::Write;
@@ -141,24 +142,23 @@ fn blocks(out: &str) -> Vec<(Vec<String>, String, u64)> {
         .collect()
 }
 
-/// Asserts `got` is within 5% of what the program measured of its
-/// sleeps, and of the planned time where the machine kept to the plan
-/// (the sleeps overran it by less than 2%; else says so). `missing`: what
-/// the blocks the tool reported uncounted may take away.
+/// Asserts `got` is within 5% of the planned time where the machine kept
+/// to the plan (the program measured its sleeps within 2% of it), and
+/// else lies between the plan and what the program measured, with 5% to
+/// spare on either side: the kernel wakes no sleeper before its timer, and
+/// the time off-CPU is inside what the program measured around its calls
+/// (a virtual machine whose CPU the host takes away while the program is
+/// on it adds to the measured time only). `missing`: what the blocks the
+/// tool reported uncounted may take away.
 fn within_5pct(what: &str, got: u64, slept: u64, planned: u64, missing: u64, out: &str) {
-    let near = |want: u64| got <= want + want / 20 && got + missing + want / 20 >= want;
-    assert!(
-        near(slept),
-        "{what}: {got} us off-CPU; the program slept {slept} us ({missing} us reported uncounted)\n{out}"
-    );
-    if slept.abs_diff(planned) * 50 <= planned {
-        assert!(
-            near(planned),
-            "{what}: {got} us, planned {planned} us ({missing} us reported uncounted)\n{out}"
-        );
-    } else {
-        eprintln!("{what}: this machine's sleeps overran: {slept} us for {planned} us planned; compared with what they took");
+    let (lo, hi) = (planned.min(slept), planned.max(slept));
+    if slept.abs_diff(planned) * 50 > planned {
+        eprintln!("{what}: this machine's sleeps overran: {slept} us for {planned} us planned; compared with both");
     }
+    assert!(
+        got <= hi + hi / 20 && got + missing + lo / 20 >= lo,
+        "{what}: {got} us off-CPU; planned {planned} us, the program slept {slept} us ({missing} us reported uncounted)\n{out}"
+    );
     eprintln!("{what}: {got} us off-CPU; slept {slept} us; planned {planned} us");
 }
 
