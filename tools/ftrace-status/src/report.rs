@@ -219,8 +219,8 @@ fn tool_row(n: &needs::Needs, features: &[FeatureRow], mounted: bool) -> ToolRow
 
 /// Whether top-level state is a run of ours: the run that holds the top
 /// level (it took it only when nobody else used it: what is there now is
-/// its doing), or, for `set_graph_function`, funcgraph runs in instances
-/// (they share it).
+/// its doing), or, for `set_graph_function`, runs of the function_graph
+/// tools (funcgraph, funcslower) in instances (they share it).
 pub fn ours_at_top(s: &Survey, file: &str) -> bool {
     if let Some(u) = &s.top_held {
         if u.live || u.files.iter().any(|f| f.file == file && f.holds_ours) {
@@ -230,7 +230,7 @@ pub fn ours_at_top(s: &Survey, file: &str) -> bool {
     file == "set_graph_function"
         && s.instances
             .iter()
-            .any(|i| matches!(&i.owner, Ownership::Live { tool: Some(t), .. } if t == "funcgraph"))
+            .any(|i| matches!(&i.owner, Ownership::Live { tool: Some(t), .. } if ftrace_common::graph::TOOLS.contains(&t.as_str())))
 }
 
 /// What someone else is tracing at the top level.
