@@ -105,7 +105,10 @@ ftrace_common::cli_tests!(Args);
 /// Microseconds (> 0) to nanoseconds.
 fn parse_us(s: &str) -> std::result::Result<u64, String> {
     match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v < 1e12 => Ok((v * 1000.0).round() as u64),
+        Ok(v) if v > 0.0 && v < 1e12 => match (v * 1000.0).round() as u64 {
+            0 => Err(format!("'{s}' is less than a nanosecond (0.001 us)")),
+            ns => Ok(ns),
+        },
         _ => Err(format!("'{s}' is not a positive number of microseconds")),
     }
 }
@@ -136,6 +139,7 @@ mod tests {
             &[][..],
             &["f"],
             &["f", "0"],
+            &["f", "0.0001"],
             &["f", "-3"],
             &["f", "ten"],
             &["f", "1", "extra"],
