@@ -126,6 +126,12 @@ fn in_the_kernel_every_io_of_the_device_is_counted_once() {
         support::skip("this kernel has no hist triggers or synthetic events");
         return;
     }
+    require!(
+        ftrace_common::lifecycle::latency::takes_constants(
+            &ftrace_common::kernel::config::release()
+        ),
+        "counting in the kernel needs Linux 5.16 or later (constants in hist expressions)"
+    );
     let Some(lp) = loop_device() else { return };
     let f = count_with(
         &lp,
