@@ -116,7 +116,8 @@ fn functrace(args: Args) -> Result<()> {
     Ok(())
 }
 
-const HEADER: &str = "#           TASK-PID     CPU#       TIMESTAMP  FUNCTION";
+/// The kernel's own header of the function tracer (without irq-info).
+const HEADER: &str = "#           TASK-PID     CPU#     TIMESTAMP  FUNCTION";
 
 /// About how long attaching and detaching `n` functions with the function
 /// tracer can take on a slow machine (funccount's tracer figures).
@@ -242,13 +243,14 @@ impl Sink for CallSink {
     }
 }
 
-/// `            bash-1234    [001]     6075.461561: vfs_read <-ksys_read`
+/// `            bash-1234    [001]  6075.461561: vfs_read <-ksys_read`, as
+/// the kernel prints it (`%16s-%-7d [%03d] %5lu.%06lu: `).
 fn line(buf: &mut String, comm: &str, ev: &Event, func: &str, parent: &str) {
     use std::fmt::Write;
-    let task = format!("{comm}-{}", ev.pid);
     let _ = write!(
         buf,
-        "{task:>24} [{:03}] {:>6}.{:06}: {func} <-{parent}",
+        "{comm:>16}-{:<7} [{:03}] {:>5}.{:06}: {func} <-{parent}",
+        ev.pid,
         ev.cpu,
         ev.ts / 1_000_000_000,
         ev.ts % 1_000_000_000 / 1000
@@ -272,9 +274,12 @@ mod tests {
         line(&mut s, "bash", &ev, "vfs_read", "ksys_read");
         assert_eq!(
             s,
-            "               bash-1234 [001]   6075.461561: vfs_read <-ksys_read"
+            "            bash-1234    [001]  6075.461561: vfs_read <-ksys_read"
         );
-        assert!(HEADER.starts_with('#'));
+        // The header's columns end where the line's do.
+        assert_eq!(HEADER.find("-PID"), s.find("-1234"));
+        assert_eq!(HEADER.find("CPU#"), s.find("001]").map(|i| i - 1));
+        assert_eq!(HEADER.find("TIMESTAMP").map(|i| i + 9), s.find(':'));
     }
 
     #[test]
