@@ -625,7 +625,7 @@ pub fn line_head(line: &mut String, comm: &str, ev: &Event, kernel: Kernel) {
         "{comm:>16}-{:<7} [{:03}] {} {:5}.{:06}: ",
         ev.pid,
         ev.cpu,
-        std::str::from_utf8(&info).unwrap_or("....."),
+        info,
         us / 1_000_000,
         us % 1_000_000,
     );

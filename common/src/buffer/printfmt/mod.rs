@@ -100,6 +100,13 @@ impl Kernel {
         self.version >= (6, 13)
     }
 
+    /// Kernels from 5.13 print the migrate-disable depth as a fifth
+    /// irq-info column, in the high nibble of `common_preempt_count`;
+    /// before, the whole byte is the preempt depth.
+    fn migrate_column(self) -> bool {
+        self.version >= (5, 13)
+    }
+
     /// Kernels from 6.18 print system-call arguments below 10 in decimal,
     /// the others with `0x`; before, all in hex without it.
     fn syscall_0x(self) -> bool {
@@ -111,9 +118,9 @@ impl Kernel {
 /// record's `common_flags` and `common_preempt_count`: irqs off (`d`;
 /// `D` with bottom halves off too, `b` for these alone), need-resched (`N`,
 /// `n`, `p`, `L`, `l`, `B`, `b`), hard/soft irq or NMI (`h`, `s`, `H`, `z`,
-/// `Z`), preempt depth, migrate-disable depth, as trace_print_lat_fmt()
-/// prints them.
-pub fn irq_info(flags: u8, preempt: u8, kernel: Kernel) -> [u8; 5] {
+/// `Z`), preempt depth, migrate-disable depth (5.13 and later), as
+/// trace_print_lat_fmt() prints them.
+pub fn irq_info(flags: u8, preempt: u8, kernel: Kernel) -> String {
     const IRQS_OFF: u8 = 0x01;
     const BIT1: u8 = 0x02;
     const NEED_RESCHED: u8 = 0x04;
@@ -160,7 +167,16 @@ pub fn irq_info(flags: u8, preempt: u8, kernel: Kernel) -> [u8; 5] {
             b"0123456789abcdef"[n as usize]
         }
     };
-    [irqs, resched, irq, hex(preempt & 0xf), hex(preempt >> 4)]
+    let mut out: String = [irqs, resched, irq].iter().map(|&b| b as char).collect();
+    if kernel.migrate_column() {
+        out.push(hex(preempt & 0xf) as char);
+        out.push(hex(preempt >> 4) as char);
+    } else if preempt == 0 {
+        out.push('.');
+    } else {
+        out.push_str(&format!("{preempt:x}"));
+    }
+    out
 }
 
 /// Kernel strings known by their address (`tracepoint_string()`, what a

@@ -359,7 +359,7 @@ fn addresses_masks_min_and_arrays() {
 
 #[test]
 fn the_flags_column() {
-    let c = |f: u8, p: u8, k: Kernel| String::from_utf8(irq_info(f, p, k).to_vec()).unwrap();
+    let c = irq_info;
     assert_eq!(c(0, 0, K618), ".....");
     assert_eq!(c(0x01, 2, K618), "d..2.");
     assert_eq!(c(0x01 | 0x04 | 0x20 | 0x08, 3, K618), "dNh3.");
@@ -378,6 +378,14 @@ fn the_flags_column() {
     assert_eq!(c(0x02 | 0x04 | 0x20, 0, K618), ".B...");
     assert_eq!(c(0x02, 0, K612), "X....");
     assert_eq!(c(0x20, 0, K61), ".p...");
+    // Before 5.13: four columns, the whole byte the preempt depth.
+    let k510 = Kernel {
+        version: (5, 10),
+        hz: None,
+    };
+    assert_eq!(c(0x01, 0, k510), "d...");
+    assert_eq!(c(0x01 | 0x04 | 0x20, 2, k510), "dN.2");
+    assert_eq!(c(0, 0x21, k510), "...21");
 }
 
 #[test]
