@@ -237,6 +237,21 @@ fn expected() -> Vec<(&'static str, bool)> {
             ("function-graph-retval", false),
             ("eprobe-events", true),
         ],
+        // Debian 11's 5.10 is built without hist triggers.
+        "5.10" => vec![
+            ("kprobe-events", true),
+            ("uprobe-events", true),
+            ("function-graph", true),
+            ("function-graph-in-instances", false),
+            ("function-profiler", false),
+            ("hist-triggers", false),
+            ("synthetic-events", false),
+            ("fprobe-events", false),
+            ("eprobe-events", false),
+            ("btf-args", false),
+            ("return-probe-args", false),
+            ("event-notrace-pid", true),
+        ],
         "prof" => vec![
             ("kprobe-events", true),
             ("function-profiler", true),
