@@ -20,7 +20,7 @@
 //!   base       errors, globs, Flow
 //! ```
 //!
-//! A tool is `tools/<name>/src/main.rs`: options, checks, setup, stream,
+//! A tool is `tools/<name>/src/lib.rs` (its `main`; `src/main.rs` calls it): options, checks, setup, stream,
 //! summary, each a function over these layers (see `docs/adding-a-tool.md`).
 #![deny(missing_docs)]
 

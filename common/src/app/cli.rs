@@ -3,8 +3,28 @@
 //! has, and man pages generated from the clap definition.
 
 use crate::base::error::{Error, Result};
+use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::time::Duration;
+
+static ARGS: OnceLock<Vec<OsString>> = OnceLock::new();
+
+/// Sets the command line a tool parses instead of the process's own: the
+/// multi-call binary runs `ftrace-tools TOOL ARGS` as `TOOL ARGS`. Only the
+/// first call counts.
+pub fn set_args(args: Vec<OsString>) {
+    let _ = ARGS.set(args);
+}
+
+/// The tool's command line, its name first: the one [`set_args`] set, or
+/// the process's own.
+pub fn args() -> Vec<OsString> {
+    match ARGS.get() {
+        Some(a) => a.clone(),
+        None => std::env::args_os().collect(),
+    }
+}
 
 /// Runs a tool's body. Installs the stop-signal handlers first (before any
 /// kernel state can change), prints an error as `tool: message`, and turns
@@ -50,7 +70,7 @@ pub fn parse_or_exit<T: clap::Parser>() -> std::result::Result<T, ExitCode> {
         eprintln!("cannot install signal handlers: {e}");
         return Err(ExitCode::from(1));
     }
-    match T::try_parse() {
+    match T::try_parse_from(args()) {
         Ok(v) => Ok(v),
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -224,6 +244,19 @@ macro_rules! cli_tests {
                 )
                 .unwrap();
             }
+        }
+    };
+}
+
+/// Defines a tool library's `pub fn command() -> clap::Command` (next to its
+/// `pub fn main`): the multi-call binary lists the tools and writes their
+/// completions from it. `ftrace_common::tool_command!(Args);`
+#[macro_export]
+macro_rules! tool_command {
+    ($args:ty) => {
+        /// The tool's command line (its clap definition).
+        pub fn command() -> clap::Command {
+            <$args as clap::CommandFactory>::command()
         }
     };
 }

@@ -77,7 +77,11 @@ pub fn folded_line(frames: &[String], count: u64) -> String {
 
 /// The SVG's title: the tool, its command line and the kernel.
 pub fn title(tool: &str) -> String {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = crate::app::cli::args()
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());
