@@ -3,6 +3,8 @@
 //! events or output lines asks for next. Nothing here touches the kernel.
 
 pub mod error;
+#[cfg(feature = "old-glibc")]
+pub mod glibc;
 pub mod glob;
 pub mod pattern;
 
