@@ -53,6 +53,11 @@ impl ProbeKind {
     }
 }
 
+/// The instances a kernel return probe of ours has (`rN:`, Linux 4.12 and
+/// later): as many tasks can be inside its function at once before a return
+/// is missed. Each costs the kernel about 64 bytes (64 KiB a probe).
+pub const KRETPROBE_MAXACTIVE: u32 = 1024;
+
 /// A probe to create: kind, event name, location and fetch arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeDef {
@@ -126,12 +131,16 @@ impl ProbeDef {
                 self.location
             )));
         }
-        let mut line = format!(
-            "{}:{group}/{} {}",
-            self.kind.letter(),
-            self.name,
-            self.location
-        );
+        // A kernel return probe takes one of its instances for each task
+        // inside the function, and misses the returns (counted only in
+        // kprobe_profile) while all are taken. The kernel's default,
+        // max(10, 2 x CPUs), runs out as soon as that many tasks block in
+        // the function (threads waiting in read(), say): ask for more.
+        let head = match self.kind {
+            ProbeKind::Kretprobe => format!("r{KRETPROBE_MAXACTIVE}"),
+            k => k.letter().to_string(),
+        };
+        let mut line = format!("{head}:{group}/{} {}", self.name, self.location);
         for a in &self.args {
             check_word("argument", a)?;
             line.push(' ');
@@ -381,7 +390,7 @@ mod tests {
         r.args = vec!["$retval".into(), "off=-8(%sp)".into()];
         assert_eq!(
             r.line("g").unwrap(),
-            "r:g/readline do_sys_open $retval off=-8(%sp)"
+            "r1024:g/readline do_sys_open $retval off=-8(%sp)"
         );
     }
 
