@@ -347,7 +347,7 @@ impl<T: Events> EventPrinter<T> {
             return;
         }
         if self.opts.irq_info {
-            headers(&mut self.out);
+            headers(&mut self.out, self.kernel);
         } else {
             self.out
                 .line("#            TASK-PID     CPU#   TIMESTAMP  FUNCTION");
@@ -632,18 +632,32 @@ pub fn line_head(line: &mut String, comm: &str, ev: &Event, kernel: Kernel) {
 }
 
 /// `-H`: the column headers of the kernel's `trace`, flags column
-/// explained.
-pub fn headers(out: &mut Output) {
-    for l in [
-        "#                                _-----=> irqs-off/BH-disabled",
-        "#                               / _----=> need-resched",
-        "#                              | / _---=> hardirq/softirq",
-        "#                              || / _--=> preempt-depth",
-        "#                              ||| / _-=> migrate-disable",
-        "#                              |||| /     delay",
-        "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION",
-        "#              | |         |   |||||     |         |",
-    ] {
+/// explained, as `kernel` prints them (a fifth column, migrate-disable, and
+/// BH-disabled from 5.13).
+pub fn headers(out: &mut Output, kernel: Kernel) {
+    let lines: &[&str] = if kernel.migrate_column() {
+        &[
+            "#                                _-----=> irqs-off/BH-disabled",
+            "#                               / _----=> need-resched",
+            "#                              | / _---=> hardirq/softirq",
+            "#                              || / _--=> preempt-depth",
+            "#                              ||| / _-=> migrate-disable",
+            "#                              |||| /     delay",
+            "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION",
+            "#              | |         |   |||||     |         |",
+        ]
+    } else {
+        &[
+            "#                                _-----=> irqs-off",
+            "#                               / _----=> need-resched",
+            "#                              | / _---=> hardirq/softirq",
+            "#                              || / _--=> preempt-depth",
+            "#                              ||| /     delay",
+            "#           TASK-PID     CPU#  ||||   TIMESTAMP  FUNCTION",
+            "#              | |         |   ||||      |         |",
+        ]
+    };
+    for l in lines {
         out.line(l);
     }
 }

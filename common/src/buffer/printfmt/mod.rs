@@ -103,7 +103,7 @@ impl Kernel {
     /// Kernels from 5.13 print the migrate-disable depth as a fifth
     /// irq-info column, in the high nibble of `common_preempt_count`;
     /// before, the whole byte is the preempt depth.
-    fn migrate_column(self) -> bool {
+    pub fn migrate_column(self) -> bool {
         self.version >= (5, 13)
     }
 
