@@ -4,10 +4,10 @@
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${FTRACE_TOOLS_VM_CACHE:-/var/cache/ftrace-tools-vm}
 KERNEL_TAGS=(6.1 bpo prof 5.10)
-# What prepare and test-guests (and so CI) take when given no kernel. 5.10
-# (Debian 11) runs on request: with it the whole of CI would take more than
-# its hour.
-DEFAULT_TAGS=(6.1 bpo prof)
+# What prepare and test-guests (and so CI) take when given no kernel, in the
+# order test-guests starts them (the longest runs first; it boots up to three
+# at once).
+DEFAULT_TAGS=(6.1 bpo 5.10 prof)
 
 # The guest kernels' ready-to-boot files live in $CACHE/kernels/<tag>/:
 #   vmlinux   the uncompressed ELF kernel, booted through its PVH entry point
