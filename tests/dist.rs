@@ -45,18 +45,6 @@ fn one_file(dir: &Path, suffix: &str) -> PathBuf {
     found[0].clone()
 }
 
-fn tools() -> Vec<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut v: Vec<String> = std::fs::read_dir(root.join("tools"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "ftrace-tools")
-        .collect();
-    v.sort();
-    v
-}
-
 fn sh(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
@@ -135,7 +123,7 @@ fn the_binary_needs_nothing_newer_than_glibc_2_17() {
     assert!(*glibc_versions(&host).last().unwrap() > GLIBC);
     // And it runs.
     let out = sh(Command::new(top.join("bin/ftrace-tools")).arg("--list"));
-    assert_eq!(out.lines().count(), tools().len(), "{out}");
+    assert_eq!(out.lines().count(), support::tool_names().len(), "{out}");
 }
 
 #[test]
@@ -145,7 +133,7 @@ fn the_multi_call_binary_is_at_most_a_third_bigger_than_the_largest_tool() {
     let multi = std::fs::metadata(top.join("bin/ftrace-tools"))
         .unwrap()
         .len();
-    let mut singles: Vec<(u64, String)> = tools()
+    let mut singles: Vec<(u64, String)> = support::tool_names()
         .into_iter()
         .map(|t| {
             (
@@ -172,7 +160,7 @@ fn the_tarball_holds_the_binary_links_pages_completions_and_examples() {
     let Some(dist) = dist_dir() else { return };
     let (_tmp, top) = unpack(&dist);
     let mut missing = Vec::new();
-    for t in tools() {
+    for t in support::tool_names() {
         let link = top.join("bin").join(&t);
         match std::fs::read_link(&link) {
             Ok(to) if to == Path::new("ftrace-tools") => {}

@@ -3,21 +3,8 @@
 //! same as the tool's own binary.
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 use support::{Finished, ToolRun, Workload};
-
-fn tools() -> Vec<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut v: Vec<String> = std::fs::read_dir(root.join("tools"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "ftrace-tools")
-        .collect();
-    v.sort();
-    v
-}
 
 fn output(cmd: &mut Command) -> (i32, String, String) {
     let o = cmd.output().unwrap();
@@ -36,7 +23,7 @@ fn list_names_every_tool() {
         .lines()
         .map(|l| l.split_whitespace().next().unwrap().to_string())
         .collect();
-    assert_eq!(names, tools());
+    assert_eq!(names, support::tool_names());
 }
 
 #[test]
@@ -47,10 +34,10 @@ fn every_tool_has_its_own_help_as_an_argument_and_through_a_link() {
     let (code, out, err) = output(Command::new(&multi).arg("--install-links").arg(&links));
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.starts_with(&format!("{} links to ", tools().len())),
+        out.starts_with(&format!("{} links to ", support::tool_names().len())),
         "{out}"
     );
-    for t in tools() {
+    for t in support::tool_names() {
         let own = output(Command::new(support::bin(&t)).arg("--help"));
         assert_eq!(own.0, 0, "{t}: {}", own.2);
         let arg = output(Command::new(&multi).arg(&t).arg("--help"));

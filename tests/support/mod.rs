@@ -47,6 +47,20 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
+/// The tools of the suite (the directories of `tools/` but the multi-call
+/// binary's), sorted.
+pub fn tool_names() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut v: Vec<String> = std::fs::read_dir(root.join("tools"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "ftrace-tools")
+        .collect();
+    v.sort();
+    v
+}
+
 /// The workload program.
 pub fn workload_bin() -> PathBuf {
     default_signals();
@@ -80,7 +94,8 @@ pub fn skip(reason: &str) {
             .append(true)
             .open(log)
         {
-            let _ = writeln!(f, "{name}: {reason}");
+            // One write: tests skipping at once must not mix their lines.
+            let _ = f.write_all(format!("{name}: {reason}\n").as_bytes());
         }
     }
 }
