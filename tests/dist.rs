@@ -257,6 +257,33 @@ fn the_deb_installs_gives_man_help_and_completion_and_removes() {
     let out = sh(Command::new("bash").arg("--norc").arg("-c").arg(&script));
     assert!(out.contains("-F _funccount funccount\n"), "{out}");
     assert!(out.contains("reply --duration"), "{out}");
+    // And ftrace-tools completes the tools' names.
+    let comp = r.join("usr/share/bash-completion/completions/ftrace-tools");
+    let script = format!(
+        ". '{}'\n\
+         COMP_WORDS=(ftrace-tools func); COMP_CWORD=1\n\
+         COMP_LINE='ftrace-tools func'; COMP_POINT=${{#COMP_LINE}}\n\
+         _ftrace__tools ftrace-tools func ftrace-tools\n\
+         printf 'reply %s\\n' \"${{COMPREPLY[@]}}\"\n",
+        comp.display()
+    );
+    let out = sh(Command::new("bash").arg("--norc").arg("-c").arg(&script));
+    let mut replies: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("reply "))
+        .collect();
+    replies.sort();
+    assert_eq!(
+        replies,
+        [
+            "funccount",
+            "funcgraph",
+            "funclatency",
+            "funcslower",
+            "functrace"
+        ],
+        "{out}"
+    );
 
     // Removed, nothing of it is left.
     sh(&mut dpkg(&["-r", "ftrace-tools"]));

@@ -104,7 +104,7 @@ struct Args {
     completions: Option<Vec<String>>,
     /// The tool to run (see --list), followed by its own options and
     /// arguments.
-    #[arg(value_name = "TOOL")]
+    #[arg(value_name = "TOOL", value_parser = tool_names(), hide_possible_values = true)]
     tool: Option<String>,
     /// The tool's options and arguments.
     #[arg(
@@ -134,6 +134,12 @@ fn main() -> ExitCode {
     cli::main("ftrace-tools", multi)
 }
 
+/// The tools' names, for clap: completions offer them, and a wrong one is
+/// refused with the nearest.
+fn tool_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(TOOLS.iter().map(|t| t.name))
+}
+
 fn find(name: &str) -> Option<&'static Tool> {
     TOOLS.iter().find(|t| t.name == name)
 }
@@ -152,14 +158,10 @@ fn multi(args: Args) -> Result<()> {
     if let Some(v) = &args.completions {
         return completions(&v[0], Path::new(&v[1]));
     }
-    match &args.tool {
-        Some(name) => Err(Error::usage(format!(
-            "no tool named '{name}' (ftrace-tools --list lists them)"
-        ))),
-        None => Err(Error::usage(
-            "name a tool to run (ftrace-tools --list lists them; --help says more)",
-        )),
-    }
+    // A tool named was run in main(); clap refuses names of no tool.
+    Err(Error::usage(
+        "name a tool to run (ftrace-tools --list lists them; --help says more)",
+    ))
 }
 
 fn install_links(dir: &Path) -> Result<()> {
@@ -249,9 +251,11 @@ mod tests {
     fn options_parse() {
         let a = Args::try_parse_from(["ftrace-tools", "--completions", "bash", "/tmp/x"]).unwrap();
         assert_eq!(a.completions.unwrap(), ["bash", "/tmp/x"]);
-        let a = Args::try_parse_from(["ftrace-tools", "nosuch", "-d", "1"]).unwrap();
-        assert_eq!(a.tool.as_deref(), Some("nosuch"));
+        let a = Args::try_parse_from(["ftrace-tools", "iosnoop", "-d", "1"]).unwrap();
+        assert_eq!(a.tool.as_deref(), Some("iosnoop"));
         assert_eq!(a.args, ["-d", "1"]);
+        let e = Args::try_parse_from(["ftrace-tools", "iosnoopy"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue);
     }
 
     #[test]
