@@ -343,12 +343,12 @@ fn json_and_min_block_time() {
             })
             .collect()
     };
-    // A 10 ms sleep may overrun past 15 ms on a busy machine (33 ms of them
-    // in all in a loaded 5.10 guest, 106 ms in a 6.12 guest beside two
-    // others): some, but never most, of the 300 ms and more that path_a
-    // sleeps without -m.
+    // A 10 ms sleep may overrun past 15 ms on a busy machine: 33 ms of them
+    // in a loaded 5.10 guest, 106 and 238 ms of the 300 in 6.12 guests
+    // beside two others. Without -m path_a blocks 300 ms or more (a sleep
+    // never ends early), so less shows that -m left sleeps out.
     let a: u64 = on("path_a").iter().map(|o| o["us"].as_u64().unwrap()).sum();
-    assert!(a * 2 < PLANNED_A_US, "{}", f.stdout);
+    assert!(a < PLANNED_A_US, "{}", f.stdout);
     let b = on("path_b");
     assert_eq!(b.len(), 1, "{}", f.stdout);
     assert_eq!(b[0]["comm"], "twosleeps");

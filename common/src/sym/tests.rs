@@ -782,7 +782,13 @@ fn timing_of_resolve_libc_malloc() {
     }
     let each = started.elapsed() / 10;
     eprintln!("resolve_target(libc) + open + resolve(malloc): {each:?} each");
-    assert!(each.as_millis() < 200, "{each:?}");
+    // An emulated guest sharing its cores with two others took 211 ms.
+    let bound = if std::env::var_os("FTRACE_TOOLS_IN_VM").is_some() {
+        1000
+    } else {
+        200
+    };
+    assert!(each.as_millis() < bound, "{each:?}");
 }
 
 mod robustness {
