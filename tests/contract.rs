@@ -144,7 +144,7 @@ const TOOLS: &[Tool] = &[
         load: Load::Read,
         stream: Some(&["-m", "1", "vfs_read"]),
         json: Some(&["-j", "-m", "1", "-d", "1", "vfs_read"]),
-        pid: Some(&["-p", "{pid}", "vfs_read"]),
+        pid: Some(&["-m", "1", "-p", "{pid}", "vfs_read"]),
         missing_event: Some(&["no_such_function_xyz"]),
         bad_file: None,
     },

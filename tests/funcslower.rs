@@ -50,8 +50,10 @@ fn top_level() -> BTreeMap<String, String> {
     m
 }
 
-/// `funcslower ARGS -p CHILD do_nanosleep 100000` around the workload.
-fn slower(args: &[&str]) -> Finished {
+/// `funcslower ARGS -p CHILD do_nanosleep 100000` around the workload;
+/// the kernel's list of the functions it hooks (enabled_functions) read
+/// while it traces.
+fn slower(args: &[&str]) -> (Finished, Vec<String>) {
     let mut w = Workload::waiting(&[
         "nanosleep-slowfast",
         &SLOW.to_string(),
@@ -65,12 +67,17 @@ fn slower(args: &[&str]) -> Finished {
     a.extend(["do_nanosleep", th.as_str()]);
     let mut t = ToolRun::start("funcslower", &a);
     t.wait_ready();
+    let hooked = std::fs::read_to_string(support::tracefs_root().join("enabled_functions"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
     w.go();
     assert_eq!(w.wait(), SLOW + FAST);
     let f = t.finish(Duration::from_secs(180));
     assert_eq!(f.code(), 0, "{}", f.stderr);
     support::assert_nothing_left(f.pid);
-    f
+    (f, hooked)
 }
 
 #[test]
@@ -122,7 +129,15 @@ fn only_the_slow_calls_are_shown() {
     require_tracing!(FunctionGraph);
     let _g = global();
     let before = top_level();
-    let f = slower(&["-P"]);
+    let (f, hooked) = slower(&["-P"]);
+    // Without --graph only the traced function is hooked (the kernel's
+    // list has it, and whatever else traces functions now: not thousands).
+    assert!(
+        hooked.iter().any(|h| h == "do_nanosleep") && hooked.len() < 100,
+        "enabled_functions while tracing: {} functions ({:?}...)",
+        hooked.len(),
+        &hooked[..hooked.len().min(5)]
+    );
     let rows: Vec<&str> = f
         .stdout
         .lines()
@@ -162,7 +177,13 @@ fn json_with_graphs() {
     require_tracing!(FunctionGraph);
     let _g = global();
     let before = top_level();
-    let f = slower(&["-j", "--graph"]);
+    let (f, hooked) = slower(&["-j", "--graph"]);
+    // With graphs, everything do_nanosleep may call is hooked.
+    assert!(
+        hooked.len() > 1000,
+        "enabled_functions while tracing --graph: {:?}",
+        hooked
+    );
     let objs: Vec<serde_json::Value> = f
         .stdout
         .lines()

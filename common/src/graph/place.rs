@@ -178,6 +178,9 @@ fn in_instance(
         // Our own reads of the buffer must not feed back.
         None => p.inst.exclude_self_from_functions()?,
     }
+    if let Some(list) = only_the_functions(opts) {
+        p.inst.write("set_ftrace_filter", &list)?;
+    }
     if p.switch_events {
         p.inst.enable_event("sched", "sched_switch")?;
     }
@@ -193,6 +196,13 @@ fn in_instance(
         ))
     })?;
     Ok(p)
+}
+
+/// The functions to hook when a graph is one call deep (funcgraph -m 1,
+/// funcslower): the kernel then patches those alone, not every traceable
+/// function (tens of thousands, seconds of stop-the-machine work each way).
+fn only_the_functions(opts: &GraphOpts) -> Option<String> {
+    (opts.max_depth == Some(1)).then(|| opts.patterns.join("\n"))
 }
 
 /// function_graph at the top level, every setting recorded to be put back.
@@ -237,10 +247,15 @@ fn at_top_level(tfs: &Tracefs, opts: &GraphOpts) -> Result<Placed> {
                 ))
             })?;
     }
-    for f in ["set_ftrace_filter", "set_ftrace_notrace"] {
-        if !now(f, Kind::Functions)?.is_empty() {
-            t.set(f, Kind::Functions, "")?;
+    match only_the_functions(opts) {
+        Some(list) => t.set("set_ftrace_filter", Kind::Functions, &list)?,
+        None if !now("set_ftrace_filter", Kind::Functions)?.is_empty() => {
+            t.set("set_ftrace_filter", Kind::Functions, "")?
         }
+        None => {}
+    }
+    if !now("set_ftrace_notrace", Kind::Functions)?.is_empty() {
+        t.set("set_ftrace_notrace", Kind::Functions, "")?;
     }
     signals::check()?;
     t.set(

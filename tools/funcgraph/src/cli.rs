@@ -34,7 +34,7 @@ on several CPUs never mix, a task that moves to another CPU keeps its graph, and
 limits, exclusions and thresholds stay right. Lost events are reported (CPU:N [LOST n \
 EVENTS]) and marked where they cut a graph; a call whose exit was lost has no duration \
 (nothing is made up). Starting takes seconds: the kernel patches every traceable \
-function.
+function (with -m 1, only those traced).
 
 Fields: CPU) the CPU that recorded the line. With -P, the task as comm-pid (the name cut \
 to 7 characters, as the kernel does). DURATION: the call's time from entry to return in \
@@ -73,7 +73,9 @@ any tracer makes the kernel allocate an unused top-level buffer (buffer_size_kb 
 the run (written back afterwards, rounded by the kernel to whole sub-buffers). Once any \
 trace buffer was sized since boot (ftrace-tools size their instances' with -b, some \
 tools by default), the kernel leaves that buffer at 7 KiB: funcgraph then gives it 1408 \
-KiB for the run. --retval needs a kernel that records return values (Linux 6.5 or later \
+KiB for the run. With -m 1, wherever it runs, only the functions traced are hooked \
+(set_ftrace_filter): the kernel patches those alone instead of every traceable function, \
+which makes starting and ending cheaper. --retval needs a kernel that records return values (Linux 6.5 or later \
 built with CONFIG_FUNCTION_GRAPH_RETVAL); elsewhere funcgraph refuses it and says why.
 
 Recording (-w FILE): the records are copied into a trace.dat file, with /proc/kallsyms \
@@ -96,7 +98,8 @@ as most system calls do, runs many times slower while traced (perf-tools warns o
 least 50%), and the full graph of a busy function can make events faster than \
 funcgraph reads them: those are lost, and reported. Trace one process (-p), cut the \
 depth (-m) and keep to narrow functions. Starting and ending take seconds: the kernel \
-patches every traceable function, and patches it back.";
+patches every traceable function, and patches it back (with -m 1, only the functions \
+traced).";
 
 /// Trace kernel function-call graphs with durations.
 #[derive(Debug, Parser)]

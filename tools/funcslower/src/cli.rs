@@ -41,15 +41,17 @@ funcslower; the kernel's tracing_thresh is global there and left alone (funcslow
 refuses to run when someone else set it, -F runs anyway). Before Linux 6.11 it takes \
 the top level, only when nobody seems to use it (-F takes it anyway), and puts every \
 setting back at the end; there the kernel records only the traced function itself \
-(max_graph_depth 1) unless --graph is given.
+(max_graph_depth 1) unless --graph is given. Without --graph, wherever it runs, only \
+the traced function is hooked (set_ftrace_filter), so the kernel patches that one \
+function and not every traceable one.
 
 Requirements: root, tracefs (mounted if needed), a usable function tracer with \
 CONFIG_FUNCTION_GRAPH_TRACER and CONFIG_DYNAMIC_FTRACE.
 
-Overhead: every call and return of the function is recorded (and with --graph, or in an \
-instance, of everything it calls), fast calls too: a few hundred ns each. Keep to \
-narrow functions, or one process (-p). Starting and ending take seconds: the kernel \
-patches every traceable function, and patches it back.";
+Overhead: every call and return of the function is recorded (and with --graph, of \
+everything it calls), fast calls too: a few hundred ns each. Keep to \
+narrow functions, or one process (-p). With --graph, starting and ending take seconds: \
+the kernel patches every traceable function, and patches it back.";
 
 /// Show kernel function calls slower than a threshold.
 #[derive(Debug, Parser)]
