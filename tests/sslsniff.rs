@@ -614,10 +614,11 @@ fn twenty_connections_at_once_pair_per_thread() {
     check_messages(&f, pid, 20, 10, false);
     // Each thread's calls are its own: a client thread writes only
     // client-to-server messages.
-    for x in blocks(&f.stdout, true).iter().filter(|x| x.pid == pid) {
+    let all = blocks(&f.stdout, true);
+    for x in all.iter().filter(|x| x.pid == pid) {
         let d = String::from_utf8_lossy(x.data.as_deref().unwrap_or_default()).to_string();
-        let same = blocks(&f.stdout, true)
-            .into_iter()
+        let same = all
+            .iter()
             .filter(|y| y.tid == x.tid && y.func == x.func)
             .all(|y| {
                 String::from_utf8_lossy(y.data.as_deref().unwrap_or_default())
