@@ -59,6 +59,10 @@ fn top_level() -> BTreeMap<String, String> {
             m.insert(f.to_string(), t);
         }
     }
+    // Read as it is (the common snapshot leaves the note out).
+    if let Ok(t) = std::fs::read_to_string(root.join("buffer_size_kb")) {
+        m.insert("buffer_size_kb".to_string(), t);
+    }
     // "7 (expanded: 1408)": the buffer is not allocated yet; setting any
     // tracer allocates it (the kernel's doing), in whole sub-buffers, after
     // which it reads 1408 KiB rounded up to them (1410 with 4080-byte

@@ -564,6 +564,13 @@ pub fn top_level_snapshot(events: &[&str]) -> BTreeMap<String, String> {
             .filter(|l| !l.contains(ftrace_common::lifecycle::owner::GROUP_PREFIX))
             .map(|l| format!("{l}\n"))
             .collect();
+        // "7 (expanded: 1408)" turns into "7" for good once any buffer,
+        // an instance's too, is sized after boot (a global flag of the
+        // kernel's, which nothing can set back): the size is compared.
+        let text = match (f.as_str(), text.split_once(" (expanded:")) {
+            ("buffer_size_kb", Some((size, _))) => format!("{size}\n"),
+            _ => text,
+        };
         map.insert(f, text);
     }
     map
