@@ -412,6 +412,67 @@ fn aggregate_counts_equal_the_printed_events() {
     assert_eq!(seen, vec![n; 4]);
 }
 
+/// A return probe misses the returns of the tasks inside its function
+/// while all its instances are taken; the kernel counts them and kprobe
+/// says how many. T threads of the workload wait in select(2) together,
+/// the probe given one instance: every return is either shown or counted
+/// as missed, and some are missed.
+#[test]
+fn missed_returns_are_counted_and_said() {
+    require_tracing!(KprobeEvents, Instances);
+    let func = "__x64_sys_select";
+    let syms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    if !syms
+        .lines()
+        .any(|l| l.split_whitespace().nth(2) == Some(func))
+    {
+        return support::skip("no __x64_sys_select in /proc/kallsyms (not x86-64)");
+    }
+    let threads = 6;
+    let mut w = Workload::waiting(&["select-threads", &threads.to_string(), "1000"]);
+    wait_blocked(&w);
+    let pid = w.pid().to_string();
+    let def = format!("r:ftt_select {func}");
+    let mut c = std::process::Command::new(support::bin("kprobe"));
+    c.args(["-p", &pid, &def])
+        .env("FTRACE_TOOLS_KRETPROBE_MAXACTIVE", "1");
+    let mut t = ToolRun::start_cmd(&mut c);
+    t.wait_ready();
+    w.go();
+    assert_eq!(w.wait(), threads);
+    let f = t.stop();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    support::assert_nothing_left(f.pid);
+    let shown = event_lines(&f, "ftt_select").len() as u64;
+    let re = regex::Regex::new(&format!(
+        r"kprobe: warning: the kernel missed (\d+) returns? of {func}: "
+    ))
+    .unwrap();
+    let missed: u64 = re
+        .captures(&f.stderr)
+        .map(|c| c[1].parse().unwrap())
+        .unwrap_or(0);
+    assert!(missed > 0, "no missed return said:\n{}", f.stderr);
+    assert_eq!(
+        shown + missed,
+        threads,
+        "{shown} shown, {missed} said missed\n{}\n{}",
+        f.stdout,
+        f.stderr
+    );
+    // With the default instances nothing is missed, and nothing said.
+    let w = Workload::waiting(&["select-threads", &threads.to_string(), "1000"]);
+    wait_blocked(&w);
+    let pid = w.pid().to_string();
+    let f = trace_around(&["-p", &pid, &def], vec![(w, threads)]);
+    assert_eq!(
+        event_lines(&f, "ftt_select").len() as u64,
+        threads,
+        "{}",
+        f.stdout
+    );
+}
+
 /// Whether the kernel has `$argN` in kretprobes (6.10 and later), as its
 /// README says.
 fn kernel_has_argn_at_return() -> bool {

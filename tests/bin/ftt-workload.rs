@@ -8,6 +8,10 @@
 //!   ftt-workload [--wait] getppid N       N getppid() system calls
 //!   ftt-workload [--wait] close-fail N    N close(-1) calls (EBADF)
 //!   ftt-workload [--wait] nanosleep N MS  N sleeps of MS milliseconds
+//!   ftt-workload [--wait] select-threads T MS
+//!                                         T threads, each one select(2) system
+//!                                         call that waits MS ms (no descriptors),
+//!                                         all begun together; prints T
 //!   ftt-workload [--wait] read-zero N     N read()s of /dev/zero
 //!   ftt-workload [--wait] read-4k N M     N read()s of 4096 bytes of /dev/zero,
 //!                                         then M read()s of fd -1 (EBADF)
@@ -416,6 +420,30 @@ fn main() {
                 std::thread::sleep(Duration::from_millis(ms));
             }
             n
+        }
+        "select-threads" => {
+            let t = num(args.get(1), "threads");
+            let ms = num(args.get(2), "milliseconds");
+            let start = std::sync::Arc::new(std::sync::Barrier::new(t as usize));
+            let threads: Vec<_> = (0..t)
+                .map(|_| {
+                    let start = start.clone();
+                    std::thread::spawn(move || {
+                        start.wait();
+                        let mut tv = libc::timeval {
+                            tv_sec: (ms / 1000) as libc::time_t,
+                            tv_usec: ((ms % 1000) * 1000) as libc::suseconds_t,
+                        };
+                        let null = std::ptr::null_mut::<libc::fd_set>();
+                        // SAFETY: no descriptor sets; tv is a valid timeval.
+                        unsafe { libc::syscall(libc::SYS_select, 0, null, null, null, &mut tv) };
+                    })
+                })
+                .collect();
+            for th in threads {
+                th.join().expect("a sleeping thread");
+            }
+            t
         }
         "read-zero" => {
             let n = num(args.get(1), "count");

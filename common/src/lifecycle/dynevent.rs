@@ -58,6 +58,64 @@ impl ProbeKind {
 /// is missed. Each costs the kernel about 64 bytes (64 KiB a probe).
 pub const KRETPROBE_MAXACTIVE: u32 = 1024;
 
+/// The environment variable that sets another number of instances (1 to
+/// the kernel's limit, 4096).
+pub const MAXACTIVE_ENV: &str = "FTRACE_TOOLS_KRETPROBE_MAXACTIVE";
+
+/// The instances each kernel return probe gets: [`MAXACTIVE_ENV`] if set,
+/// else [`KRETPROBE_MAXACTIVE`].
+pub fn kretprobe_maxactive() -> Result<u32> {
+    let Some(v) = std::env::var_os(MAXACTIVE_ENV) else {
+        return Ok(KRETPROBE_MAXACTIVE);
+    };
+    v.to_str()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| (1..=4096).contains(n))
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "{MAXACTIVE_ENV}={}: not a number from 1 to 4096 (the kernel's limit)",
+                v.to_string_lossy()
+            ))
+        })
+}
+
+/// Missed returns of kernel return probes, from `kprobe_profile` text
+/// (`NAME HITS MISSED` a line; the name with its group on some kernels):
+/// for each (group, name) asked, its count when the line is surely its
+/// own: a bare name must be listed once only (another group's probe of
+/// the same name makes it ambiguous, and it is left out). Never panics.
+pub fn missed_in_profile(text: &str, probes: &[(&str, &str)]) -> Vec<(String, u64)> {
+    let rows: Vec<(&str, u64)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let name = w.next()?;
+            let _hits = w.next()?;
+            Some((name, w.next()?.parse().ok()?))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (group, name) in probes {
+        let full = format!("{group}/{name}");
+        let exact: Vec<u64> = rows
+            .iter()
+            .filter(|(n, _)| *n == full)
+            .map(|r| r.1)
+            .collect();
+        let bare: Vec<u64> = rows
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|r| r.1)
+            .collect();
+        let missed = match (exact.as_slice(), bare.as_slice()) {
+            ([m], _) | ([], [m]) => *m,
+            _ => continue,
+        };
+        out.push((name.to_string(), missed));
+    }
+    out
+}
+
 /// A probe to create: kind, event name, location and fetch arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeDef {
@@ -137,7 +195,7 @@ impl ProbeDef {
         // max(10, 2 x CPUs), runs out as soon as that many tasks block in
         // the function (threads waiting in read(), say): ask for more.
         let head = match self.kind {
-            ProbeKind::Kretprobe => format!("r{KRETPROBE_MAXACTIVE}"),
+            ProbeKind::Kretprobe => format!("r{}", kretprobe_maxactive()?),
             k => k.letter().to_string(),
         };
         let mut line = format!("{head}:{group}/{} {}", self.name, self.location);
@@ -286,6 +344,38 @@ impl ProbeGroup {
         })
     }
 
+    /// The returns the kernel missed of each kernel return probe of this
+    /// run that missed any (counted in `kprobe_profile` until the probe is
+    /// removed): (the probe's location, count). A probe whose count cannot
+    /// be told from another run's of the same name is left out.
+    pub fn missed_returns(&self) -> Vec<(String, u64)> {
+        let rets: Vec<&Probe> = self
+            .probes
+            .iter()
+            .filter(|p| p.kind == ProbeKind::Kretprobe)
+            .collect();
+        if rets.is_empty() {
+            return Vec::new();
+        }
+        let Ok(text) = self.tfs.read("kprobe_profile") else {
+            return Vec::new();
+        };
+        let asked: Vec<(&str, &str)> = rets
+            .iter()
+            .map(|p| (p.group.as_str(), p.name.as_str()))
+            .collect();
+        missed_in_profile(&text, &asked)
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .filter_map(|(name, n)| {
+                let p = rets.iter().find(|p| p.name == name)?;
+                // `r1024:group/name LOCATION ...`: the location.
+                let loc = p.line.split_whitespace().nth(1).unwrap_or(&p.name);
+                Some((loc.to_string(), n))
+            })
+            .collect()
+    }
+
     /// Removes every probe of this run that is still listed; [`Drop`] calls
     /// this and reports failures on stderr instead.
     pub fn remove_all(&mut self) -> Result<()> {
@@ -303,7 +393,17 @@ impl ProbeGroup {
 }
 
 impl Drop for ProbeGroup {
+    /// Says how many returns the kernel missed (its counts go with the
+    /// probes), then removes them.
     fn drop(&mut self) {
+        for (what, n) in self.missed_returns() {
+            eprintln!(
+                "{}: warning: the kernel missed {n} return{} of {what}: more tasks were inside it at once than the probe's {} instances (set {MAXACTIVE_ENV}, up to 4096); those calls are not in the output",
+                crate::app::cli::tool_name(),
+                if n == 1 { "" } else { "s" },
+                kretprobe_maxactive().unwrap_or(KRETPROBE_MAXACTIVE),
+            );
+        }
         if let Err(e) = self.remove_all() {
             eprintln!("warning: {e}; `reset-ftrace` removes it once this process has exited");
         }
@@ -429,7 +529,58 @@ mod tests {
         );
     }
 
+    #[test]
+    fn missed_returns_only_where_the_line_is_surely_ours() {
+        let text = "  vfs_read_ret                          200  7\n\
+                    \x20 open_ret                              10  3\n\
+                    \x20 open_ret                               4  1\n\
+                    \x20 g2/close_ret                            5  2\n\
+                    \x20 close_ret                               9  4\n\
+                    \x20 garbage\n";
+        let got = missed_in_profile(
+            text,
+            &[
+                ("g1", "vfs_read_ret"),
+                ("g1", "open_ret"),
+                ("g2", "close_ret"),
+                ("g1", "absent"),
+            ],
+        );
+        assert_eq!(
+            got,
+            vec![
+                ("vfs_read_ret".to_string(), 7),
+                ("close_ret".to_string(), 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn maxactive_from_the_environment_is_checked() {
+        // The variable is read by this test alone.
+        std::env::set_var(MAXACTIVE_ENV, "8");
+        assert_eq!(kretprobe_maxactive().unwrap(), 8);
+        let d = def("vfs_read", &[]);
+        let r = ProbeDef {
+            kind: ProbeKind::Kretprobe,
+            ..d
+        };
+        assert!(r.line("g").unwrap().starts_with("r8:g/"));
+        for bad in ["0", "4097", "x", ""] {
+            std::env::set_var(MAXACTIVE_ENV, bad);
+            let e = kretprobe_maxactive().unwrap_err().to_string();
+            assert!(e.contains(MAXACTIVE_ENV) && e.contains("4096"), "{e}");
+        }
+        std::env::remove_var(MAXACTIVE_ENV);
+        assert_eq!(kretprobe_maxactive().unwrap(), KRETPROBE_MAXACTIVE);
+    }
+
     proptest! {
+        #[test]
+        fn any_profile_text_parses(text in "\\PC{0,200}", name in "[a-z_]{1,8}") {
+            let _ = missed_in_profile(&text, &[("g", name.as_str())]);
+        }
+
         #[test]
         fn a_valid_line_is_exactly_one_command_of_ours(
             name in "[a-zA-Z_][a-zA-Z0-9_]{0,10}",
