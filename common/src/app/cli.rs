@@ -9,13 +9,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 static ARGS: OnceLock<Vec<OsString>> = OnceLock::new();
-static TOOL: OnceLock<String> = OnceLock::new();
-
-/// The running tool's name, as [`run`] was given it, for messages printed
-/// where no caller can add it (cleanup in `Drop`).
-pub fn tool_name() -> &'static str {
-    TOOL.get().map(String::as_str).unwrap_or("ftrace-tools")
-}
 
 /// Sets the command line a tool parses instead of the process's own: the
 /// multi-call binary runs `ftrace-tools TOOL ARGS` as `TOOL ARGS`. Only the
@@ -37,7 +30,7 @@ pub fn args() -> Vec<OsString> {
 /// kernel state can change), prints an error as `tool: message`, and turns
 /// a panic into exit status 1 after it has unwound through every guard.
 pub fn run(tool: &str, body: impl FnOnce() -> Result<()>) -> ExitCode {
-    let _ = TOOL.set(tool.to_string());
+    crate::base::tool::set_name(tool);
     if let Err(e) = crate::app::signals::install() {
         eprintln!("{tool}: cannot install signal handlers: {e}");
         return ExitCode::from(1);

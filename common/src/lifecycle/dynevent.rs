@@ -399,7 +399,7 @@ impl Drop for ProbeGroup {
         for (what, n) in self.missed_returns() {
             eprintln!(
                 "{}: warning: the kernel missed {n} return{} of {what}: more tasks were inside it at once than the probe's {} instances (set {MAXACTIVE_ENV}, up to 4096); those calls are not in the output",
-                crate::app::cli::tool_name(),
+                crate::base::tool::name(),
                 if n == 1 { "" } else { "s" },
                 kretprobe_maxactive().unwrap_or(KRETPROBE_MAXACTIVE),
             );
