@@ -12,13 +12,19 @@ use support::{run, Finished, ToolRun, Workload};
 /// kallsyms: `do_sys_openat2` from 5.6, `do_sys_open` before. Both take the
 /// file name as their second argument (%si on x86_64).
 fn open_func() -> String {
-    let syms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
     for f in ["do_sys_openat2", "do_sys_open"] {
-        if syms.lines().any(|l| l.split_whitespace().nth(2) == Some(f)) {
+        if in_kallsyms(f) {
             return f.to_string();
         }
     }
     panic!("neither do_sys_openat2 nor do_sys_open in /proc/kallsyms");
+}
+
+/// Whether the running kernel has a symbol of this name.
+fn in_kallsyms(name: &str) -> bool {
+    let syms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    syms.lines()
+        .any(|l| l.split_whitespace().nth(2) == Some(name))
 }
 
 /// A path no other test opens; created (so that opens succeed) if `create`.
@@ -53,12 +59,22 @@ fn wait_blocked(w: &Workload) {
 }
 
 /// Starts `kprobe ARGS`, waits until it traces, lets the workloads run,
-/// waits for them and stops the tool.
+/// waits for them and stops the tool; nothing may be left or warned of.
 fn trace_around(args: &[&str], workloads: Vec<(Workload, u64)>) -> Finished {
+    let mut c = std::process::Command::new(support::bin("kprobe"));
+    c.args(args);
+    let f = run_around(&mut c, workloads);
+    assert_no_probe_left(&f);
+    f
+}
+
+/// [`trace_around`] for a command of the caller's making, without the
+/// checks of what is left and warned of.
+fn run_around(c: &mut std::process::Command, workloads: Vec<(Workload, u64)>) -> Finished {
     for (w, _) in &workloads {
         wait_blocked(w);
     }
-    let mut t = ToolRun::start("kprobe", args);
+    let mut t = ToolRun::start_cmd(c);
     t.wait_ready();
     let mut ws = workloads;
     for (w, _) in ws.iter_mut() {
@@ -69,7 +85,6 @@ fn trace_around(args: &[&str], workloads: Vec<(Workload, u64)>) -> Finished {
     }
     let f = t.stop();
     assert_eq!(f.code(), 0, "{}", f.stderr);
-    assert_no_probe_left(&f);
     f
 }
 
@@ -421,27 +436,17 @@ fn aggregate_counts_equal_the_printed_events() {
 fn missed_returns_are_counted_and_said() {
     require_tracing!(KprobeEvents, Instances);
     let func = "__x64_sys_select";
-    let syms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-    if !syms
-        .lines()
-        .any(|l| l.split_whitespace().nth(2) == Some(func))
-    {
+    if !in_kallsyms(func) {
         return support::skip("no __x64_sys_select in /proc/kallsyms (not x86-64)");
     }
     let threads = 6;
-    let mut w = Workload::waiting(&["select-threads", &threads.to_string(), "1000"]);
-    wait_blocked(&w);
+    let w = Workload::waiting(&["select-threads", &threads.to_string(), "1000"]);
     let pid = w.pid().to_string();
     let def = format!("r:ftt_select {func}");
     let mut c = std::process::Command::new(support::bin("kprobe"));
     c.args(["-p", &pid, &def])
         .env("FTRACE_TOOLS_KRETPROBE_MAXACTIVE", "1");
-    let mut t = ToolRun::start_cmd(&mut c);
-    t.wait_ready();
-    w.go();
-    assert_eq!(w.wait(), threads);
-    let f = t.stop();
-    assert_eq!(f.code(), 0, "{}", f.stderr);
+    let f = run_around(&mut c, vec![(w, threads)]);
     support::assert_nothing_left(f.pid);
     let shown = event_lines(&f, "ftt_select").len() as u64;
     let re = regex::Regex::new(&format!(
@@ -462,7 +467,6 @@ fn missed_returns_are_counted_and_said() {
     );
     // With the default instances nothing is missed, and nothing said.
     let w = Workload::waiting(&["select-threads", &threads.to_string(), "1000"]);
-    wait_blocked(&w);
     let pid = w.pid().to_string();
     let f = trace_around(&["-p", &pid, &def], vec![(w, threads)]);
     assert_eq!(
